@@ -1,0 +1,32 @@
+# One task runner for people and CI. `make run` serves the bundled corpus; `make test` runs it all.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint bench-eval clean
+
+$(BIN)/chachong: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+setup: $(BIN)/chachong
+
+run: setup
+	$(BIN)/chachong serve --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app
+
+test: setup lint
+	$(BIN)/pytest -q
+
+bench-eval: setup
+	$(BIN)/python bench/eval_dev.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,163 @@
+"""Command line: ``chachong check``, ``chachong index build`` and ``chachong serve``.
+
+Exit codes: 0 every report at or under the threshold, 1 any report over it, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+
+from app.core import (
+    ChachongError,
+    CheckOptions,
+    CheckResult,
+    ReferenceIndex,
+    build_index,
+    bundled_corpus_dir,
+    check_text,
+    load_corpus,
+    read_document,
+    require_text,
+)
+from app.core.readers import SUPPORTED
+from app.render import render_text
+from app.settings import Settings
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Find near-copied boilerplate in Chinese work reports.")
+index_app = typer.Typer(no_args_is_help=True, help="Build a saved index of a reference corpus.")
+app.add_typer(index_app, name="index")
+
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _fail(f"bad CHACHONG_* setting: {exc}") from None
+
+
+def load_index(corpus: Path | None, index_file: Path | None) -> ReferenceIndex:
+    """The index from a saved file, a corpus folder, or the bundled corpus."""
+    if index_file is not None:
+        return ReferenceIndex.load(index_file)
+    return build_index(load_corpus(corpus or bundled_corpus_dir()))
+
+
+def _reports(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in SUPPORTED)
+            if not found:
+                raise _fail(f"{path}: no reports in this folder ({', '.join(SUPPORTED)})")
+            out.extend(found)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise _fail(f"{path}: no such file or folder")
+    return out
+
+
+@app.command()
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Reports to check (files or folders).")],
+    corpus: Annotated[Path | None, typer.Option(help="Folder of reference documents.")] = None,
+    index: Annotated[Path | None, typer.Option(help="Saved index file (chachong index build).")]
+    = None,
+    threshold: Annotated[float | None, typer.Option(help="Fail above this copy ratio (0..1).")]
+    = None,
+    min_match_chars: Annotated[int | None, typer.Option(
+        help="Shortest verbatim run reported on its own (normalised characters).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+) -> None:
+    """Check reports against the reference corpus, paragraph by paragraph."""
+    settings = _settings()
+    if corpus is not None and index is not None:
+        raise _fail("give either --corpus or --index, not both")
+    try:
+        options = CheckOptions(
+            threshold=settings.threshold if threshold is None else threshold,
+            min_match_chars=settings.min_match_chars if min_match_chars is None
+            else min_match_chars)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    files = _reports(paths)
+    try:
+        ref_index = load_index(corpus or settings.corpus, index or settings.index)
+    except ChachongError as exc:
+        raise _fail(str(exc)) from None
+
+    results: list[tuple[Path, CheckResult]] = []
+    for path in files:
+        try:
+            text = require_text(read_document(path.read_bytes(), str(path)), str(path))
+        except ChachongError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"{path}: cannot be read ({exc.strerror})") from None
+        results.append((path, check_text(text, ref_index, options, title=path.name)))
+
+    if fmt is Format.json:
+        if len(results) == 1:
+            payload: object = results[0][1].model_dump(mode="json")
+        else:
+            payload = [{"file": str(p), **r.model_dump(mode="json")} for p, r in results]
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    else:
+        out = Console()
+        for path, result in results:
+            render_text(result, str(path), out)
+    failed = any(r.verdict == "fail" for _, r in results)
+    raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
+
+
+@index_app.command("build")
+def index_build(
+    folder: Annotated[Path, typer.Argument(help="Folder of reference documents.")],
+    out: Annotated[Path, typer.Option("--out", help="Index file to write.")],
+) -> None:
+    """Index a reference folder once and save it, for fast repeated checks (--index)."""
+    try:
+        refs = load_corpus(folder)
+    except ChachongError as exc:
+        raise _fail(str(exc)) from None
+    index = ReferenceIndex()
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("indexing", total=len(refs))
+        for ref in refs:
+            index.add(ref)
+            progress.advance(task)
+    index.save(out)
+    err.print(f"indexed {len(refs)} references into {out}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ChachongError as exc:  # anything the commands did not translate themselves
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(EXIT_BAD_INPUT)

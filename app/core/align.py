@@ -1,0 +1,293 @@
+"""Verification and alignment: from candidate (query unit, reference region) pairs to passages.
+
+LSH and seeds only propose; nothing is reported before an exact alignment agrees. A query unit is
+aligned to a reference region by longest common subsequence (rapidfuzz), and the matching blocks
+are cut into dense local clusters, so a changed word, a filled placeholder or a deleted clause
+leaves one cluster while scattered common characters of unrelated officialese do not form one.
+Aligned units of one source that sit close together in both texts are joined into one passage,
+so one copied passage (even with its sentences reordered) is one highlight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz.distance import LCSseq
+
+# A cluster of matching blocks breaks where either text skips more than this many characters
+# while the other skips more than SMALL_GAP (a replaced phrase), or where one skips more than
+# LARGE_GAP (a deleted or inserted clause).
+SMALL_GAP = 8
+LARGE_GAP = 30
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Query normalised [q_start, q_end) aligned to doc's normalised [s_start, s_end)."""
+
+    doc: int
+    q_start: int
+    q_end: int
+    s_start: int
+    s_end: int
+    matched: int  # characters the alignment pairs up
+    strong: bool = True  # whole sentence, changed word by word (see align_unit)
+    swapped: int = 0  # query characters in word-sized swaps between matched ones
+
+    @property
+    def q_len(self) -> int:
+        return self.q_end - self.q_start
+
+    @property
+    def s_len(self) -> int:
+        return self.s_end - self.s_start
+
+    @property
+    def similarity(self) -> float:
+        return 2 * self.matched / (self.q_len + self.s_len) if self.q_len + self.s_len else 0.0
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    min_matched: int = 10  # a fuzzy unit match pairs at least this many characters
+    min_query_density: float = 0.55  # matched / aligned query length
+    min_source_density: float = 0.4  # matched / aligned source length (a deleted clause lowers it)
+    min_unit_coverage: float = 0.5  # the aligned part covers this share of the query unit
+    # A "strong" unit reads as its source changed word by word: counting word-sized swaps as
+    # kept, it is nearly all there, and it covers (nearly) the whole sentence.
+    strong_swap_density: float = 0.9
+    strong_density: float = 0.65
+    strong_coverage: float = 0.85
+    # A single sentence with no other evidence around it must also be this similar overall.
+    single_unit_similarity: float = 0.8
+    # Any passage with fuzzy parts: matched and swapped characters over the mean length of both
+    # sides (reordered or scattered source parts make the source side long).
+    min_passage_similarity: float = 0.8
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A dense cluster of matching blocks and the shape of the edits inside it."""
+
+    q0: int
+    q1: int
+    r0: int
+    r1: int
+    matched: int
+    widest_replacement: int  # longest stretch replaced on both sides (a swapped word)
+    long_indels: int  # stretches of more than SMALL_GAP inserted or deleted on one side only
+    swapped: int  # query characters in word-sized swaps (same length on both sides, <= 4)
+
+
+def _alignment(cluster: list) -> Alignment:
+    widest = indels = swapped = 0
+    for prev, b in zip(cluster, cluster[1:], strict=False):
+        gap_q = b.a - (prev.a + prev.size)
+        gap_r = b.b - (prev.b + prev.size)
+        if min(gap_q, gap_r) > 0:
+            widest = max(widest, gap_q, gap_r)
+            if abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= 4:
+                swapped += gap_q
+        elif max(gap_q, gap_r) > SMALL_GAP:
+            indels += 1
+    first, last = cluster[0], cluster[-1]
+    return Alignment(first.a, last.a + last.size, first.b, last.b + last.size,
+                     sum(b.size for b in cluster), widest, indels, swapped)
+
+
+def local_alignment(q: str, r: str) -> Alignment | None:
+    """Densest cluster of LCS matching blocks of q inside r, or None."""
+    blocks = [b for b in LCSseq.editops(q, r).as_matching_blocks() if b.size]
+    best: Alignment | None = None
+    cluster: list = []
+
+    def close() -> None:
+        nonlocal best
+        while cluster and cluster[0].size < 2:  # a lone common character does not anchor
+            cluster.pop(0)
+        while cluster and cluster[-1].size < 2:
+            cluster.pop()
+        if cluster:
+            found = _alignment(cluster)
+            if best is None or found.matched > best.matched:
+                best = found
+
+    for b in blocks:
+        if cluster:
+            prev = cluster[-1]
+            gap_q = b.a - (prev.a + prev.size)
+            gap_r = b.b - (prev.b + prev.size)
+            if max(gap_q, gap_r) > LARGE_GAP or min(gap_q, gap_r) > SMALL_GAP:
+                close()
+                cluster = []
+        cluster.append(b)
+    close()
+    return best
+
+
+def align_unit(query: str, q_start: int, q_end: int, ref: str, r_start: int, r_end: int,
+               doc: int, params: AlignParams) -> Segment | None:
+    """Align query[q_start:q_end] inside ref[r_start:r_end]; a Segment if it passes."""
+    q = query[q_start:q_end]
+    a = local_alignment(q, ref[r_start:r_end])
+    if a is None:
+        return None
+    q_len, r_len = a.q1 - a.q0, a.r1 - a.r0
+    if (a.matched < params.min_matched
+            or a.matched < params.min_query_density * q_len
+            or a.matched < params.min_source_density * r_len
+            or q_len < params.min_unit_coverage * len(q)):
+        return None
+    # Disguised copies keep the sentence whole and change it word by word; sentences that only
+    # share officialese differ by whole phrases inserted, dropped or rewritten.
+    strong = (a.matched + a.swapped >= params.strong_swap_density * q_len
+              and a.matched >= params.strong_density * q_len
+              and q_len >= params.strong_coverage * len(q))
+    return Segment(doc, q_start + a.q0, q_start + a.q1, r_start + a.r0, r_start + a.r1,
+                   a.matched, strong, a.swapped)
+
+
+@dataclass
+class Passage:
+    """Segments of one source joined into one highlight."""
+
+    doc: int
+    q_start: int
+    q_end: int
+    s_start: int
+    s_end: int
+    matched: int
+    parts: list[tuple[Segment, bool]]  # (segment, is a verbatim run)
+
+    @classmethod
+    def of(cls, seg: Segment, exact: bool = False) -> Passage:
+        return cls(seg.doc, seg.q_start, seg.q_end, seg.s_start, seg.s_end, seg.matched,
+                   [(seg, exact)])
+
+    def absorb(self, seg: Segment, exact: bool) -> None:
+        self.matched += _new_overlap_free(self, seg)
+        self.q_start = min(self.q_start, seg.q_start)
+        self.q_end = max(self.q_end, seg.q_end)
+        self.s_start = min(self.s_start, seg.s_start)
+        self.s_end = max(self.s_end, seg.s_end)
+        self.parts.append((seg, exact))
+
+    @property
+    def exact(self) -> bool:
+        """Made only of verbatim runs."""
+        return all(exact for _, exact in self.parts)
+
+    @property
+    def density(self) -> float:
+        return self.matched / max(self.q_end - self.q_start, 1)
+
+    @property
+    def similarity(self) -> float:
+        return 2 * self.matched / max(self.q_end - self.q_start + self.s_end - self.s_start, 1)
+
+    def convincing(self, params: AlignParams) -> bool:
+        """Is this passage evidence of copying, beyond shared officialese?"""
+        if self.exact:
+            return True
+        units = [seg for seg, exact in self.parts if not exact]
+        strong = sum(seg.strong for seg in units)
+        if 2 * strong < len(units) or not strong:
+            return False
+        swapped = sum(seg.swapped for seg, _ in self.parts)
+        if self.similarity * (1 + swapped / max(self.matched, 1)) < params.min_passage_similarity:
+            return False
+        return len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity
+
+    def verbatim_only(self) -> list[tuple[Segment, bool]]:
+        return [(seg, True) for seg, exact in self.parts if exact]
+
+    def source_range(self, q0: int, q1: int) -> tuple[int, int]:
+        """Source range of the parts that overlap query range [q0, q1)."""
+        hits = [seg for seg, _ in self.parts if seg.q_start < q1 and q0 < seg.q_end]
+        if not hits:
+            return self.s_start, self.s_end
+        return min(seg.s_start for seg in hits), max(seg.s_end for seg in hits)
+
+
+def _new_overlap_free(p: Passage, seg: Segment) -> int:
+    """Matched characters of seg outside what the passage already covers in the query."""
+    overlap = max(0, min(p.q_end, seg.q_end) - max(p.q_start, seg.q_start))
+    if seg.q_len == 0:
+        return 0
+    return round(seg.matched * (1 - overlap / seg.q_len))
+
+
+# Segments of one source join when the query gap between them is at most this many normalised
+# characters and the source parts lie within SOURCE_REACH of each other (reordered sentences of
+# one source passage stay within it).
+QUERY_GAP = 24
+SOURCE_REACH = 400
+SWAP_GAP = 6
+
+
+def _joins(p: Passage, seg: Segment, exact: bool) -> bool:
+    gap_q = seg.q_start - p.q_end
+    if gap_q > QUERY_GAP or not p.s_start - SOURCE_REACH <= seg.s_start <= p.s_end + SOURCE_REACH:
+        return False
+    if exact and p.exact:
+        # two verbatim runs with nothing aligned between them: join only across a swapped word
+        # or filled placeholder, not across a different phrase of shared officialese
+        gap_s = seg.s_start - p.s_end
+        return gap_q <= SWAP_GAP and 0 <= gap_s <= SWAP_GAP
+    return True
+
+
+def join_segments(segments: list[tuple[Segment, bool]]) -> list[Passage]:
+    """Join segments (with their exactness) of the same source into passages."""
+    by_doc: dict[int, list[tuple[Segment, bool]]] = {}
+    for seg, exact in segments:
+        by_doc.setdefault(seg.doc, []).append((seg, exact))
+    out: list[Passage] = []
+    for items in by_doc.values():
+        items.sort(key=lambda it: (it[0].q_start, -it[0].q_end))
+        cur: Passage | None = None
+        for seg, exact in items:
+            if cur is not None and _joins(cur, seg, exact):
+                cur.absorb(seg, exact)
+            else:
+                if cur is not None:
+                    out.append(cur)
+                cur = Passage.of(seg, exact)
+        if cur is not None:
+            out.append(cur)
+    return out
+
+
+def resolve_overlaps(passages: list[Passage], min_len: int) -> list[Passage]:
+    """Give every query character to at most one source: the passage with the most matched
+    characters wins; the others keep only their uncovered parts of at least ``min_len``."""
+    ranked = sorted(passages, key=lambda p: (-p.matched, -p.density, p.doc, p.q_start))
+    taken: list[tuple[int, int]] = []
+    out: list[Passage] = []
+    for p in ranked:
+        for start, end in _free_parts(p.q_start, p.q_end, taken):
+            if end - start < min_len:
+                continue
+            share = (end - start) / (p.q_end - p.q_start)
+            s_start, s_end = p.source_range(start, end)
+            piece = Passage(p.doc, start, end, s_start, s_end, round(p.matched * share),
+                            p.parts)
+            out.append(piece)
+            taken.append((start, end))
+    return sorted(out, key=lambda p: p.q_start)
+
+
+def _free_parts(start: int, end: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    parts = [(start, end)]
+    for t0, t1 in taken:
+        nxt = []
+        for a, b in parts:
+            if t1 <= a or t0 >= b:
+                nxt.append((a, b))
+                continue
+            if a < t0:
+                nxt.append((a, t0))
+            if t1 < b:
+                nxt.append((t1, b))
+        parts = nxt
+    return parts

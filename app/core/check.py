@@ -1,0 +1,155 @@
+"""The checking pipeline, as a list of named steps:
+
+    normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> resolve -> score
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .align import AlignParams, Passage, Segment, align_unit, join_segments, resolve_overlaps
+from .document import Document, Unit, analyse
+from .fingerprint import signatures
+from .index import ReferenceIndex
+from .scoring import score
+from .schema import CheckResult
+from .seeds import K, exact_runs
+
+DEFAULT_THRESHOLD = 0.30
+DEFAULT_MIN_MATCH_CHARS = 13
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    threshold: float = DEFAULT_THRESHOLD
+    min_match_chars: int = DEFAULT_MIN_MATCH_CHARS
+    align: AlignParams = field(default_factory=AlignParams)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
+        if self.min_match_chars < K:
+            raise ValueError(f"min_match_chars must be at least {K}, not {self.min_match_chars}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Align query unit ``unit`` inside ``doc``'s normalised [r_start, r_end)."""
+
+    unit: int
+    doc: int
+    r_start: int
+    r_end: int
+
+
+def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = None,
+               title: str | None = None) -> CheckResult:
+    options = options or CheckOptions()
+    query = analyse(text)
+    runs = exact_segments(query, index, options)
+    candidates = lsh_candidates(query, index) + run_candidates(query, runs, index)
+    found = verify(query, candidates, index, options.align)
+    found = extend(query, found, index, options.align)
+    segments = [(seg, False) for seg in found.values()] + [(seg, True) for seg in runs]
+    passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars)
+    return score(query, passages, index, options.threshold, options.min_match_chars, title)
+
+
+def convincing_passages(segments: list[tuple[Segment, bool]],
+                        options: CheckOptions) -> list[Passage]:
+    """Join segments into passages; a passage that does not convince keeps its verbatim runs."""
+    out = []
+    for p in join_segments(segments):
+        if p.convincing(options.align):
+            out.append(p)
+        else:
+            out.extend(join_segments(p.verbatim_only()))
+    return [p for p in out if p.matched >= options.min_match_chars]
+
+
+def exact_segments(query: Document, index: ReferenceIndex, options: CheckOptions) -> list[Segment]:
+    """Every verbatim run of at least min_match_chars normalised characters."""
+    qpos, docs, dpos = index.seeds.hits(query.norm.chars)
+    chars_of = {int(d): index.doc(int(d)).norm.chars for d in np.unique(docs)}
+    runs = exact_runs(query.norm.chars, qpos, docs, dpos, chars_of, options.min_match_chars)
+    return [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
+            for r in runs]
+
+
+def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int, int]:
+    margin = unit_len // 2 + 8
+    return max(0, r_start - margin), min(doc_len, r_end + margin)
+
+
+def lsh_candidates(query: Document, index: ReferenceIndex) -> list[Candidate]:
+    if not query.units:
+        return []
+    sigs = signatures([query.unit_chars(u) for u in query.units])
+    out = []
+    for i, (unit, hits) in enumerate(zip(query.units, index.bands.query(sigs), strict=True)):
+        for ref_unit in hits:
+            doc = int(index.unit_doc[ref_unit])
+            if index.docs[doc] is None:
+                continue
+            r0, r1 = _region(len(unit), int(index.unit_start[ref_unit]),
+                             int(index.unit_end[ref_unit]), len(index.doc(doc).norm))
+            out.append(Candidate(i, doc, r0, r1))
+    return out
+
+
+def run_candidates(query: Document, runs: list[Segment], index: ReferenceIndex) -> list[Candidate]:
+    """Units overlapping a verbatim run, to be aligned around the run's place in the source."""
+    out = []
+    for run in runs:
+        for i, unit in enumerate(query.units):
+            if unit.start < run.q_end and run.q_start < unit.end:
+                r0 = run.s_start - (run.q_start - unit.start)
+                r1 = run.s_end + (unit.end - run.q_end)
+                out.append(Candidate(i, run.doc,
+                                     *_region(len(unit), r0, r1, len(index.doc(run.doc).norm))))
+    return out
+
+
+def verify(query: Document, candidates: list[Candidate], index: ReferenceIndex,
+           params: AlignParams) -> dict[tuple[int, int], Segment]:
+    """Align every candidate; keep the best alignment of each (unit, source)."""
+    best: dict[tuple[int, int], Segment] = {}
+    for cand in dict.fromkeys(candidates):
+        unit = query.units[cand.unit]
+        seg = align_unit(query.norm.chars, unit.start, unit.end, index.doc(cand.doc).norm.chars,
+                         cand.r_start, cand.r_end, cand.doc, params)
+        key = (cand.unit, cand.doc)
+        if seg is not None and (key not in best or seg.matched > best[key].matched):
+            best[key] = seg
+    return best
+
+
+def extend(query: Document, found: dict[tuple[int, int], Segment], index: ReferenceIndex,
+           params: AlignParams) -> dict[tuple[int, int], Segment]:
+    """Try the neighbours of every aligned unit near the same place of the same source: a
+    heavily disguised sentence next to a copied one is found even when LSH missed it."""
+    found = dict(found)
+    frontier = list(found)
+    while frontier:
+        nxt = []
+        for unit_no, doc in frontier:
+            seg = found[(unit_no, doc)]
+            for nb in (unit_no - 1, unit_no + 1):
+                if not 0 <= nb < len(query.units) or (nb, doc) in found:
+                    continue
+                unit: Unit = query.units[nb]
+                reach = 2 * len(unit) + 40
+                doc_len = len(index.doc(doc).norm)
+                r0, r1 = max(0, seg.s_start - reach), min(doc_len, seg.s_end + reach)
+                new = align_unit(query.norm.chars, unit.start, unit.end,
+                                 index.doc(doc).norm.chars, r0, r1, doc, params)
+                if new is not None:
+                    found[(nb, doc)] = new
+                    nxt.append((nb, doc))
+        frontier = nxt
+    return found
+
+
+__all__ = ["CheckOptions", "Passage", "check_text"]

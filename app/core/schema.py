@@ -1,0 +1,64 @@
+"""The result schema: one model for the CLI's JSON, the API and every report format.
+
+All offsets are code points into the text as decoded from the user's file (``start`` inclusive,
+``end`` exclusive); ``text`` is always ``document[start:end]``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class SourcePassage(BaseModel):
+    id: str = Field(description="Reference document id (its file name without extension).")
+    title: str
+    start: int = Field(description="Start of the copied passage in the reference text.")
+    end: int
+    text: str
+
+
+class Match(BaseModel):
+    start: int = Field(description="Start of the copied span in the checked text.")
+    end: int
+    text: str
+    similarity: float = Field(ge=0, le=1, description="1.0 for a verbatim copy (after "
+                              "normalisation); lower for disguised copies.")
+    exact: bool = Field(description="The span is made only of verbatim runs.")
+    source: SourcePassage
+
+
+class Paragraph(BaseModel):
+    index: int
+    start: int
+    end: int
+    chars: int = Field(description="Non-whitespace characters in the paragraph.")
+    copied_chars: int
+    copy_ratio: float = Field(ge=0, le=1)
+    similarity: float = Field(ge=0, le=1, description="Similarity to the closest source passage.")
+    closest_source: str | None = None
+    matches: list[Match] = []
+
+
+class SourceShare(BaseModel):
+    id: str
+    title: str
+    copied_chars: int
+    copy_ratio: float = Field(ge=0, le=1, description="Share of the report copied from it.")
+
+
+class CheckResult(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    title: str | None = None
+    chars: int = Field(description="Non-whitespace characters checked.")
+    copied_chars: int
+    copy_ratio: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    verdict: Literal["pass", "fail"] = Field(
+        description="'fail' when copy_ratio is above the threshold.")
+    min_match_chars: int
+    paragraphs: list[Paragraph]
+    sources: list[SourceShare]

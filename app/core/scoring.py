@@ -1,0 +1,101 @@
+"""Scores: passages in normalised coordinates -> matches, paragraph and report figures."""
+
+from __future__ import annotations
+
+from rapidfuzz.distance import Indel
+
+from .align import Passage
+from .document import Document
+from .index import ReferenceIndex
+from .schema import CheckResult, Match, Paragraph, SourcePassage, SourceShare
+from .segment import CLOSERS, SENTENCE_END, Span
+
+OPENERS = "“‘「『（(【《\"'"
+
+
+def _snap(text: str, start: int, end: int, para: Span) -> tuple[int, int]:
+    """Take in the punctuation that belongs to the copied sentence: an opening bracket or quote
+    before it, the full stop and closing quotes after it."""
+    while start > para.start and text[start - 1] in OPENERS:
+        start -= 1
+    while end < para.end and text[end] in SENTENCE_END + CLOSERS:
+        end += 1
+    return start, end
+
+
+def _non_space(text: str, start: int, end: int) -> int:
+    return sum(1 for ch in text[start:end] if not ch.isspace())
+
+
+def score(query: Document, passages: list[Passage], index: ReferenceIndex, threshold: float,
+          min_match_chars: int, title: str | None) -> CheckResult:
+    text = query.text
+    norm = query.norm
+    per_para: dict[int, list[tuple[Match, int, str]]] = {}
+    for p in passages:
+        ref = index.ref(p.doc)
+        src_doc = index.doc(p.doc)
+        o_start, o_end = norm.original_span(p.q_start, p.q_end)
+        for k, para in enumerate(query.paragraphs):
+            a, b = max(o_start, para.start), min(o_end, para.end)
+            if a >= b:
+                continue
+            a, b = _snap(text, a, b, para)
+            qa, qb = query.norm_range(Span(a, b))
+            if qb - qa < 1:
+                continue
+            sa, sb = p.source_range(max(qa, p.q_start), min(qb, p.q_end))
+            src_start, src_end = src_doc.norm.original_span(sa, min(sb, len(src_doc.norm)))
+            similarity = Indel.normalized_similarity(norm.chars[qa:qb], src_doc.norm.chars[sa:sb])
+            match = Match(
+                start=a, end=b, text=text[a:b], similarity=round(similarity, 4),
+                exact=p.exact,
+                source=SourcePassage(id=ref.id, title=ref.display_title, start=src_start,
+                                     end=src_end, text=ref.text[src_start:src_end]),
+            )
+            per_para.setdefault(k, []).append((match, p.doc, src_doc.norm.chars[sa:sb]))
+
+    paragraphs: list[Paragraph] = []
+    copied_by_source: dict[str, int] = {}
+    total_chars = total_copied = 0
+    for k, para in enumerate(query.paragraphs):
+        chars = _non_space(text, para.start, para.end)
+        items = sorted(per_para.get(k, []), key=lambda it: it[0].start)
+        covered = [False] * (para.end - para.start)
+        source_chars: dict[str, int] = {}
+        for m, _, _ in items:
+            n = 0
+            for i in range(m.start, m.end):
+                if not covered[i - para.start] and not text[i].isspace():
+                    covered[i - para.start] = True
+                    n += 1
+            source_chars[m.source.id] = source_chars.get(m.source.id, 0) + n
+        copied = sum(source_chars.values())
+        closest = max(source_chars, key=lambda s: source_chars[s]) if source_chars else None
+        similarity = 0.0
+        if closest is not None:
+            para_norm = norm.chars[slice(*query.norm_range(para))]
+            src_text = "".join(s for m, _, s in items if m.source.id == closest)
+            similarity = Indel.normalized_similarity(para_norm, src_text)
+        for sid, n in source_chars.items():
+            copied_by_source[sid] = copied_by_source.get(sid, 0) + n
+        total_chars += chars
+        total_copied += copied
+        paragraphs.append(Paragraph(
+            index=k, start=para.start, end=para.end, chars=chars, copied_chars=copied,
+            copy_ratio=round(copied / chars, 4) if chars else 0.0,
+            similarity=round(similarity, 4), closest_source=closest,
+            matches=[m for m, _, _ in items],
+        ))
+
+    ratio = total_copied / total_chars if total_chars else 0.0
+    sources = [
+        SourceShare(id=sid, title=index.get(sid).display_title, copied_chars=n,
+                    copy_ratio=round(n / total_chars, 4))
+        for sid, n in sorted(copied_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return CheckResult(
+        title=title, chars=total_chars, copied_chars=total_copied, copy_ratio=round(ratio, 4),
+        threshold=threshold, verdict="fail" if ratio > threshold else "pass",
+        min_match_chars=min_match_chars, paragraphs=paragraphs, sources=sources,
+    )

@@ -1,0 +1,22 @@
+"""Typed settings from CHACHONG_* environment variables; a bad value fails at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
+from app.core.seeds import K
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHACHONG_", extra="ignore")
+
+    threshold: float = Field(DEFAULT_THRESHOLD, ge=0, le=1,
+                             description="A report whose copy ratio is above this fails.")
+    min_match_chars: int = Field(DEFAULT_MIN_MATCH_CHARS, ge=K, le=1000,
+                                 description="Shortest verbatim run reported on its own.")
+    corpus: Path | None = Field(None, description="Reference folder; the bundled corpus if unset.")
+    index: Path | None = Field(None, description="A saved index file to load instead of a folder.")

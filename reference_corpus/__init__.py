@@ -1,0 +1,1 @@
+"""The bundled reference corpus: template reports that circulate online."""
