@@ -29,6 +29,7 @@ from app.core import (
     require_text,
 )
 from app.core.readers import SUPPORTED
+from app.logs import LOG_CONFIG
 from app.render import render_text
 from app.settings import Settings
 
@@ -153,6 +154,34 @@ def index_build(
             progress.advance(task)
     index.save(out)
     err.print(f"indexed {len(refs)} references into {out}")
+
+
+@app.command()
+def serve(
+    corpus: Annotated[Path | None, typer.Option(help="Base reference folder (default: the "
+                                                "bundled templates).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of the durable reference store.")]
+    = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (and its OpenAPI docs at /docs)."""
+    import os
+
+    import uvicorn
+
+    if corpus is not None:
+        os.environ["CHACHONG_CORPUS"] = str(corpus.resolve())
+    if data is not None:
+        os.environ["CHACHONG_DATA"] = str(data.resolve())
+    settings = _settings()  # fail here, once, on a bad setting rather than in every worker
+    try:
+        load_index(settings.corpus, settings.index)
+    except ChachongError as exc:
+        raise _fail(str(exc)) from None
+    uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_config=LOG_CONFIG)
 
 
 def main() -> None:

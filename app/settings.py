@@ -20,3 +20,15 @@ class Settings(BaseSettings):
                                  description="Shortest verbatim run reported on its own.")
     corpus: Path | None = Field(None, description="Reference folder; the bundled corpus if unset.")
     index: Path | None = Field(None, description="A saved index file to load instead of a folder.")
+
+    # the service
+    data: Path = Field(Path("data"), description="Folder of the reference store (SQLite).")
+    api_keys: str = Field("", description="Comma-separated keys that may change the corpus.")
+    protect_reads: bool = Field(False, description="Require a key for checks and reads too.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none if "
+                              "empty.")
+
+    @property
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]

@@ -1,0 +1,309 @@
+"""FastAPI adapter: parse the request, call the core through CorpusService, format the answer.
+
+Started by ``chachong serve`` (uvicorn, ``create_app`` as factory so every worker builds its own
+index from the same settings and store).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api import metrics
+from app.api.errors import ApiError, error_response, status_of
+from app.api.limits import BodySizeLimit
+from app.api.models import (
+    CheckRequest,
+    ErrorResponse,
+    ReferenceIn,
+    ReferenceOut,
+    ReferencePage,
+    ReferenceSummary,
+)
+from app.core import (
+    ChachongError,
+    CheckOptions,
+    CheckResult,
+    Reference,
+    ReferenceIndex,
+    build_index,
+    bundled_corpus_dir,
+    load_corpus,
+    read_document,
+    require_text,
+)
+from app.service import CorpusService
+from app.settings import Settings
+from app.store import ReferenceStore
+
+log = logging.getLogger("chachong.api")
+
+ERRORS: dict[int | str, dict] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)
+}
+
+
+def _load_index(settings: Settings) -> ReferenceIndex:
+    if settings.index is not None:
+        return ReferenceIndex.load(settings.index)
+    return build_index(load_corpus(settings.corpus or bundled_corpus_dir()))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    service = CorpusService(_load_index(settings), ReferenceStore(settings.data))
+    metrics.CORPUS_SIZE.set(service.size())
+
+    app = FastAPI(
+        title="chachong",
+        version=__version__,
+        description="Checks Chinese work reports for near-copied boilerplate, paragraph by "
+                    "paragraph, against a growing reference corpus.",
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - t0
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.LATENCY.labels(request.method, path).observe(elapsed)
+        log.info("request", extra={"method": request.method, "path": path,
+                                   "status": response.status_code,
+                                   "ms": round(elapsed * 1000, 1)})
+        return response
+
+    @app.exception_handler(ChachongError)
+    async def on_domain_error(_: Request, exc: ChachongError) -> JSONResponse:
+        return error_response(status_of(exc), exc.code, str(exc))
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error_response(422, "invalid_request",
+                              f"{where or 'request'}: {first.get('msg', 'invalid value')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    def _key_ok(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        # compare against every key, in constant time, so timing reveals nothing
+        matches = [hmac.compare_digest(token.encode(), k.encode()) for k in settings.keys]
+        return any(matches)
+
+    def require_writer(request: Request) -> None:
+        if not settings.keys:
+            raise ApiError(403, "writes_disabled",
+                           "changing the corpus needs an API key, and none is configured: set "
+                           "CHACHONG_API_KEYS=<key> when starting the server")
+        if not request.headers.get("authorization"):
+            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <API key>'",
+                           {"WWW-Authenticate": "Bearer"})
+        if not _key_ok(request):
+            raise ApiError(403, "forbidden", "the API key is not valid")
+
+    def require_reader(request: Request) -> None:
+        if settings.protect_reads:
+            if not request.headers.get("authorization"):
+                raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <API key>'",
+                               {"WWW-Authenticate": "Bearer"})
+            if not _key_ok(request):
+                raise ApiError(403, "forbidden", "the API key is not valid")
+
+    def options_of(threshold: float | None, min_match_chars: int | None) -> CheckOptions:
+        try:
+            return CheckOptions(
+                threshold=settings.threshold if threshold is None else threshold,
+                min_match_chars=settings.min_match_chars if min_match_chars is None
+                else min_match_chars)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_option", str(exc)) from None
+
+    async def text_of_upload(upload: UploadFile) -> str:
+        data = await upload.read()
+        name = upload.filename or "upload.txt"
+        return require_text(read_document(data, name), name)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The index is loaded",
+             responses={503: {"model": ErrorResponse}})
+    async def readyz() -> dict[str, object]:
+        return {"status": "ready", "references": service.size()}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        metrics.CORPUS_SIZE.set(service.size())
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/check", tags=["check"], response_model=CheckResult, responses=ERRORS,
+              summary="Check a report (JSON body or multipart upload)",
+              openapi_extra={"requestBody": {"content": {
+                  "application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}},
+                  "multipart/form-data": {"schema": {
+                      "type": "object", "required": ["file"],
+                      "properties": {
+                          "file": {"type": "string", "format": "binary"},
+                          "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                          "min_match_chars": {"type": "integer", "minimum": 8},
+                          "title": {"type": "string"}}}}}}})
+    async def check(request: Request,
+                    store: Annotated[bool, Query(description="Add the report to the corpus "
+                                                             "after checking (needs a key).")]
+                    = False,
+                    ref_id: Annotated[str | None, Query(alias="id", description="Id to store "
+                                                        "it under (with store=true).")] = None,
+                    _: None = Depends(require_reader)) -> CheckResult:
+        body = await _check_body(request)
+        if store:
+            require_writer(request)
+        options = options_of(body.threshold, body.min_match_chars)
+        result = await run_in_threadpool(service.check, body.text, options, body.title)
+        metrics.CHECKS.inc()
+        if store:
+            try:
+                ref = ReferenceIn(id=ref_id or f"report-{time.time_ns()}", text=body.text,
+                                  title=body.title or "", source="checked report")
+            except ValueError as exc:
+                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+            await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
+                                                           ref.source, ref.tags))
+        return result
+
+    async def _check_body(request: Request) -> CheckRequest:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            try:
+                raw = await request.json()
+            except ValueError:
+                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+            try:
+                return CheckRequest.model_validate(raw)
+            except ValueError as exc:
+                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        if kind == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
+                raise ApiError(422, "missing_file", "send the report as the multipart field "
+                               "'file'")
+            text = await text_of_upload(upload)  # type: ignore[arg-type]
+            fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+            fields.setdefault("title", upload.filename or "")
+            try:
+                return CheckRequest.model_validate({"text": text, **fields})
+            except ValueError as exc:
+                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        raise ApiError(415, "unsupported_media_type",
+                       "send application/json {\"text\": ...} or multipart/form-data with a "
+                       "'file' field (.txt, .md, .docx, .pdf)")
+
+    @app.get("/v1/references", tags=["references"], response_model=ReferencePage,
+             responses=ERRORS, summary="List references (paged)")
+    async def list_references(offset: Annotated[int, Query(ge=0)] = 0,
+                              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                              _: None = Depends(require_reader)) -> ReferencePage:
+        total, refs = service.list(offset, limit)
+        return ReferencePage(total=total, offset=offset, limit=limit,
+                             items=[_summary(r) for r in refs])
+
+    @app.get("/v1/references/{ref_id}", tags=["references"], response_model=ReferenceOut,
+             responses=ERRORS, summary="One reference with its text")
+    async def get_reference(ref_id: str, _: None = Depends(require_reader)) -> ReferenceOut:
+        ref = service.get(ref_id)
+        return ReferenceOut(**_summary(ref).model_dump(), text=ref.text)
+
+    @app.post("/v1/references", tags=["references"], status_code=201,
+              response_model=ReferenceSummary, responses=ERRORS,
+              summary="Add a reference (JSON, or multipart with a file); searchable at once",
+              dependencies=[Depends(require_writer)])
+    async def add_reference(request: Request) -> ReferenceSummary:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ApiError(422, "missing_file", "send the reference as the field 'file'")
+            text = await text_of_upload(upload)
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            raw: object = {"text": text, **fields, "tags": _tags(fields.get("tags"))}
+        elif kind == "application/json":
+            try:
+                raw = await request.json()
+            except ValueError:
+                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        else:
+            raise ApiError(415, "unsupported_media_type",
+                           "send application/json or multipart/form-data")
+        try:
+            body = ReferenceIn.model_validate(raw)
+        except ValueError as exc:
+            raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        require_text(body.text, body.id)
+        ref = Reference(body.id, body.text, body.title, body.source, body.tags)
+        await run_in_threadpool(service.add, ref)
+        metrics.CORPUS_SIZE.set(service.size())
+        return _summary(ref)
+
+    @app.delete("/v1/references/{ref_id}", tags=["references"], status_code=204,
+                responses=ERRORS, summary="Delete a stored reference",
+                dependencies=[Depends(require_writer)])
+    async def delete_reference(ref_id: str) -> Response:
+        await run_in_threadpool(service.delete, ref_id)
+        metrics.CORPUS_SIZE.set(service.size())
+        return Response(status_code=204)
+
+    return app
+
+
+def _summary(ref: Reference) -> ReferenceSummary:
+    return ReferenceSummary(id=ref.id, title=ref.display_title, source=ref.source,
+                            tags=ref.tags, chars=len(ref.text))
+
+
+def _tags(raw: str | None) -> dict[str, str]:
+    """Tags in a form field: JSON object, or comma-separated key=value pairs."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = dict(part.split("=", 1) for part in raw.split(",") if "=" in part)
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_tags", "tags must be a JSON object or key=value pairs")
+    return {str(k).strip(): str(v).strip() for k, v in data.items()}
+

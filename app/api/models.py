@@ -1,0 +1,55 @@
+"""Request and response bodies of the HTTP API (the check result is the core's CheckResult)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.core.check import DEFAULT_MIN_MATCH_CHARS
+from app.core.seeds import K
+
+ID_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$"
+
+
+class CheckRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=5_000_000,
+                      examples=["根据会议安排，现将本人一年来履行基层党建工作职责情况报告如下："])
+    threshold: float | None = Field(None, ge=0, le=1, examples=[0.3])
+    min_match_chars: int | None = Field(None, ge=K, le=1000, examples=[DEFAULT_MIN_MATCH_CHARS])
+    title: str | None = Field(None, max_length=200, examples=["2024年度述职报告"])
+
+
+class ReferenceIn(BaseModel):
+    id: str = Field(pattern=ID_PATTERN, examples=["2024-zuzhibu-shuzhi"])
+    text: str = Field(min_length=1, max_length=5_000_000, examples=["基层党建工作述职报告……"])
+    title: str = Field("", max_length=200, examples=["2024年组织部述职报告"])
+    source: str | None = Field(None, max_length=500, examples=["2024年报送材料"])
+    tags: dict[str, str] = Field(default_factory=dict, examples=[{"unit": "组织部",
+                                                                  "year": "2024"}])
+
+
+class ReferenceSummary(BaseModel):
+    id: str
+    title: str
+    source: str | None
+    tags: dict[str, str]
+    chars: int
+
+
+class ReferenceOut(ReferenceSummary):
+    text: str
+
+
+class ReferencePage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[ReferenceSummary]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["empty_text"])
+    message: str = Field(examples=["the document is empty; there is nothing to check"])
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,76 @@
+"""The corpus a server checks against: a base corpus (bundled or a folder) plus the durable store.
+
+Framework-free, so the API stays a thin adapter. One ``CorpusService`` per worker process; it
+replays the store's change log before every check, so additions made through another worker are
+found at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
+from app.core.errors import CorpusError, DuplicateReferenceError, ReferenceNotFoundError
+from app.store import ReferenceStore
+
+
+class CorpusService:
+    def __init__(self, index: ReferenceIndex, store: ReferenceStore) -> None:
+        self.index = index
+        self.store = store
+        self.base_ids = frozenset(r.id for r in index.references())
+        self._lock = threading.RLock()
+        self._seen = 0
+        self.sync()
+
+    def sync(self) -> None:
+        """Apply the store's changes this process has not seen yet."""
+        with self._lock:
+            changes = self.store.changes_since(self._seen)
+            if not changes:
+                return
+            latest: dict[str, str] = {}
+            for change in changes:
+                latest[change.ref_id] = change.op
+            for ref_id in latest:
+                if ref_id in self.index and ref_id not in self.base_ids:
+                    self.index.remove(ref_id)
+                stored = self.store.get(ref_id)
+                if stored is not None and ref_id not in self.index:
+                    self.index.add(stored)
+            self._seen = changes[-1].seq
+
+    def check(self, text: str, options: CheckOptions, title: str | None = None) -> CheckResult:
+        with self._lock:
+            self.sync()
+            return check_text(text, self.index, options, title=title)
+
+    def add(self, ref: Reference) -> None:
+        if ref.id in self.base_ids:
+            raise DuplicateReferenceError(f"'{ref.id}' is a reference of the base corpus; choose "
+                                          "another id")
+        self.store.add(ref)
+        self.sync()
+
+    def delete(self, ref_id: str) -> None:
+        if ref_id in self.base_ids:
+            raise CorpusError(f"'{ref_id}' belongs to the base corpus and cannot be deleted over "
+                              "the API; start the server with another --corpus")
+        self.store.delete(ref_id)
+        self.sync()
+
+    def get(self, ref_id: str) -> Reference:
+        with self._lock:
+            self.sync()
+            if ref_id not in self.index:
+                raise ReferenceNotFoundError(f"no reference with id '{ref_id}'")
+            return self.index.get(ref_id)
+
+    def list(self, offset: int, limit: int) -> tuple[int, list[Reference]]:
+        with self._lock:
+            self.sync()
+            refs = sorted(self.index.references(), key=lambda r: r.id)
+        return len(refs), refs[offset : offset + limit]
+
+    def size(self) -> int:
+        return len(self.index)
