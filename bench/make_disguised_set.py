@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("set_dir", type=Path, help="source set (corpus/, cases/, truth.jsonl)")
     ap.add_argument("--out", type=Path, required=True, help="output set directory")
-    ap.add_argument("--kind", choices=KINDS + ("all",), default="all",
+    ap.add_argument("--kind", choices=(*KINDS, "all"), default="all",
                     help="disguise to apply; 'all' writes OUT/<kind>/ for each kind")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--check", action="store_true", help="re-read the output and verify it")

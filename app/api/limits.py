@@ -28,12 +28,12 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLargeError
             return message
 
         try:
             await self.app(scope, counted, send)
-        except _TooLarge:
+        except _TooLargeError:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -47,5 +47,5 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     pass

@@ -10,14 +10,16 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
 
     @app.middleware("http")
-    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                      ) -> Response:
         t0 = time.perf_counter()
         response = await call_next(request)
         elapsed = time.perf_counter() - t0
@@ -218,10 +221,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("file")
-            if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
+            if not isinstance(upload, UploadFile):
                 raise ApiError(422, "missing_file", "send the report as the multipart field "
                                "'file'")
-            text = await text_of_upload(upload)  # type: ignore[arg-type]
+            text = await text_of_upload(upload)
             fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
             fields.setdefault("title", upload.filename or "")
             try:
@@ -256,7 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("file")
-            if upload is None or isinstance(upload, str):
+            if not isinstance(upload, UploadFile):
                 raise ApiError(422, "missing_file", "send the reference as the field 'file'")
             text = await text_of_upload(upload)
             fields = {k: v for k, v in form.items() if isinstance(v, str)}

@@ -11,6 +11,7 @@ so one copied passage (even with its sentences reordered) is one highlight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from rapidfuzz.distance import LCSseq
 
@@ -81,7 +82,7 @@ class Alignment:
 
 def _alignment(cluster: list) -> Alignment:
     widest = indels = swapped = 0
-    for prev, b in zip(cluster, cluster[1:], strict=False):
+    for prev, b in pairwise(cluster):
         gap_q = b.a - (prev.a + prev.size)
         gap_r = b.b - (prev.b + prev.size)
         if min(gap_q, gap_r) > 0:

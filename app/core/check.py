@@ -13,8 +13,8 @@ from .align import AlignParams, Passage, Segment, align_unit, join_segments, res
 from .document import Document, Unit, analyse
 from .fingerprint import signatures
 from .index import ReferenceIndex
-from .scoring import score
 from .schema import CheckResult
+from .scoring import score
 from .seeds import K, exact_runs
 
 DEFAULT_THRESHOLD = 0.30

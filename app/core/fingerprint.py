@@ -7,6 +7,7 @@ the same in every process and after a restart (Python's salted ``hash()`` is nev
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 
 import jieba
 import numpy as np
@@ -28,7 +29,7 @@ def shingles(chars: str) -> set[bytes]:
     """Word unigrams and bigrams: unigrams survive synonym swaps, bigrams keep word order."""
     words = tokens(chars)
     out = {w.encode("utf-8") for w in words}
-    out.update(f"{a} {b}".encode() for a, b in zip(words, words[1:], strict=False))
+    out.update(f"{a} {b}".encode() for a, b in pairwise(words))
     return out
 
 

@@ -26,13 +26,15 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """Band keys, shape (n, bands), uint64; the band number is mixed in so keys of different
     bands never collide by construction."""
-    sigs = np.asarray(sigs, dtype=np.uint64)
-    n = sigs.shape[0]
-    keys = np.zeros((n, bands), dtype=np.uint64)
+    values = np.asarray(sigs, dtype=np.uint64)
+    keys = np.zeros((values.shape[0], bands), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for r in range(rows):
-            keys = keys * _MIX + sigs[:, r : bands * rows : rows][:, :bands] + np.uint64(r + 1)
-        keys = keys * _MIX + np.arange(1, bands + 1, dtype=np.uint64)
+            keys *= _MIX
+            keys += values[:, r : bands * rows : rows][:, :bands]
+            keys += np.uint64(r + 1)
+        keys *= _MIX
+        keys += np.arange(1, bands + 1, dtype=np.uint64)
         keys ^= keys >> np.uint64(29)
     return keys
 
