@@ -20,6 +20,7 @@ from rapidfuzz.distance import LCSseq
 # LARGE_GAP (a deleted or inserted clause).
 SMALL_GAP = 8
 LARGE_GAP = 30
+SWAP_MAX = 6  # a replaced stretch this short, of (nearly) equal length on both sides, is a swap
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _alignment(cluster: list) -> Alignment:
         gap_r = b.b - (prev.b + prev.size)
         if min(gap_q, gap_r) > 0:
             widest = max(widest, gap_q, gap_r)
-            if abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= 4:
+            if abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= SWAP_MAX:
                 swapped += gap_q
         elif max(gap_q, gap_r) > SMALL_GAP:
             indels += 1
@@ -192,7 +193,7 @@ class Passage:
             return True
         units = [seg for seg, exact in self.parts if not exact]
         strong = sum(seg.strong for seg in units)
-        if 2 * strong < len(units) or not strong:
+        if 3 * strong < len(units) or not strong:
             return False
         swapped = sum(seg.swapped for seg, _ in self.parts)
         if self.similarity * (1 + swapped / max(self.matched, 1)) < params.min_passage_similarity:
