@@ -31,6 +31,9 @@ from app.core import (
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
 from app.render import render_text
+from app.reports.github import to_github
+from app.reports.html import LABELS, render_html
+from app.reports.sarif import to_sarif
 from app.settings import Settings
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -46,6 +49,9 @@ err = Console(stderr=True)
 class Format(StrEnum):
     text = "text"
     json = "json"
+    html = "html"
+    sarif = "sarif"
+    github = "github"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -94,6 +100,10 @@ def check(
     min_match_chars: Annotated[int | None, typer.Option(
         help="Shortest verbatim run reported on its own (normalised characters).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    output: Annotated[Path | None, typer.Option(
+        help="Write here instead of standard output (for html with several reports: a folder)."
+    )] = None,
+    lang: Annotated[str, typer.Option(help="HTML report language: zh-CN or en.")] = "zh-CN",
 ) -> None:
     """Check reports against the reference corpus, paragraph by paragraph."""
     settings = _settings()
@@ -112,7 +122,9 @@ def check(
     except ChachongError as exc:
         raise _fail(str(exc)) from None
 
-    results: list[tuple[Path, CheckResult]] = []
+    if lang not in LABELS:
+        raise _fail(f"--lang must be one of {', '.join(LABELS)}")
+    reports: list[Report] = []
     for path in files:
         try:
             text = require_text(read_document(path.read_bytes(), str(path)), str(path))
@@ -120,20 +132,60 @@ def check(
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"{path}: cannot be read ({exc.strerror})") from None
-        results.append((path, check_text(text, ref_index, options, title=path.name)))
-
-    if fmt is Format.json:
-        if len(results) == 1:
-            payload: object = results[0][1].model_dump(mode="json")
-        else:
-            payload = [{"file": str(p), **r.model_dump(mode="json")} for p, r in results]
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
-    else:
-        out = Console()
-        for path, result in results:
-            render_text(result, str(path), out)
-    failed = any(r.verdict == "fail" for _, r in results)
+        reports.append((path, text, check_text(text, ref_index, options, title=path.name)))
+    try:
+        emit(reports, fmt, output, lang)
+    except OSError as exc:
+        raise _fail(f"{output}: cannot be written ({exc.strerror})") from None
+    failed = any(r.verdict == "fail" for _, _, r in reports)
     raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
+
+
+Report = tuple[Path, str, CheckResult]
+
+
+def emit(reports: list[Report], fmt: Format, output: Path | None, lang: str) -> None:
+    """Write the results in the chosen format to ``output`` or standard output."""
+    if fmt is Format.html:
+        if len(reports) > 1:
+            if output is None:
+                raise _fail("--format html with several reports needs --output FOLDER")
+            output.mkdir(parents=True, exist_ok=True)
+            for path, text, result in reports:
+                page = render_html(result, text, lang, name=path.name)
+                (output / f"{path.stem}.html").write_text(page, encoding="utf-8")
+            return
+        path, text, result = reports[0]
+        _write(output, render_html(result, text, lang, name=path.name))
+        return
+    if fmt is Format.json:
+        if len(reports) == 1:
+            payload: object = reports[0][2].model_dump(mode="json")
+        else:
+            payload = [{"file": str(p), **r.model_dump(mode="json")} for p, _, r in reports]
+        _write(output, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    elif fmt is Format.sarif:
+        log = to_sarif([(p.as_posix(), t, r) for p, t, r in reports])
+        _write(output, json.dumps(log, ensure_ascii=False, indent=1) + "\n")
+    elif fmt is Format.github:
+        lines = [ln for p, t, r in reports for ln in to_github(p.as_posix(), t, r)]
+        _write(output, "".join(f"{ln}\n" for ln in lines))
+    else:
+        file = output.open("w", encoding="utf-8") if output else None
+        try:
+            console = Console(file=file) if file else Console()
+            for path, text, result in reports:
+                render_text(result, str(path), text, console)
+        finally:
+            if file:
+                file.close()
+
+
+def _write(output: Path | None, content: str) -> None:
+    if output is None:
+        sys.stdout.write(content)
+    else:
+        output.write_text(content, encoding="utf-8")
 
 
 @index_app.command("build")

@@ -1,4 +1,4 @@
-"""Terminal rendering of a result (rich): summary, paragraph table, highlighted copied spans.
+"""Terminal rendering of a result (rich): summary, sources, paragraph table, highlighted text.
 
 Colour only on a terminal and never when NO_COLOR is set (rich honours both).
 """
@@ -12,34 +12,36 @@ from rich.text import Text
 from app.core.highlight import highlight
 from app.core.schema import CheckResult
 
-_STYLES = ["bold red", "bold magenta", "bold yellow", "bold cyan", "bold green"]
+_STYLES = ["bold red", "bold blue", "bold magenta", "bold yellow", "bold cyan", "bold green"]
 
 
-def render_text(result: CheckResult, name: str, console: Console, source_text: str = "") -> None:
+def render_text(result: CheckResult, name: str, text: str, console: Console) -> None:
     verdict = "[red]FAIL[/]" if result.verdict == "fail" else "[green]PASS[/]"
     console.print(f"[bold]{name}[/]: copy ratio {result.copy_ratio:.1%} "
                   f"(threshold {result.threshold:.0%}) {verdict}, "
                   f"{result.copied_chars}/{result.chars} characters copied", highlight=False)
     style_of = {s.id: _STYLES[i % len(_STYLES)] for i, s in enumerate(result.sources)}
     if result.sources:
-        table = Table("source", "title", "share", "characters", title="sources")
+        sources = Table("source", "title", "share", "characters", title="sources")
         for s in result.sources:
-            table.add_row(Text(s.id, style=style_of[s.id]), s.title, f"{s.copy_ratio:.1%}",
-                          str(s.copied_chars))
-        console.print(table)
+            sources.add_row(Text(s.id, style=style_of[s.id]), s.title, f"{s.copy_ratio:.1%}",
+                            str(s.copied_chars))
+        console.print(sources)
+    paragraphs = Table("¶", "characters", "copied", "closest source", title="paragraphs")
+    for para in result.paragraphs:
+        paragraphs.add_row(str(para.index + 1), str(para.chars), f"{para.copy_ratio:.0%}",
+                           para.closest_source or "")
+    console.print(paragraphs)
     for para in result.paragraphs:
         if not para.matches:
             continue
-        console.print(Text(f"\n¶{para.index + 1}  {para.copy_ratio:.0%} copied", style="bold"))
-        for m in para.matches:
-            line = Text("  ")
-            line.append(m.text, style=style_of.get(m.source.id, "bold red"))
-            line.append(f"  <- {m.source.id} [{m.source.start}:{m.source.end}] "
-                        f"similarity {m.similarity:.2f}", style="dim")
-            console.print(line)
-
-
-def paragraph_runs(result: CheckResult, text: str) -> list[list[tuple[str, str | None]]]:
-    """(text, source id or None) runs per paragraph, for plain renderers and tests."""
-    return [[(r.text, r.match.source.id if r.match else None)
-             for r in highlight(text, p.start, p.end, p.matches)] for p in result.paragraphs]
+        line = Text(f"¶{para.index + 1}  ", style="bold")
+        for run in highlight(text, para.start, para.end, para.matches):
+            if run.match is None:
+                line.append(run.text)
+            else:
+                style = style_of.get(run.match.source.id, "bold red")
+                line.append("[", style="dim")
+                line.append(run.text, style=f"{style} underline")
+                line.append(f"]<{run.match.source.id}>", style="dim")
+        console.print(line)

@@ -11,13 +11,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,11 +47,13 @@ from app.core import (
     read_document,
     require_text,
 )
+from app.reports.html import render_html
 from app.service import CorpusService
 from app.settings import Settings
 from app.store import ReferenceStore
 
 log = logging.getLogger("chachong.api")
+WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "static" / "index.html"
 
 ERRORS: dict[int | str, dict] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)
@@ -159,6 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name = upload.filename or "upload.txt"
         return require_text(read_document(data, name), name)
 
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB_PAGE, media_type="text/html; charset=utf-8")
+
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -190,7 +197,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     = False,
                     ref_id: Annotated[str | None, Query(alias="id", description="Id to store "
                                                         "it under (with store=true).")] = None,
-                    _: None = Depends(require_reader)) -> CheckResult:
+                    fmt: Annotated[Literal["json", "html"] | None, Query(
+                        alias="format", description="json (default) or an html report; "
+                        "'Accept: text/html' asks for html too.")] = None,
+                    lang: Annotated[Literal["zh-CN", "en"], Query(
+                        description="Language of the html report.")] = "zh-CN",
+                    _: None = Depends(require_reader)) -> Response | CheckResult:
         body = await _check_body(request)
         if store:
             require_writer(request)
@@ -205,6 +217,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise RequestValidationError(getattr(exc, "errors", list)()) from None
             await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
                                                            ref.source, ref.tags))
+        wants_html = fmt == "html" or (
+            fmt is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return HTMLResponse(render_html(result, body.text, lang, name=body.title))
         return result
 
     async def _check_body(request: Request) -> CheckRequest:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from rapidfuzz.distance import Indel
 
 from .align import Passage
 from .document import Document
 from .index import ReferenceIndex
+from .normalize import NUMBER
 from .schema import CheckResult, Match, Paragraph, SourcePassage, SourceShare
 from .segment import CLOSERS, SENTENCE_END, Span
 
 OPENERS = "“‘「『（(【《\"'"
+MIN_PIECE = 4  # normalised characters a passage must keep in a paragraph to be shown there
+
+
+def _trim_numbers(chars: str, start: int, end: int) -> tuple[int, int]:
+    """A folded number at the end of a passage is no evidence of copying (the 一 of the next
+    heading's 一、 matches any number): drop it. At the start it opens the copied sentence
+    (二是…, 2019年…) and stays."""
+    while end > start and chars[end - 1] == NUMBER:
+        end -= 1
+    return start, end
 
 
 def _snap(text: str, start: int, end: int, para: Span) -> tuple[int, int]:
@@ -21,6 +34,12 @@ def _snap(text: str, start: int, end: int, para: Span) -> tuple[int, int]:
     while end < para.end and text[end] in SENTENCE_END + CLOSERS:
         end += 1
     return start, end
+
+
+def _paragraph_of(doc: Document, offset: int) -> Span | None:
+    starts = [p.start for p in doc.paragraphs]
+    i = bisect_right(starts, offset) - 1
+    return doc.paragraphs[i] if i >= 0 and offset < doc.paragraphs[i].end else None
 
 
 def _non_space(text: str, start: int, end: int) -> int:
@@ -35,17 +54,24 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
     for p in passages:
         ref = index.ref(p.doc)
         src_doc = index.doc(p.doc)
-        o_start, o_end = norm.original_span(p.q_start, p.q_end)
+        q_start, q_end = _trim_numbers(norm.chars, p.q_start, p.q_end)
+        if q_end <= q_start:
+            continue
+        o_start, o_end = norm.original_span(q_start, q_end)
         for k, para in enumerate(query.paragraphs):
             a, b = max(o_start, para.start), min(o_end, para.end)
             if a >= b:
                 continue
             a, b = _snap(text, a, b, para)
             qa, qb = query.norm_range(Span(a, b))
-            if qb - qa < 1:
-                continue
+            if qb - qa < MIN_PIECE and (qa > q_start or qb < q_end):
+                continue  # the tail of a passage running into a heading of the next paragraph
             sa, sb = p.source_range(max(qa, p.q_start), min(qb, p.q_end))
             src_start, src_end = src_doc.norm.original_span(sa, min(sb, len(src_doc.norm)))
+            src_para = _paragraph_of(src_doc, src_start)
+            if src_para is not None:
+                src_start, src_end = _snap(src_doc.text, src_start, min(src_end, src_para.end),
+                                           src_para)
             similarity = Indel.normalized_similarity(norm.chars[qa:qb], src_doc.norm.chars[sa:sb])
             match = Match(
                 start=a, end=b, text=text[a:b], similarity=round(similarity, 4),

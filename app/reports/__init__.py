@@ -1,0 +1,1 @@
+"""Renderers of a CheckResult: HTML report, SARIF, GitHub annotations (terminal: app.render)."""

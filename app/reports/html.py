@@ -1,0 +1,100 @@
+"""The HTML report: one self-contained page (no external assets), Jinja2 with autoescaping.
+
+Everything taken from a report or a reference is escaped by Jinja2, so a report containing
+``<script>`` shows as text. Selecting a highlighted span shows its source passage beside the text,
+with the characters that match marked (CSS ``:target``, so it works without JavaScript too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from rapidfuzz.distance import Indel
+
+from app.core.highlight import highlight
+from app.core.schema import CheckResult, Match
+
+PALETTE = ["#d62728", "#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2",
+           "#17becf"]
+
+LABELS = {
+    "zh-CN": {
+        "title": "文本复制检测报告", "ratio": "总复制比", "verdict": "结论",
+        "pass": "通过", "fail": "未通过", "threshold": "阈值", "chars": "检测字符数",
+        "copied": "复制字符数", "sources": "相似来源", "source": "来源", "share": "占比",
+        "paragraphs": "逐段检测", "paragraph": "段落", "similarity": "相似度",
+        "pick": "点击红色标记的文字，查看对应的来源原文", "none": "未发现复制内容",
+        "exact": "原文照抄", "fuzzy": "改写复制",
+    },
+    "en": {
+        "title": "Copy check report", "ratio": "Copy ratio", "verdict": "Verdict",
+        "pass": "pass", "fail": "fail", "threshold": "threshold", "chars": "Characters checked",
+        "copied": "Characters copied", "sources": "Sources", "source": "Source",
+        "share": "Share", "paragraphs": "Paragraph by paragraph", "paragraph": "Paragraph",
+        "similarity": "similarity", "pick": "Select a highlighted passage to see its source",
+        "none": "No copied text found", "exact": "verbatim", "fuzzy": "disguised copy",
+    },
+}
+
+
+@dataclass(frozen=True)
+class SourcePiece:
+    text: str
+    matching: bool
+
+
+@dataclass(frozen=True)
+class MatchView:
+    key: str
+    match: Match
+    colour: str
+    source_pieces: list[SourcePiece]
+
+
+def source_pieces(copied: str, source: str) -> list[SourcePiece]:
+    """The source passage split into parts that match the copied text and parts that don't."""
+    out: list[SourcePiece] = []
+    for op in Indel.opcodes(copied, source):
+        if op.dest_end > op.dest_start:
+            piece = source[op.dest_start : op.dest_end]
+            matching = op.tag == "equal"
+            if out and out[-1].matching == matching:
+                out[-1] = SourcePiece(out[-1].text + piece, matching)
+            else:
+                out.append(SourcePiece(piece, matching))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
+                name: str | None = None) -> str:
+    labels = LABELS.get(lang, LABELS["zh-CN"])
+    colours = {s.id: PALETTE[i % len(PALETTE)] for i, s in enumerate(result.sources)}
+    matches: dict[tuple[int, int], MatchView] = {}
+    paragraphs = []
+    for para in result.paragraphs:
+        runs = []
+        for run in highlight(text, para.start, para.end, para.matches):
+            view = None
+            if run.match is not None:
+                m = run.match
+                key = f"m{len(matches) + 1}"
+                view = matches.setdefault((m.start, m.end), MatchView(
+                    key, m, colours.get(m.source.id, PALETTE[0]),
+                    source_pieces(m.text, m.source.text)))
+            runs.append((run.text, view))
+        paragraphs.append((para, runs))
+    return _environment().get_template("report.html.j2").render(
+        result=result, name=name or result.title or "", lang=lang if lang in LABELS else "zh-CN",
+        t=labels, colours=colours, paragraphs=paragraphs, matches=list(matches.values()))

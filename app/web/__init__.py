@@ -1,0 +1,1 @@
+"""The web page served at / (static; no build step)."""
