@@ -15,24 +15,27 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from app.core import (
     ChachongError,
-    CheckOptions,
     CheckResult,
+    CrossResult,
     ReferenceIndex,
     build_index,
     bundled_corpus_dir,
     check_text,
+    cross_check,
     load_corpus,
     read_document,
     require_text,
 )
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
+from app.options import CheckOverrides, check_options
 from app.render import render_text
 from app.reports.github import to_github
-from app.reports.html import LABELS, render_html
+from app.reports.html import LABELS, render_batch_html, render_html
 from app.reports.sarif import to_sarif
 from app.settings import Settings
 
@@ -104,17 +107,36 @@ def check(
         help="Write here instead of standard output (for html with several reports: a folder)."
     )] = None,
     lang: Annotated[str, typer.Option(help="HTML report language: zh-CN or en.")] = "zh-CN",
+    exclude_quotes: Annotated[bool | None, typer.Option(
+        "--exclude-quotes/--count-quotes", help="Leave “…”, 「…」, 《…》 out of the ratio.")]
+    = None,
+    exclude_source: Annotated[list[str] | None, typer.Option(
+        help="Reference id or tag key=value whose matches do not count (repeatable).")] = None,
+    exclude_own: Annotated[bool, typer.Option(
+        help="Matches with references of the same --unit or --author do not count.")] = False,
+    unit: Annotated[str | None, typer.Option(help="The report's unit.")] = None,
+    author: Annotated[str | None, typer.Option(help="The report's author.")] = None,
+    stock_phrase: Annotated[list[str] | None, typer.Option(
+        help="A further phrase that never counts (repeatable).")] = None,
+    stock_phrases: Annotated[bool, typer.Option(
+        help="Apply the configured stock-phrase list.")] = True,
+    common_share: Annotated[float | None, typer.Option(
+        help="Phrases in more than this share of the corpus never count; 0 turns it off.")]
+    = None,
+    cross: Annotated[bool, typer.Option(
+        help="Also check the reports against each other (which copied from which).")] = False,
 ) -> None:
     """Check reports against the reference corpus, paragraph by paragraph."""
     settings = _settings()
     if corpus is not None and index is not None:
         raise _fail("give either --corpus or --index, not both")
     try:
-        options = CheckOptions(
-            threshold=settings.threshold if threshold is None else threshold,
-            min_match_chars=settings.min_match_chars if min_match_chars is None
-            else min_match_chars)
-    except ValueError as exc:
+        options = check_options(settings, CheckOverrides(
+            threshold=threshold, min_match_chars=min_match_chars, exclude_quotes=exclude_quotes,
+            exclude_sources=exclude_source or [], exclude_own=exclude_own, unit=unit,
+            author=author, stock_phrases=stock_phrase or [], use_stock_phrases=stock_phrases,
+            common_share=common_share))
+    except (ValueError, ValidationError) as exc:
         raise _fail(str(exc)) from None
     files = _reports(paths)
     try:
@@ -124,15 +146,29 @@ def check(
 
     if lang not in LABELS:
         raise _fail(f"--lang must be one of {', '.join(LABELS)}")
-    reports: list[Report] = []
+    if cross:
+        stems = [p.stem for p in files]
+        if len(set(stems)) != len(stems):
+            raise _fail("--cross needs reports with distinct file names (their ids)")
+    texts: list[tuple[Path, str]] = []
     for path in files:
         try:
-            text = require_text(read_document(path.read_bytes(), str(path)), str(path))
+            texts.append((path, require_text(read_document(path.read_bytes(), str(path)),
+                                             str(path))))
         except ChachongError as exc:
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"{path}: cannot be read ({exc.strerror})") from None
-        reports.append((path, text, check_text(text, ref_index, options, title=path.name)))
+    if cross:
+        try:
+            crossed = cross_check([(p.stem, t) for p, t in texts], ref_index, options)
+        except ChachongError as exc:
+            raise _fail(str(exc)) from None
+        emit_cross(crossed, fmt, output, lang)
+        failed = any(r.result.verdict == "fail" for r in crossed.reports)
+        raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
+    reports: list[Report] = [(p, t, check_text(t, ref_index, options, title=p.name))
+                             for p, t in texts]
     try:
         emit(reports, fmt, output, lang)
     except OSError as exc:
@@ -142,6 +178,26 @@ def check(
 
 
 Report = tuple[Path, str, CheckResult]
+
+
+def emit_cross(crossed: CrossResult, fmt: Format, output: Path | None, lang: str) -> None:
+    """Batch results: JSON, an HTML page, or tables on the terminal."""
+    if fmt is Format.json:
+        _write(output, crossed.model_dump_json(indent=1) + "\n")
+    elif fmt is Format.html:
+        _write(output, render_batch_html(crossed, lang))
+    elif fmt is Format.text:
+        console = Console()
+        reports = Table("report", "copy ratio", "verdict", title="reports")
+        for r in crossed.reports:
+            reports.add_row(r.id, f"{r.result.copy_ratio:.1%}", r.result.verdict)
+        console.print(reports)
+        pairs = Table("report", "copied from", "characters", "share", title="between reports")
+        for p in crossed.pairs:
+            pairs.add_row(p.report, p.source, str(p.copied_chars), f"{p.copy_ratio:.1%}")
+        console.print(pairs)
+    else:
+        raise _fail(f"--cross supports --format text, json or html, not {fmt.value}")
 
 
 def emit(reports: list[Report], fmt: Format, output: Path | None, lang: str) -> None:

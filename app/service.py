@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
+from app.core.cross import cross_check
 from app.core.errors import CorpusError, DuplicateReferenceError, ReferenceNotFoundError
+from app.core.schema import CrossResult
 from app.store import ReferenceStore
 
 
@@ -44,6 +46,11 @@ class CorpusService:
         with self._lock:
             self.sync()
             return check_text(text, self.index, options, title=title)
+
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+        with self._lock:
+            self.sync()
+            return cross_check(reports, self.index, options)
 
     def add(self, ref: Reference) -> None:
         if ref.id in self.base_ids:

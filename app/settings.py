@@ -20,6 +20,11 @@ class Settings(BaseSettings):
                                  description="Shortest verbatim run reported on its own.")
     corpus: Path | None = Field(None, description="Reference folder; the bundled corpus if unset.")
     index: Path | None = Field(None, description="A saved index file to load instead of a folder.")
+    exclude_quotes: bool = Field(False, description="Leave quotations out of the copy ratio.")
+    common_share: float = Field(0.5, ge=0, le=1, description="Phrases in more than this share "
+                                "of the corpus documents never count; 0 turns it off.")
+    stock_phrases: Path | None = Field(None, description="A file of stock phrases (one a line) "
+                                       "to use instead of the bundled list.")
 
     # the service
     data: Path = Field(Path("data"), description="Folder of the reference store (SQLite).")
@@ -28,6 +33,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none if "
                               "empty.")
+
+    def stock_phrase_list(self) -> list[str] | None:
+        """The configured phrases, or None for the bundled list."""
+        if self.stock_phrases is None:
+            return None
+        lines = self.stock_phrases.read_text(encoding="utf-8").splitlines()
+        return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
     @property
     def keys(self) -> list[str]:

@@ -28,6 +28,7 @@ from app.api import metrics
 from app.api.errors import ApiError, error_response, status_of
 from app.api.limits import BodySizeLimit
 from app.api.models import (
+    BatchRequest,
     CheckRequest,
     ErrorResponse,
     ReferenceIn,
@@ -39,6 +40,7 @@ from app.core import (
     ChachongError,
     CheckOptions,
     CheckResult,
+    CrossResult,
     Reference,
     ReferenceIndex,
     build_index,
@@ -47,12 +49,14 @@ from app.core import (
     read_document,
     require_text,
 )
-from app.reports.html import render_html
+from app.options import CheckOverrides, check_options
+from app.reports.html import render_batch_html, render_html
 from app.service import CorpusService
 from app.settings import Settings
 from app.store import ReferenceStore
 
 log = logging.getLogger("chachong.api")
+LIST_FIELDS = ("exclude_sources", "stock_phrases")
 WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "static" / "index.html"
 
 ERRORS: dict[int | str, dict] = {
@@ -148,12 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not _key_ok(request):
                 raise ApiError(403, "forbidden", "the API key is not valid")
 
-    def options_of(threshold: float | None, min_match_chars: int | None) -> CheckOptions:
+    def options_of(overrides: CheckOverrides) -> CheckOptions:
         try:
-            return CheckOptions(
-                threshold=settings.threshold if threshold is None else threshold,
-                min_match_chars=settings.min_match_chars if min_match_chars is None
-                else min_match_chars)
+            return check_options(settings, overrides)
         except ValueError as exc:
             raise ApiError(422, "invalid_option", str(exc)) from None
 
@@ -206,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = await _check_body(request)
         if store:
             require_writer(request)
-        options = options_of(body.threshold, body.min_match_chars)
+        options = options_of(body)
         result = await run_in_threadpool(service.check, body.text, options, body.title)
         metrics.CHECKS.inc()
         if store:
@@ -241,7 +242,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(422, "missing_file", "send the report as the multipart field "
                                "'file'")
             text = await text_of_upload(upload)
-            fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+            fields: dict[str, object] = {
+                k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+            for key in LIST_FIELDS:  # repeated form fields
+                if key in form:
+                    fields[key] = [v for v in form.getlist(key) if isinstance(v, str)]
             fields.setdefault("title", upload.filename or "")
             try:
                 return CheckRequest.model_validate({"text": text, **fields})
@@ -250,6 +255,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"text\": ...} or multipart/form-data with a "
                        "'file' field (.txt, .md, .docx, .pdf)")
+
+    @app.post("/v1/check/batch", tags=["check"], response_model=CrossResult, responses=ERRORS,
+              summary="Check a batch against the corpus and against each other",
+              openapi_extra={"requestBody": {"content": {
+                  "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}},
+                  "multipart/form-data": {"schema": {
+                      "type": "object", "required": ["files"],
+                      "properties": {"files": {"type": "array", "items": {
+                          "type": "string", "format": "binary"}}}}}}}})
+    async def check_batch(request: Request,
+                          fmt: Annotated[Literal["json", "html"] | None, Query(
+                              alias="format", description="json (default) or html.")] = None,
+                          lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+                          _: None = Depends(require_reader)) -> Response | CrossResult:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            try:
+                raw = await request.json()
+            except ValueError:
+                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        elif kind == "multipart/form-data":
+            form = await request.form()
+            uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            if not uploads:
+                raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields")
+            raw = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
+            for key in LIST_FIELDS:
+                if key in form:
+                    raw[key] = [v for v in form.getlist(key) if isinstance(v, str)]
+            raw["reports"] = [{"id": Path(u.filename or f"report-{i}").stem,
+                               "text": await text_of_upload(u)} for i, u in enumerate(uploads)]
+        else:
+            raise ApiError(415, "unsupported_media_type",
+                           "send application/json {\"reports\": [...]} or multipart 'files'")
+        try:
+            body = BatchRequest.model_validate(raw)
+        except ValueError as exc:
+            raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        options = options_of(body)
+        reports = [(r.id, require_text(r.text, r.id)) for r in body.reports]
+        cross = await run_in_threadpool(service.cross_check, reports, options)
+        metrics.CHECKS.inc(len(reports))
+        wants_html = fmt == "html" or (
+            fmt is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return HTMLResponse(render_batch_html(cross, lang))
+        return cross
 
     @app.get("/v1/references", tags=["references"], response_model=ReferencePage,
              responses=ERRORS, summary="List references (paged)")

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.core.check import DEFAULT_MIN_MATCH_CHARS
-from app.core.seeds import K
+from app.options import CheckOverrides
 
 ID_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$"
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(CheckOverrides):
     text: str = Field(min_length=1, max_length=5_000_000,
                       examples=["根据会议安排，现将本人一年来履行基层党建工作职责情况报告如下："])
-    threshold: float | None = Field(None, ge=0, le=1, examples=[0.3])
-    min_match_chars: int | None = Field(None, ge=K, le=1000, examples=[DEFAULT_MIN_MATCH_CHARS])
     title: str | None = Field(None, max_length=200, examples=["2024年度述职报告"])
+
+
+class BatchReport(BaseModel):
+    id: str = Field(pattern=ID_PATTERN, examples=["unit-a-2024"])
+    text: str = Field(min_length=1, max_length=5_000_000)
+
+
+class BatchRequest(CheckOverrides):
+    reports: list[BatchReport] = Field(min_length=1, max_length=200)
 
 
 class ReferenceIn(BaseModel):

@@ -260,10 +260,14 @@ def join_segments(segments: list[tuple[Segment, bool]]) -> list[Passage]:
     return out
 
 
-def resolve_overlaps(passages: list[Passage], min_len: int) -> list[Passage]:
+def resolve_overlaps(passages: list[Passage], min_len: int,
+                     demoted: set[int] | None = None) -> list[Passage]:
     """Give every query character to at most one source: the passage with the most matched
-    characters wins; the others keep only their uncovered parts of at least ``min_len``."""
-    ranked = sorted(passages, key=lambda p: (-p.matched, -p.density, p.doc, p.q_start))
+    characters wins (sources in ``demoted``, excluded by the reviewer, only after all others);
+    the others keep only their uncovered parts of at least ``min_len``."""
+    demoted = demoted or set()
+    ranked = sorted(passages, key=lambda p: (p.doc in demoted, -p.matched, -p.density, p.doc,
+                                             p.q_start))
     taken: list[tuple[int, int]] = []
     out: list[Passage] = []
     for p in ranked:

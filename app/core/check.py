@@ -11,6 +11,7 @@ import numpy as np
 
 from .align import AlignParams, Passage, Segment, align_unit, join_segments, resolve_overlaps
 from .document import Document, Unit, analyse
+from .exclusions import Exclusions, char_reasons, source_reason
 from .fingerprint import signatures
 from .index import ReferenceIndex
 from .schema import CheckResult
@@ -26,6 +27,7 @@ class CheckOptions:
     threshold: float = DEFAULT_THRESHOLD
     min_match_chars: int = DEFAULT_MIN_MATCH_CHARS
     align: AlignParams = field(default_factory=AlignParams)
+    exclusions: Exclusions = field(default_factory=Exclusions)
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold <= 1:
@@ -53,8 +55,15 @@ def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = 
     found = verify(query, candidates, index, options.align)
     found = extend(query, found, index, options.align)
     segments = [(seg, False) for seg in found.values()] + [(seg, True) for seg in runs]
-    passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars)
-    return score(query, passages, index, options.threshold, options.min_match_chars, title)
+    excl = options.exclusions
+    by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
+                 if (reason := source_reason(index.ref(doc), excl)) is not None}
+    passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
+                                demoted=set(by_source))
+    common = (index.common_hashes(excl.common_share, excl.common_min_docs)
+              if excl.common_share is not None else None)
+    return score(query, passages, index, options.threshold, options.min_match_chars, title,
+                 char_reasons(query, excl, common), by_source)
 
 
 def convincing_passages(segments: list[tuple[Segment, bool]],

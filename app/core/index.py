@@ -39,6 +39,7 @@ class ReferenceIndex:
         self.unit_doc = np.empty(0, dtype=np.uint32)
         self.unit_start = np.empty(0, dtype=np.uint32)
         self.unit_end = np.empty(0, dtype=np.uint32)
+        self._common: dict[tuple[float, int], np.ndarray] = {}  # cleared whenever docs change
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -77,6 +78,7 @@ class ReferenceIndex:
             self.seeds.add(doc_no, doc.norm.chars)
             batch_units.extend(doc.unit_chars(unit) for unit in doc.units)
             self._append_units(doc_no, doc)
+        self._common.clear()
         if batch_units:
             ids = np.arange(len(self.unit_doc) - len(batch_units), len(self.unit_doc))
             self.bands.add(ids, signatures(batch_units))
@@ -95,8 +97,21 @@ class ReferenceIndex:
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
         self.refs[doc_no] = None
         self.docs[doc_no] = None
+        self._common.clear()
         self.seeds.remove(doc_no)
         self.bands.remove(np.flatnonzero(self.unit_doc == doc_no))
+
+    def common_hashes(self, share: float, min_docs: int) -> np.ndarray:
+        """Hashes of the K-character windows found in more than ``share`` of the documents
+        (and in at least ``min_docs``): the corpus's own stock phrases. Cached until it changes."""
+        key = (share, min_docs)
+        if key not in self._common:
+            hashes, docs, _ = self.seeds.arrays()
+            pairs = np.unique(np.stack([hashes, docs.astype(np.uint64)], axis=1), axis=0)
+            values, counts = np.unique(pairs[:, 0], return_counts=True)
+            needed = max(min_docs, int(share * len(self)) + 1)
+            self._common[key] = values[counts >= needed]
+        return self._common[key]
 
     def doc(self, doc_no: int) -> Document:
         doc = self.docs[doc_no]

@@ -78,6 +78,8 @@ class BandTable:
 
     def query(self, sigs: np.ndarray) -> list[np.ndarray]:
         """For each query signature, the unit ids sharing at least one band key (unique)."""
+        if self._tail_size * 10 > len(self._keys):  # a large tail is cheaper sorted than scanned
+            self.compact()
         keys = band_keys(sigs, self.bands, self.rows)
         out = []
         for row in keys:

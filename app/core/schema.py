@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
 
+ExclusionReason = Literal["quote", "source", "own", "stock_phrase", "common_phrase"]
+
 
 class SourcePassage(BaseModel):
     id: str = Field(description="Reference document id (its file name without extension).")
@@ -28,6 +30,8 @@ class Match(BaseModel):
     similarity: float = Field(ge=0, le=1, description="1.0 for a verbatim copy (after "
                               "normalisation); lower for disguised copies.")
     exact: bool = Field(description="The span is made only of verbatim runs.")
+    excluded: ExclusionReason | None = Field(
+        None, description="Why this copied span does not count in copy_ratio (null: it counts).")
     source: SourcePassage
 
 
@@ -46,6 +50,7 @@ class Paragraph(BaseModel):
 class SourceShare(BaseModel):
     id: str
     title: str
+    tags: dict[str, str] = {}
     copied_chars: int
     copy_ratio: float = Field(ge=0, le=1, description="Share of the report copied from it.")
 
@@ -55,10 +60,34 @@ class CheckResult(BaseModel):
     title: str | None = None
     chars: int = Field(description="Non-whitespace characters checked.")
     copied_chars: int
-    copy_ratio: float = Field(ge=0, le=1)
+    copy_ratio: float = Field(ge=0, le=1, description="Share of the characters copied, after "
+                              "exclusions; the verdict is taken on it.")
+    raw_copied_chars: int
+    raw_copy_ratio: float = Field(ge=0, le=1, description="The same before any exclusion.")
+    excluded_chars: dict[ExclusionReason, int] = Field(
+        default_factory=dict, description="Copied characters left out, by reason.")
     threshold: float = Field(ge=0, le=1)
     verdict: Literal["pass", "fail"] = Field(
         description="'fail' when copy_ratio is above the threshold.")
     min_match_chars: int
     paragraphs: list[Paragraph]
     sources: list[SourceShare]
+
+
+class ReportResult(BaseModel):
+    id: str
+    result: CheckResult
+
+
+class Pair(BaseModel):
+    report: str = Field(description="The report that contains the copied text.")
+    source: str = Field(description="The other report of the batch it was copied from.")
+    copied_chars: int
+    copy_ratio: float = Field(ge=0, le=1, description="Share of `report` copied from `source`.")
+
+
+class CrossResult(BaseModel):
+    """A batch checked against the corpus and against each other."""
+
+    reports: list[ReportResult]
+    pairs: list[Pair] = Field(description="Who copied from whom within the batch, largest first.")

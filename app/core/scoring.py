@@ -8,6 +8,7 @@ from rapidfuzz.distance import Indel
 
 from .align import Passage
 from .document import Document
+from .exclusions import Reason
 from .index import ReferenceIndex
 from .normalize import NUMBER
 from .schema import CheckResult, Match, Paragraph, SourcePassage, SourceShare
@@ -46,11 +47,32 @@ def _non_space(text: str, start: int, end: int) -> int:
     return sum(1 for ch in text[start:end] if not ch.isspace())
 
 
+def _pieces(match: Match, reasons: list[Reason | None],
+            source_reason: Reason | None) -> list[Match]:
+    """The match, split where its exclusion reason changes (whitespace takes the reason of
+    what precedes it, so a line break does not split a quotation)."""
+    if source_reason is not None:
+        return [match.model_copy(update={"excluded": source_reason})]
+    out: list[Match] = []
+    start = match.start
+    current = reasons[start]
+    for i in range(match.start + 1, match.end + 1):
+        reason = reasons[i] if i < match.end else None
+        if i < match.end and (reason == current or match.text[i - match.start].isspace()):
+            continue
+        out.append(match.model_copy(update={
+            "start": start, "end": i, "text": match.text[start - match.start : i - match.start],
+            "excluded": current}))
+        start, current = i, reason
+    return out
+
+
 def score(query: Document, passages: list[Passage], index: ReferenceIndex, threshold: float,
-          min_match_chars: int, title: str | None) -> CheckResult:
+          min_match_chars: int, title: str | None, reasons: list[Reason | None],
+          source_reasons: dict[int, Reason]) -> CheckResult:
     text = query.text
     norm = query.norm
-    per_para: dict[int, list[tuple[Match, int, str]]] = {}
+    per_para: dict[int, list[tuple[Match, str]]] = {}
     for p in passages:
         ref = index.ref(p.doc)
         src_doc = index.doc(p.doc)
@@ -79,29 +101,29 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
                 source=SourcePassage(id=ref.id, title=ref.display_title, start=src_start,
                                      end=src_end, text=ref.text[src_start:src_end]),
             )
-            per_para.setdefault(k, []).append((match, p.doc, src_doc.norm.chars[sa:sb]))
+            for piece in _pieces(match, reasons, source_reasons.get(p.doc)):
+                per_para.setdefault(k, []).append((piece, src_doc.norm.chars[sa:sb]))
 
     paragraphs: list[Paragraph] = []
     copied_by_source: dict[str, int] = {}
+    excluded: dict[str, int] = {}
     total_chars = total_copied = 0
     for k, para in enumerate(query.paragraphs):
         chars = _non_space(text, para.start, para.end)
         items = sorted(per_para.get(k, []), key=lambda it: it[0].start)
-        covered = [False] * (para.end - para.start)
         source_chars: dict[str, int] = {}
-        for m, _, _ in items:
-            n = 0
-            for i in range(m.start, m.end):
-                if not covered[i - para.start] and not text[i].isspace():
-                    covered[i - para.start] = True
-                    n += 1
-            source_chars[m.source.id] = source_chars.get(m.source.id, 0) + n
+        for m, _ in items:
+            n = _non_space(text, m.start, m.end)  # matches never overlap (resolve_overlaps)
+            if m.excluded is None:
+                source_chars[m.source.id] = source_chars.get(m.source.id, 0) + n
+            else:
+                excluded[m.excluded] = excluded.get(m.excluded, 0) + n
         copied = sum(source_chars.values())
         closest = max(source_chars, key=lambda s: source_chars[s]) if source_chars else None
         similarity = 0.0
         if closest is not None:
             para_norm = norm.chars[slice(*query.norm_range(para))]
-            src_text = "".join(s for m, _, s in items if m.source.id == closest)
+            src_text = "".join(dict.fromkeys(s for m, s in items if m.source.id == closest))
             similarity = Indel.normalized_similarity(para_norm, src_text)
         for sid, n in source_chars.items():
             copied_by_source[sid] = copied_by_source.get(sid, 0) + n
@@ -111,17 +133,20 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
             index=k, start=para.start, end=para.end, chars=chars, copied_chars=copied,
             copy_ratio=round(copied / chars, 4) if chars else 0.0,
             similarity=round(similarity, 4), closest_source=closest,
-            matches=[m for m, _, _ in items],
+            matches=[m for m, _ in items],
         ))
 
     ratio = total_copied / total_chars if total_chars else 0.0
+    raw = total_copied + sum(excluded.values())
     sources = [
-        SourceShare(id=sid, title=index.get(sid).display_title, copied_chars=n,
-                    copy_ratio=round(n / total_chars, 4))
+        SourceShare(id=sid, title=index.get(sid).display_title, tags=index.get(sid).tags,
+                    copied_chars=n, copy_ratio=round(n / total_chars, 4))
         for sid, n in sorted(copied_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return CheckResult(
         title=title, chars=total_chars, copied_chars=total_copied, copy_ratio=round(ratio, 4),
+        raw_copied_chars=raw, raw_copy_ratio=round(raw / total_chars, 4) if total_chars else 0.0,
+        excluded_chars=excluded,
         threshold=threshold, verdict="fail" if ratio > threshold else "pass",
         min_match_chars=min_match_chars, paragraphs=paragraphs, sources=sources,
     )

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rapidfuzz.distance import Indel
 
 from app.core.highlight import highlight
-from app.core.schema import CheckResult, Match
+from app.core.schema import CheckResult, CrossResult, Match
 
 PALETTE = ["#d62728", "#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2",
            "#17becf"]
@@ -27,7 +27,8 @@ LABELS = {
         "copied": "复制字符数", "sources": "相似来源", "source": "来源", "share": "占比",
         "paragraphs": "逐段检测", "paragraph": "段落", "similarity": "相似度",
         "pick": "点击红色标记的文字，查看对应的来源原文", "none": "未发现复制内容",
-        "exact": "原文照抄", "fuzzy": "改写复制",
+        "exact": "原文照抄", "fuzzy": "改写复制", "batch_title": "批量交叉检测报告",
+        "reports": "报告", "report": "报告", "pairs": "报告之间的复制", "copied_from": "复制自",
     },
     "en": {
         "title": "Copy check report", "ratio": "Copy ratio", "verdict": "Verdict",
@@ -36,6 +37,8 @@ LABELS = {
         "share": "Share", "paragraphs": "Paragraph by paragraph", "paragraph": "Paragraph",
         "similarity": "similarity", "pick": "Select a highlighted passage to see its source",
         "none": "No copied text found", "exact": "verbatim", "fuzzy": "disguised copy",
+        "batch_title": "Batch cross-check", "reports": "Reports", "report": "Report",
+        "pairs": "Copying between reports", "copied_from": "Copied from",
     },
 }
 
@@ -98,3 +101,9 @@ def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
     return _environment().get_template("report.html.j2").render(
         result=result, name=name or result.title or "", lang=lang if lang in LABELS else "zh-CN",
         t=labels, colours=colours, paragraphs=paragraphs, matches=list(matches.values()))
+
+
+def render_batch_html(cross: CrossResult, lang: str = "zh-CN") -> str:
+    lang = lang if lang in LABELS else "zh-CN"
+    return _environment().get_template("batch.html.j2").render(cross=cross, lang=lang,
+                                                               t=LABELS[lang])

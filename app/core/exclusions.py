@@ -1,0 +1,102 @@
+"""What a reviewer decides does not count: quotations, chosen sources, the author's own earlier
+reports, stock phrases, and phrases common to much of the corpus.
+
+Excluded text is still reported, marked with its reason; it only leaves the copy ratio.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+
+from .corpus import Reference
+from .document import Document
+from .normalize import normalize
+from .seeds import K, window_hashes
+
+Reason = Literal["quote", "source", "own", "stock_phrase", "common_phrase"]
+REASONS: tuple[Reason, ...] = ("quote", "source", "own", "stock_phrase", "common_phrase")
+OWN_TAGS = ("unit", "author")  # a reference with the same value of one of these is the author's
+
+# “…”, 「…」, 『…』 quotations and 《…》 titles; never across a paragraph break
+_QUOTES = re.compile(r"“[^”\n]*”|「[^」\n]*」|『[^』\n]*』|《[^》\n]*》")
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    quotes: bool = False
+    sources: frozenset[str] = frozenset()  # reference ids, or tags as key=value
+    own: bool = False
+    report_tags: Mapping[str, str] = field(default_factory=dict)  # the checked report's unit/author
+    stock_phrases: bool = True
+    extra_stock_phrases: tuple[str, ...] = ()
+    common_share: float | None = 0.5  # a phrase in more than this share of the documents is common
+    common_min_docs: int = 3  # ... and in at least this many
+
+    def __post_init__(self) -> None:
+        if self.common_share is not None and not 0 < self.common_share <= 1:
+            raise ValueError(f"common_share must be in (0, 1], not {self.common_share}")
+        if self.own and not any(self.report_tags.get(t) for t in OWN_TAGS):
+            raise ValueError("exclude_own needs the report's unit or author (report tags "
+                             f"{' or '.join(OWN_TAGS)})")
+
+
+def source_reason(ref: Reference, excl: Exclusions) -> Reason | None:
+    """Why matches with this reference do not count, if they don't."""
+    if ref.id in excl.sources or any(f"{k}={v}" in excl.sources for k, v in ref.tags.items()):
+        return "source"
+    if excl.own and any(excl.report_tags.get(t) and ref.tags.get(t) == excl.report_tags[t]
+                        for t in OWN_TAGS):
+        return "own"
+    return None
+
+
+@lru_cache(maxsize=1)
+def bundled_stock_phrases() -> tuple[str, ...]:
+    text = (resources.files("app.core") / "data" / "stock_phrases.txt").read_text("utf-8")
+    return tuple(line.strip() for line in text.splitlines()
+                 if line.strip() and not line.startswith("#"))
+
+
+@lru_cache(maxsize=4096)
+def _normalised(phrase: str) -> str:
+    return normalize(phrase).chars
+
+
+def char_reasons(query: Document, excl: Exclusions,
+                 common_hashes: np.ndarray | None) -> list[Reason | None]:
+    """Per original character: the reason it never counts (None: it counts when copied)."""
+    reasons: list[Reason | None] = [None] * len(query.text)
+    norm = query.norm
+    if excl.quotes:
+        for m in _QUOTES.finditer(query.text):
+            reasons[m.start() : m.end()] = ["quote"] * (m.end() - m.start())
+    # normalised-level marks, mapped to the original text once at the end
+    stock = np.zeros(len(norm), dtype=bool)
+    phrases = (bundled_stock_phrases() if excl.stock_phrases else ()) + excl.extra_stock_phrases
+    for phrase in phrases:
+        key = _normalised(phrase)
+        if len(key) < 2:
+            continue
+        start = norm.chars.find(key)
+        while start >= 0:
+            stock[start : start + len(key)] = True
+            start = norm.chars.find(key, start + 1)
+    common = np.zeros(len(norm), dtype=bool)
+    if common_hashes is not None and len(common_hashes) and len(norm) >= K:
+        hit = np.isin(window_hashes(norm.chars), common_hashes)
+        for j in range(K):  # a window marks its K characters
+            common[j : j + len(hit)] |= hit
+    marked: tuple[tuple[np.ndarray, Reason], ...] = (
+        (stock, "stock_phrase"), (common, "common_phrase"))
+    for marks, reason in marked:
+        for i in np.flatnonzero(marks).tolist():
+            for o in range(int(norm.starts[i]), int(norm.ends[i])):
+                reasons[o] = reasons[o] or reason
+    return reasons
