@@ -207,9 +207,15 @@ def emit(reports: list[Report], fmt: Format, output: Path | None, lang: str) -> 
             if output is None:
                 raise _fail("--format html with several reports needs --output FOLDER")
             output.mkdir(parents=True, exist_ok=True)
+            used: set[str] = set()
             for path, text, result in reports:
                 page = render_html(result, text, lang, name=path.name)
-                (output / f"{path.stem}.html").write_text(page, encoding="utf-8")
+                name, n = f"{path.stem}.html", 1
+                while name in used:  # reports of the same name from different folders
+                    n += 1
+                    name = f"{path.stem}-{n}.html"
+                used.add(name)
+                (output / name).write_text(page, encoding="utf-8")
             return
         path, text, result = reports[0]
         _write(output, render_html(result, text, lang, name=path.name))

@@ -20,6 +20,10 @@ def render_text(result: CheckResult, name: str, text: str, console: Console) -> 
     console.print(f"[bold]{name}[/]: copy ratio {result.copy_ratio:.1%} "
                   f"(threshold {result.threshold:.0%}) {verdict}, "
                   f"{result.copied_chars}/{result.chars} characters copied", highlight=False)
+    if result.excluded_chars:
+        left_out = ", ".join(f"{reason} {n}" for reason, n in result.excluded_chars.items())
+        console.print(f"not counted: {left_out} (before exclusions {result.raw_copy_ratio:.1%})",
+                      highlight=False)
     style_of = {s.id: _STYLES[i % len(_STYLES)] for i, s in enumerate(result.sources)}
     if result.sources:
         sources = Table("source", "title", "share", "characters", title="sources")
@@ -40,8 +44,11 @@ def render_text(result: CheckResult, name: str, text: str, console: Console) -> 
             if run.match is None:
                 line.append(run.text)
             else:
-                style = style_of.get(run.match.source.id, "bold red")
+                m = run.match
+                colour = style_of.get(m.source.id, "bold red")
+                style = "dim" if m.excluded else f"{colour} underline"
                 line.append("[", style="dim")
-                line.append(run.text, style=f"{style} underline")
-                line.append(f"]<{run.match.source.id}>", style="dim")
+                line.append(run.text, style=style)
+                note = f", not counted: {m.excluded}" if m.excluded else ""
+                line.append(f"]<{m.source.id}{note}>", style="dim")
         console.print(line)

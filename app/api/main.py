@@ -232,9 +232,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except ValueError:
                 raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
             try:
-                return CheckRequest.model_validate(raw)
+                body = CheckRequest.model_validate(raw)
             except ValueError as exc:
                 raise RequestValidationError(getattr(exc, "errors", list)()) from None
+            require_text(body.text, "text")
+            return body
         if kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("file")

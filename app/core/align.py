@@ -175,9 +175,15 @@ class Passage:
         self.parts.append((seg, exact))
 
     @property
+    def seeds_only(self) -> bool:
+        """Made only of verbatim runs found by the seed table (no sentence alignment)."""
+        return all(run for _, run in self.parts)
+
+    @property
     def exact(self) -> bool:
-        """Made only of verbatim runs."""
-        return all(exact for _, exact in self.parts)
+        """Verbatim after normalisation: seed runs, or sentences aligned character for
+        character."""
+        return all(run or seg.matched == seg.q_len == seg.s_len for seg, run in self.parts)
 
     @property
     def density(self) -> float:
@@ -189,7 +195,7 @@ class Passage:
 
     def convincing(self, params: AlignParams) -> bool:
         """Is this passage evidence of copying, beyond shared officialese?"""
-        if self.exact:
+        if self.seeds_only:
             return True
         units = [seg for seg, exact in self.parts if not exact]
         strong = sum(seg.strong for seg in units)
@@ -231,7 +237,7 @@ def _joins(p: Passage, seg: Segment, exact: bool) -> bool:
     gap_q = seg.q_start - p.q_end
     if gap_q > QUERY_GAP or not p.s_start - SOURCE_REACH <= seg.s_start <= p.s_end + SOURCE_REACH:
         return False
-    if exact and p.exact:
+    if exact and p.seeds_only:
         # two verbatim runs with nothing aligned between them: join only across a swapped word
         # or filled placeholder, not across a different phrase of shared officialese
         gap_s = seg.s_start - p.s_end

@@ -23,6 +23,12 @@ class SourcePassage(BaseModel):
     text: str
 
 
+class ExcludedPart(BaseModel):
+    start: int
+    end: int
+    reason: ExclusionReason
+
+
 class Match(BaseModel):
     start: int = Field(description="Start of the copied span in the checked text.")
     end: int
@@ -31,7 +37,10 @@ class Match(BaseModel):
                               "normalisation); lower for disguised copies.")
     exact: bool = Field(description="The span is made only of verbatim runs.")
     excluded: ExclusionReason | None = Field(
-        None, description="Why this copied span does not count in copy_ratio (null: it counts).")
+        None, description="Why this whole span does not count in copy_ratio (null: it counts, "
+        "but for its excluded_parts).")
+    excluded_parts: list[ExcludedPart] = Field(
+        default_factory=list, description="Parts of the span that do not count, with why.")
     source: SourcePassage
 
 

@@ -11,7 +11,7 @@ from .document import Document
 from .exclusions import Reason
 from .index import ReferenceIndex
 from .normalize import NUMBER
-from .schema import CheckResult, Match, Paragraph, SourcePassage, SourceShare
+from .schema import CheckResult, ExcludedPart, Match, Paragraph, SourcePassage, SourceShare
 from .segment import CLOSERS, SENTENCE_END, Span
 
 OPENERS = "“‘「『（(【《\"'"
@@ -47,24 +47,39 @@ def _non_space(text: str, start: int, end: int) -> int:
     return sum(1 for ch in text[start:end] if not ch.isspace())
 
 
-def _pieces(match: Match, reasons: list[Reason | None],
-            source_reason: Reason | None) -> list[Match]:
-    """The match, split where its exclusion reason changes (whitespace takes the reason of
-    what precedes it, so a line break does not split a quotation)."""
+def _with_exclusions(match: Match, reasons: list[Reason | None],
+                     source_reason: Reason | None) -> Match:
+    """Mark what of the match does not count: all of it (an excluded source), or its parts that
+    are quotations, stock phrases or common phrases. A match wholly made of such parts is
+    excluded as a whole, with the reason that covers most of it."""
     if source_reason is not None:
-        return [match.model_copy(update={"excluded": source_reason})]
-    out: list[Match] = []
-    start = match.start
-    current = reasons[start]
-    for i in range(match.start + 1, match.end + 1):
-        reason = reasons[i] if i < match.end else None
-        if i < match.end and (reason == current or match.text[i - match.start].isspace()):
+        return match.model_copy(update={"excluded": source_reason})
+    parts: list[ExcludedPart] = []
+    for i in range(match.start, match.end):
+        reason = reasons[i]
+        if reason is None:
             continue
-        out.append(match.model_copy(update={
-            "start": start, "end": i, "text": match.text[start - match.start : i - match.start],
-            "excluded": current}))
-        start, current = i, reason
-    return out
+        if parts and parts[-1].reason == reason and parts[-1].end == i:
+            parts[-1].end = i + 1
+        else:
+            parts.append(ExcludedPart(start=i, end=i + 1, reason=reason))
+    covered = sum(p.end - p.start for p in parts)
+    if parts and covered >= _non_space(match.text, 0, len(match.text)):
+        widest = max(parts, key=lambda p: p.end - p.start)
+        return match.model_copy(update={"excluded": widest.reason})
+    return match.model_copy(update={"excluded_parts": parts})
+
+
+def _counted(text: str, match: Match) -> tuple[int, dict[str, int]]:
+    """Non-space characters of the match that count, and those excluded by reason."""
+    total = _non_space(text, match.start, match.end)
+    if match.excluded is not None:
+        return 0, {match.excluded: total}
+    excluded: dict[str, int] = {}
+    for part in match.excluded_parts:
+        excluded[part.reason] = excluded.get(part.reason, 0) + _non_space(text, part.start,
+                                                                          part.end)
+    return total - sum(excluded.values()), excluded
 
 
 def score(query: Document, passages: list[Passage], index: ReferenceIndex, threshold: float,
@@ -101,8 +116,9 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
                 source=SourcePassage(id=ref.id, title=ref.display_title, start=src_start,
                                      end=src_end, text=ref.text[src_start:src_end]),
             )
-            for piece in _pieces(match, reasons, source_reasons.get(p.doc)):
-                per_para.setdefault(k, []).append((piece, src_doc.norm.chars[sa:sb]))
+            per_para.setdefault(k, []).append((
+                _with_exclusions(match, reasons, source_reasons.get(p.doc)),
+                src_doc.norm.chars[sa:sb]))
 
     paragraphs: list[Paragraph] = []
     copied_by_source: dict[str, int] = {}
@@ -112,12 +128,12 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
         chars = _non_space(text, para.start, para.end)
         items = sorted(per_para.get(k, []), key=lambda it: it[0].start)
         source_chars: dict[str, int] = {}
-        for m, _ in items:
-            n = _non_space(text, m.start, m.end)  # matches never overlap (resolve_overlaps)
-            if m.excluded is None:
+        for m, _ in items:  # matches never overlap (resolve_overlaps)
+            n, left_out = _counted(text, m)
+            if n:
                 source_chars[m.source.id] = source_chars.get(m.source.id, 0) + n
-            else:
-                excluded[m.excluded] = excluded.get(m.excluded, 0) + n
+            for reason, count in left_out.items():
+                excluded[reason] = excluded.get(reason, 0) + count
         copied = sum(source_chars.values())
         closest = max(source_chars, key=lambda s: source_chars[s]) if source_chars else None
         similarity = 0.0

@@ -20,12 +20,14 @@ def to_github(path: str, text: str, result: CheckResult) -> list[str]:
     out = []
     for para in result.paragraphs:
         for m in para.matches:
+            kind = "notice" if m.excluded else command
             line, col = lines.position(m.start)
             end_line, end_col = lines.position(m.end)
             title = f"copied from {m.source.id}"
+            note = f", not counted: {m.excluded}" if m.excluded else ""
             message = (f"{'verbatim' if m.exact else 'near'} copy of {m.source.title} "
-                       f"(similarity {m.similarity:.2f}): {m.text[:80]}")
+                       f"(similarity {m.similarity:.2f}{note}): {m.text[:80]}")
             props = (f"file={_escape_property(path)},line={line},col={col},endLine={end_line},"
                      f"endColumn={end_col},title={_escape_property(title)}")
-            out.append(f"::{command} {props}::{_escape_data(message)}")
+            out.append(f"::{kind} {props}::{_escape_data(message)}")
     return out

@@ -12,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from rapidfuzz.distance import Indel
 
 from app.core.highlight import highlight
 from app.core.schema import CheckResult, CrossResult, Match
@@ -26,8 +25,11 @@ LABELS = {
         "pass": "通过", "fail": "未通过", "threshold": "阈值", "chars": "检测字符数",
         "copied": "复制字符数", "sources": "相似来源", "source": "来源", "share": "占比",
         "paragraphs": "逐段检测", "paragraph": "段落", "similarity": "相似度",
-        "pick": "点击红色标记的文字，查看对应的来源原文", "none": "未发现复制内容",
-        "exact": "原文照抄", "fuzzy": "改写复制", "batch_title": "批量交叉检测报告",
+        "pick": "点击彩色标记的文字，查看对应的来源原文", "none": "未发现复制内容",
+        "exact": "原文照抄", "fuzzy": "改写复制", "excluded": "不计入复制比",
+        "x_quote": "引用", "x_source": "排除的来源", "x_own": "本人已发表",
+        "x_stock_phrase": "常用语", "x_common_phrase": "语料库通用语",
+        "batch_title": "批量交叉检测报告",
         "reports": "报告", "report": "报告", "pairs": "报告之间的复制", "copied_from": "复制自",
     },
     "en": {
@@ -37,6 +39,9 @@ LABELS = {
         "share": "Share", "paragraphs": "Paragraph by paragraph", "paragraph": "Paragraph",
         "similarity": "similarity", "pick": "Select a highlighted passage to see its source",
         "none": "No copied text found", "exact": "verbatim", "fuzzy": "disguised copy",
+        "excluded": "not counted", "x_quote": "quotation", "x_source": "excluded source",
+        "x_own": "own earlier work", "x_stock_phrase": "stock phrase",
+        "x_common_phrase": "common in the corpus",
         "batch_title": "Batch cross-check", "reports": "Reports", "report": "Report",
         "pairs": "Copying between reports", "copied_from": "Copied from",
     },
@@ -57,17 +62,36 @@ class MatchView:
     source_pieces: list[SourcePiece]
 
 
-def source_pieces(copied: str, source: str) -> list[SourcePiece]:
-    """The source passage split into parts that match the copied text and parts that don't."""
+def source_pieces(copied: str, source: str, n: int = 3) -> list[SourcePiece]:
+    """The source passage split into parts that also occur in the copied text (any shared run of
+    ``n`` or more characters, in any order, so reordered sentences are marked too) and parts
+    that don't."""
+    grams = {copied[i : i + n] for i in range(len(copied) - n + 1)}
+    marked = [False] * len(source)
+    for i in range(len(source) - n + 1):
+        if source[i : i + n] in grams:
+            marked[i : i + n] = [True] * n
     out: list[SourcePiece] = []
-    for op in Indel.opcodes(copied, source):
-        if op.dest_end > op.dest_start:
-            piece = source[op.dest_start : op.dest_end]
-            matching = op.tag == "equal"
-            if out and out[-1].matching == matching:
-                out[-1] = SourcePiece(out[-1].text + piece, matching)
-            else:
-                out.append(SourcePiece(piece, matching))
+    for ch, matching in zip(source, marked, strict=True):
+        if out and out[-1].matching == matching:
+            out[-1] = SourcePiece(out[-1].text + ch, matching)
+        else:
+            out.append(SourcePiece(ch, matching))
+    return out
+
+
+def _parts(text: str, start: int, match: Match) -> list[tuple[str, str | None]]:
+    """A highlighted run split where the match's excluded parts begin and end."""
+    reasons: list[str | None] = [match.excluded] * len(text)
+    for part in match.excluded_parts:
+        for i in range(max(part.start, start), min(part.end, start + len(text))):
+            reasons[i - start] = part.reason
+    out: list[tuple[str, str | None]] = []
+    for ch, reason in zip(text, reasons, strict=True):
+        if out and out[-1][1] == reason:
+            out[-1] = (out[-1][0] + ch, reason)
+        else:
+            out.append((ch, reason))
     return out
 
 
@@ -96,7 +120,8 @@ def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
                 view = matches.setdefault((m.start, m.end), MatchView(
                     key, m, colours.get(m.source.id, PALETTE[0]),
                     source_pieces(m.text, m.source.text)))
-            runs.append((run.text, view))
+            runs.append((run.text, view, _parts(run.text, run.start, run.match)
+                         if run.match is not None else []))
         paragraphs.append((para, runs))
     return _environment().get_template("report.html.j2").render(
         result=result, name=name or result.title or "", lang=lang if lang in LABELS else "zh-CN",

@@ -15,7 +15,9 @@ RULE_ID = "copied-text"
 def _message(result: CheckResult, i: int, j: int) -> str:
     m = result.paragraphs[i].matches[j]
     kind = "verbatim copy" if m.exact else f"near copy (similarity {m.similarity:.2f})"
-    return f"{kind} of {m.source.title} ({m.source.id}, characters {m.source.start}-{m.source.end})"
+    note = f" [not counted: {m.excluded}]" if m.excluded else ""
+    return (f"{kind} of {m.source.title} ({m.source.id}, characters "
+            f"{m.source.start}-{m.source.end}){note}")
 
 
 def to_sarif(reports: list[tuple[str, str, CheckResult]]) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def to_sarif(reports: list[tuple[str, str, CheckResult]]) -> dict[str, Any]:
                 end_line, end_col = lines.position(m.end)
                 results.append({
                     "ruleId": RULE_ID,
-                    "level": level,
+                    "level": "note" if m.excluded else level,
                     "message": {"text": _message(result, i, j)},
                     "locations": [{"physicalLocation": {
                         "artifactLocation": {"uri": uri},
@@ -41,6 +43,8 @@ def to_sarif(reports: list[tuple[str, str, CheckResult]]) -> dict[str, Any]:
                     }}],
                     "properties": {"source": m.source.id, "similarity": m.similarity,
                                    "exact": m.exact, "paragraph": para.index,
+                                   "excluded": m.excluded,
+                                   "excludedParts": [p.model_dump() for p in m.excluded_parts],
                                    "reportCopyRatio": result.copy_ratio},
                 })
     return {
