@@ -7,11 +7,17 @@ found at once.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
 from app.core.cross import cross_check
-from app.core.errors import CorpusError, DuplicateReferenceError, ReferenceNotFoundError
+from app.core.errors import (
+    CorpusError,
+    DuplicateReferenceError,
+    ReferenceNotFoundError,
+    StoreUnavailableError,
+)
 from app.core.schema import CrossResult
 from app.store import ReferenceStore
 
@@ -23,11 +29,20 @@ class CorpusService:
         self.base_ids = frozenset(r.id for r in index.references())
         self._lock = threading.RLock()
         self._seen = 0
-        self.sync()
+        # a shared store that is down at start-up is caught up with once it is back
+        with contextlib.suppress(StoreUnavailableError):
+            self.sync()
+
+    def ready(self) -> None:
+        """Raises StoreUnavailableError while the store cannot be reached."""
+        self.store.last_seq()
 
     def sync(self) -> None:
         """Apply the store's changes this process has not seen yet."""
         with self._lock:
+            if self.store.last_seq() < self._seen:
+                self._reload()  # the store was emptied or restored from an older backup
+                return
             changes = self.store.changes_since(self._seen)
             if not changes:
                 return
@@ -41,6 +56,14 @@ class CorpusService:
                 if stored is not None and ref_id not in self.index:
                     self.index.add(stored)
             self._seen = changes[-1].seq
+
+    def _reload(self) -> None:
+        seen = self.store.last_seq()
+        for ref in self.index.references():
+            if ref.id not in self.base_ids:
+                self.index.remove(ref.id)
+        self.index.add_many(r for r in self.store.all() if r.id not in self.base_ids)
+        self._seen = seen
 
     def check(self, text: str, options: CheckOptions, title: str | None = None) -> CheckResult:
         with self._lock:

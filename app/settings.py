@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     # the service
     data: Path = Field(Path("data"), description="Folder of the reference store (SQLite).")
+    store: str | None = Field(None, pattern=r"^rediss?://", description="redis://host:port/db "
+                              "to share the reference store between servers (default: SQLite "
+                              "in the data folder).")
     api_keys: str = Field("", description="Comma-separated keys that may change the corpus.")
     protect_reads: bool = Field(False, description="Require a key for checks and reads too.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")

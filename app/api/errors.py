@@ -13,10 +13,12 @@ from app.core.errors import (
     EmptyTextError,
     InputError,
     ReferenceNotFoundError,
+    StoreUnavailableError,
     UnsupportedFormatError,
 )
 
 _STATUS: list[tuple[type[ChachongError], int]] = [
+    (StoreUnavailableError, 503),
     (UnsupportedFormatError, 415),
     (DocumentTooLargeError, 413),
     (EmptyTextError, 422),

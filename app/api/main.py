@@ -53,7 +53,7 @@ from app.options import CheckOverrides, check_options
 from app.reports.html import render_batch_html, render_html
 from app.service import CorpusService
 from app.settings import Settings
-from app.store import ReferenceStore
+from app.store import open_store
 
 log = logging.getLogger("chachong.api")
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
@@ -72,7 +72,7 @@ def _load_index(settings: Settings) -> ReferenceIndex:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    service = CorpusService(_load_index(settings), ReferenceStore(settings.data))
+    service = CorpusService(_load_index(settings), open_store(settings.store, settings.data))
     metrics.CORPUS_SIZE.set(service.size())
 
     app = FastAPI(
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["operations"], summary="The index is loaded",
              responses={503: {"model": ErrorResponse}})
     async def readyz() -> dict[str, object]:
+        await run_in_threadpool(service.ready)
         return {"status": "ready", "references": service.size()}
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")

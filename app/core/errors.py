@@ -50,3 +50,9 @@ class ReferenceNotFoundError(CorpusError):
 
 class DuplicateReferenceError(CorpusError):
     code = "duplicate_reference"
+
+
+class StoreUnavailableError(ChachongError):
+    """The shared store (Redis) cannot be reached; retry later."""
+
+    code = "store_unavailable"
