@@ -266,7 +266,10 @@ def index_build(
         for ref in refs:
             index.add(ref)
             progress.advance(task)
-    index.save(out)
+    try:
+        index.save(out)
+    except OSError as exc:
+        raise _fail(f"{out}: cannot be written ({exc.strerror})") from None
     err.print(f"indexed {len(refs)} references into {out}")
 
 

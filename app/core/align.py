@@ -10,7 +10,7 @@ so one copied passage (even with its sentences reordered) is one highlight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from rapidfuzz.distance import LCSseq
@@ -127,13 +127,43 @@ def local_alignment(q: str, r: str) -> Alignment | None:
     return best
 
 
+EDGE_SWAPS = 2  # single-character swaps an alignment may step over when it grows at its ends
+
+
+def _grow(q: str, r: str, a: Alignment) -> Alignment:
+    """Grow an alignment over equal characters at both ends, stepping over up to EDGE_SWAPS
+    single-character swaps that are followed by a match (市直 for 区直, at a sentence start).
+
+    LCS may pair a leading character with an earlier copy of it in the region, which splits the
+    first block into single characters that the cluster then drops; this takes them back."""
+    q0, r0, matched, swaps = a.q0, a.r0, a.matched, 0
+    while q0 > 0 and r0 > 0:
+        if q[q0 - 1] == r[r0 - 1]:
+            q0, r0, matched = q0 - 1, r0 - 1, matched + 1
+        elif swaps < EDGE_SWAPS and q0 > 1 and r0 > 1 and q[q0 - 2] == r[r0 - 2]:
+            q0, r0, matched, swaps = q0 - 2, r0 - 2, matched + 1, swaps + 1
+        else:
+            break
+    q1, r1, swaps = a.q1, a.r1, 0
+    while q1 < len(q) and r1 < len(r):
+        if q[q1] == r[r1]:
+            q1, r1, matched = q1 + 1, r1 + 1, matched + 1
+        elif swaps < EDGE_SWAPS and q1 + 1 < len(q) and r1 + 1 < len(r) and q[q1 + 1] == r[r1 + 1]:
+            q1, r1, matched, swaps = q1 + 2, r1 + 2, matched + 1, swaps + 1
+        else:
+            break
+    return replace(a, q0=q0, q1=q1, r0=r0, r1=r1, matched=matched)
+
+
 def align_unit(query: str, q_start: int, q_end: int, ref: str, r_start: int, r_end: int,
                doc: int, params: AlignParams) -> Segment | None:
     """Align query[q_start:q_end] inside ref[r_start:r_end]; a Segment if it passes."""
     q = query[q_start:q_end]
-    a = local_alignment(q, ref[r_start:r_end])
-    if a is None:
+    region = ref[r_start:r_end]
+    found = local_alignment(q, region)
+    if found is None:
         return None
+    a = _grow(q, region, found)
     q_len, r_len = a.q1 - a.q0, a.r1 - a.r0
     if (a.matched < params.min_matched
             or a.matched < params.min_query_density * q_len
@@ -180,12 +210,6 @@ class Passage:
         return all(run for _, run in self.parts)
 
     @property
-    def exact(self) -> bool:
-        """Verbatim after normalisation: seed runs, or sentences aligned character for
-        character."""
-        return all(run or seg.matched == seg.q_len == seg.s_len for seg, run in self.parts)
-
-    @property
     def density(self) -> float:
         return self.matched / max(self.q_end - self.q_start, 1)
 
@@ -209,12 +233,43 @@ class Passage:
     def verbatim_only(self) -> list[tuple[Segment, bool]]:
         return [(seg, True) for seg, exact in self.parts if exact]
 
+    def tiling(self, q0: int, q1: int) -> list[tuple[Segment, bool, int, int]]:
+        """Which part explains which characters of query range [q0, q1), none twice:
+        (part, is a run, start, end). The largest overlaps go first (verbatim runs first among
+        equals); later parts keep only what is still unexplained, so the same text found again
+        elsewhere in the source adds nothing, while a part that reaches further (a sentence
+        aligned from its filled-in first word) adds its extra reach."""
+        def overlap(item: tuple[Segment, bool]) -> tuple[int, bool]:
+            seg, run = item
+            return min(q1, seg.q_end) - max(q0, seg.q_start), run
+
+        tiles: list[tuple[Segment, bool, int, int]] = []
+        for seg, run in sorted(self.parts, key=overlap, reverse=True):
+            a, b = max(q0, seg.q_start), min(q1, seg.q_end)
+            if a >= b:
+                break
+            taken = [(t[2], t[3]) for t in tiles]
+            tiles.extend((seg, run, x, y) for x, y in _free_parts(a, b, taken))
+        return tiles
+
     def source_range(self, q0: int, q1: int) -> tuple[int, int]:
-        """Source range of the parts that overlap query range [q0, q1)."""
-        hits = [seg for seg, _ in self.parts if seg.q_start < q1 and q0 < seg.q_end]
-        if not hits:
+        """Source range that corresponds to query range [q0, q1), from its tiling: each part
+        clipped to what it explains (character for character on a verbatim part, in proportion
+        on others); reordered sentences make it the span of all of them."""
+        ranges = []
+        for seg, _, a, b in self.tiling(q0, q1):
+            scale = seg.s_len / seg.q_len if seg.q_len else 1.0
+            ranges.append((seg.s_start + round((a - seg.q_start) * scale),
+                           seg.s_start + round((b - seg.q_start) * scale)))
+        if not ranges:
             return self.s_start, self.s_end
-        return min(seg.s_start for seg in hits), max(seg.s_end for seg in hits)
+        start = min(r[0] for r in ranges)
+        return start, max(*(r[1] for r in ranges), start + 1)
+
+    def exact_over(self, q0: int, q1: int) -> bool:
+        """Verbatim over query range [q0, q1): every part of its tiling is."""
+        return all(run or seg.matched == seg.q_len == seg.s_len
+                   for seg, run, _, _ in self.tiling(q0, q1))
 
 
 def _new_overlap_free(p: Passage, seg: Segment) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +26,8 @@ from .seeds import K, SeedTable
 FORMAT = "chachong-index"
 VERSION = 1
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
+_ARRAYS = ("header", "band_keys", "band_units", "seed_hashes", "seed_docs", "seed_pos",
+           "unit_doc", "unit_start", "unit_end")
 
 
 class ReferenceIndex:
@@ -154,11 +157,21 @@ class ReferenceIndex:
     @classmethod
     def load(cls, path: Path) -> ReferenceIndex:
         try:
-            data = np.load(Path(path), allow_pickle=False)
-            header = json.loads(bytes(data["header"]).decode())
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexFormatError(f"{path}: not a chachong index file ({exc}); build one with "
-                                   "'chachong index build DIR --out FILE'") from exc
+            # our own handle, so that a file numpy cannot open is still closed
+            with Path(path).open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in _ARRAYS}
+        except FileNotFoundError:
+            raise IndexFormatError(f"{path}: no such index file; build one with 'chachong "
+                                   "index build DIR --out FILE'") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError) as exc:
+            raise IndexFormatError(f"{path}: not a readable chachong index file ({exc}); rebuild "
+                                   "it with 'chachong index build DIR --out FILE'") from None
+        try:
+            header = json.loads(bytes(arrays["header"]).decode())
+        except (ValueError, UnicodeDecodeError):
+            header = None
+        if not isinstance(header, dict):
+            raise IndexFormatError(f"{path}: the index header is damaged; rebuild the index")
         if header.get("format") != FORMAT or header.get("version") != VERSION:
             raise IndexFormatError(f"{path}: index format {header.get('format')} version "
                                    f"{header.get('version')} is not supported (expected version "
@@ -166,14 +179,22 @@ class ReferenceIndex:
         expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "k": K}
         if any(header.get(k) != v for k, v in expected.items()):
             raise IndexFormatError(f"{path}: built with other fingerprint parameters; rebuild it")
+        try:
+            return cls._from_parts(header, arrays)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise IndexFormatError(f"{path}: the index is inconsistent ({exc}); rebuild it") \
+                from None
+
+    @classmethod
+    def _from_parts(cls, header: dict, arrays: dict[str, np.ndarray]) -> ReferenceIndex:
         index = cls(header["lsh_threshold"])
-        index.bands = BandTable.from_arrays(header["bands"], header["rows"], data["band_keys"],
-                                            data["band_units"])
-        index.seeds = SeedTable.from_arrays(data["seed_hashes"], data["seed_docs"],
-                                            data["seed_pos"])
-        index.unit_doc = data["unit_doc"]
-        index.unit_start = data["unit_start"]
-        index.unit_end = data["unit_end"]
+        index.bands = BandTable.from_arrays(header["bands"], header["rows"], arrays["band_keys"],
+                                            arrays["band_units"])
+        index.seeds = SeedTable.from_arrays(arrays["seed_hashes"], arrays["seed_docs"],
+                                            arrays["seed_pos"])
+        index.unit_doc = arrays["unit_doc"]
+        index.unit_start = arrays["unit_start"]
+        index.unit_end = arrays["unit_end"]
         for doc_no, raw in enumerate(header["refs"]):
             if raw is None:
                 index.refs.append(None)

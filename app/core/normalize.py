@@ -89,8 +89,9 @@ def normalize(text: str) -> NormalizedText:
     while i < n:
         c = chars[i]
         if _is_number(c) or _is_placeholder_run(chars, origin, i):
-            j = i
-            while j < n and (_is_number(chars[j]) or _is_placeholder_run(chars, origin, j)):
+            j = i + 1
+            while (j < n and _joins_number(text, origin[j - 1], origin[j])
+                   and (_is_number(chars[j]) or _is_placeholder_run(chars, origin, j))):
                 j += 1
             out.append(NUMBER)
             starts.append(origin[i])
@@ -104,6 +105,16 @@ def normalize(text: str) -> NormalizedText:
     return NormalizedText(
         "".join(out), np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
     )
+
+
+_NUMBER_SEPARATORS = frozenset(".,，．·'")
+
+
+def _joins_number(text: str, prev: int, nxt: int) -> bool:
+    """Two numeric characters belong to one number when nothing stands between them but one
+    decimal point or thousands separator (5.5, 1,000); a line break or a bracket ends it."""
+    gap = text[prev + 1 : nxt]
+    return not gap or (len(gap) == 1 and gap in _NUMBER_SEPARATORS)
 
 
 def _is_placeholder_run(chars: list[str], origin: list[int], i: int) -> bool:

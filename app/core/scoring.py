@@ -37,6 +37,17 @@ def _snap(text: str, start: int, end: int, para: Span) -> tuple[int, int]:
     return start, end
 
 
+def _snap_source(doc: Document, start: int, end: int) -> tuple[int, int]:
+    """_snap on the source side: the opening punctuation within the paragraph where the passage
+    starts, the closing one within the paragraph where it ends."""
+    first, last = _paragraph_of(doc, start), _paragraph_of(doc, end - 1)
+    if first is not None:
+        start, _ = _snap(doc.text, start, start, first)
+    if last is not None:
+        _, end = _snap(doc.text, end, end, last)
+    return start, end
+
+
 def _paragraph_of(doc: Document, offset: int) -> Span | None:
     starts = [p.start for p in doc.paragraphs]
     i = bisect_right(starts, offset) - 1
@@ -47,27 +58,39 @@ def _non_space(text: str, start: int, end: int) -> int:
     return sum(1 for ch in text[start:end] if not ch.isspace())
 
 
-def _with_exclusions(match: Match, reasons: list[Reason | None],
-                     source_reason: Reason | None) -> Match:
-    """Mark what of the match does not count: all of it (an excluded source), or its parts that
-    are quotations, stock phrases or common phrases. A match wholly made of such parts is
-    excluded as a whole, with the reason that covers most of it."""
-    if source_reason is not None:
-        return match.model_copy(update={"excluded": source_reason})
-    parts: list[ExcludedPart] = []
-    for i in range(match.start, match.end):
+def _phrase_only(text: str, start: int, end: int, reasons: list[Reason | None],
+                 min_match_chars: int) -> Reason | None:
+    """The reason a copied passage is only shared phrasing: without its stock phrases, common
+    phrases and quotations, less than ``min_match_chars`` of it is left. None when it is a copy
+    (stock and common phrases inside a longer copied passage count with it)."""
+    counts: dict[Reason, int] = {}
+    left = 0
+    for i in range(start, end):
         reason = reasons[i]
-        if reason is None:
+        if reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
+        elif text[i].isalnum():
+            left += 1
+    if left >= min_match_chars or not counts:
+        return None
+    return max(counts, key=lambda r: counts[r])
+
+
+def _with_exclusions(match: Match, reasons: list[Reason | None],
+                     whole: Reason | None) -> Match:
+    """Mark what of the match does not count: all of it (an excluded source, or a passage that
+    is only shared phrasing), or the quotations inside it (a quotation is quoted, not copied)."""
+    if whole is not None:
+        return match.model_copy(update={"excluded": whole})
+    quotes: list[ExcludedPart] = []
+    for i in range(match.start, match.end):
+        if reasons[i] != "quote":
             continue
-        if parts and parts[-1].reason == reason and parts[-1].end == i:
-            parts[-1].end = i + 1
+        if quotes and quotes[-1].end == i:
+            quotes[-1].end = i + 1
         else:
-            parts.append(ExcludedPart(start=i, end=i + 1, reason=reason))
-    covered = sum(p.end - p.start for p in parts)
-    if parts and covered >= _non_space(match.text, 0, len(match.text)):
-        widest = max(parts, key=lambda p: p.end - p.start)
-        return match.model_copy(update={"excluded": widest.reason})
-    return match.model_copy(update={"excluded_parts": parts})
+            quotes.append(ExcludedPart(start=i, end=i + 1, reason="quote"))
+    return match.model_copy(update={"excluded_parts": quotes})
 
 
 def _counted(text: str, match: Match) -> tuple[int, dict[str, int]]:
@@ -95,6 +118,8 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
         if q_end <= q_start:
             continue
         o_start, o_end = norm.original_span(q_start, q_end)
+        whole = source_reasons.get(p.doc) or _phrase_only(text, o_start, o_end, reasons,
+                                                          min_match_chars)
         for k, para in enumerate(query.paragraphs):
             a, b = max(o_start, para.start), min(o_end, para.end)
             if a >= b:
@@ -104,20 +129,19 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
             if qb - qa < MIN_PIECE and (qa > q_start or qb < q_end):
                 continue  # the tail of a passage running into a heading of the next paragraph
             sa, sb = p.source_range(max(qa, p.q_start), min(qb, p.q_end))
+            if norm.chars[qb - 1] != NUMBER:  # the source side ends on a copied character too
+                sa, sb = _trim_numbers(src_doc.norm.chars, sa, sb)
             src_start, src_end = src_doc.norm.original_span(sa, min(sb, len(src_doc.norm)))
-            src_para = _paragraph_of(src_doc, src_start)
-            if src_para is not None:
-                src_start, src_end = _snap(src_doc.text, src_start, min(src_end, src_para.end),
-                                           src_para)
+            src_start, src_end = _snap_source(src_doc, src_start, src_end)
             similarity = Indel.normalized_similarity(norm.chars[qa:qb], src_doc.norm.chars[sa:sb])
             match = Match(
                 start=a, end=b, text=text[a:b], similarity=round(similarity, 4),
-                exact=p.exact,
+                exact=p.exact_over(max(qa, p.q_start), min(qb, p.q_end)),
                 source=SourcePassage(id=ref.id, title=ref.display_title, start=src_start,
                                      end=src_end, text=ref.text[src_start:src_end]),
             )
             per_para.setdefault(k, []).append((
-                _with_exclusions(match, reasons, source_reasons.get(p.doc)),
+                _with_exclusions(match, reasons, whole),
                 src_doc.norm.chars[sa:sb]))
 
     paragraphs: list[Paragraph] = []

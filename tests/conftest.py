@@ -1,0 +1,55 @@
+"""Session-wide fixtures: the reference index is built once from the bundled corpus."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support import SHARED
+
+from app.core import (
+    CheckResult,
+    ReferenceIndex,
+    build_index,
+    bundled_corpus_dir,
+    check_text,
+    load_corpus,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not SHARED.is_dir():
+        raise pytest.UsageError(f"the shared data folder is missing: {SHARED} (CI keeps shared/ "
+                                "beside the clone)")
+
+
+@pytest.fixture(scope="session")
+def index() -> ReferenceIndex:
+    """The bundled template corpus, indexed once per session (never mutated by tests)."""
+    return build_index(load_corpus(bundled_corpus_dir()))
+
+
+@pytest.fixture(scope="session")
+def check(index: ReferenceIndex) -> Callable[..., CheckResult]:
+    """check_text against the bundled corpus."""
+    def run(text: str, **kwargs: object) -> CheckResult:
+        return check_text(text, index, **kwargs)  # type: ignore[arg-type]
+    return run
+
+
+@pytest.fixture(scope="session")
+def saved_index(index: ReferenceIndex, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session index saved to a file once (for --index and fresh-process tests)."""
+    path = tmp_path_factory.mktemp("index") / "bundled.idx"
+    index.save(path)
+    return path
+
+
+@pytest.fixture
+def collect_garbage() -> Iterator[None]:
+    """Collect garbage when the test ends, so that a file handle it leaked (a ResourceWarning,
+    an error under filterwarnings=error) is reported against this test, not a later one."""
+    yield
+    gc.collect()
