@@ -103,4 +103,7 @@ class CorpusService:
         return len(refs), refs[offset : offset + limit]
 
     def size(self) -> int:
+        """References in the index, after catching up with the store when it is reachable."""
+        with contextlib.suppress(StoreUnavailableError):
+            self.sync()
         return len(self.index)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none if "
                               "empty.")
+
+    @model_validator(mode="after")
+    def _reads_need_keys(self) -> Settings:
+        if self.protect_reads and not self.keys:
+            raise ValueError("CHACHONG_PROTECT_READS needs CHACHONG_API_KEYS: without a key no "
+                             "one could read")
+        return self
 
     def stock_phrase_list(self) -> list[str] | None:
         """The configured phrases, or None for the bundled list."""

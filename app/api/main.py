@@ -12,14 +12,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic.json_schema import models_json_schema
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -57,6 +59,7 @@ from app.store import open_store
 
 log = logging.getLogger("chachong.api")
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
+TITLE_MAX = 200
 WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "static" / "index.html"
 
 ERRORS: dict[int | str, dict] = {
@@ -158,10 +161,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ValueError as exc:
             raise ApiError(422, "invalid_option", str(exc)) from None
 
-    async def text_of_upload(upload: UploadFile) -> str:
-        data = await upload.read()
-        name = upload.filename or "upload.txt"
-        return require_text(read_document(data, name), name)
+    async def read_form(request: Request, file_field: str
+                        ) -> tuple[list[tuple[str, str]], dict[str, object]]:
+        """(file name, text) of every upload in ``file_field`` and the form's other fields
+        (repeatable ones as lists). The form, and its temporary files, are closed after."""
+        async with request.form() as form:
+            files = []
+            for upload in form.getlist(file_field):
+                if isinstance(upload, UploadFile):
+                    name = upload.filename or "upload.txt"
+                    files.append((name, require_text(read_document(await upload.read(), name),
+                                                     name)))
+            fields: dict[str, object] = {
+                k: v for k, v in form.items() if k != file_field and isinstance(v, str)}
+            for key in LIST_FIELDS:
+                if key in form:
+                    fields[key] = [v for v in form.getlist(key) if isinstance(v, str)]
+        return files, fields
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -209,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if store:
             require_writer(request)
         options = options_of(body)
+        stored_id: str | None = None
         result = await run_in_threadpool(service.check, body.text, options, body.title)
         metrics.CHECKS.inc()
         if store:
@@ -219,11 +236,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise RequestValidationError(getattr(exc, "errors", list)()) from None
             await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
                                                            ref.source, ref.tags))
+            stored_id = ref.id
         wants_html = fmt == "html" or (
             fmt is None and "text/html" in request.headers.get("accept", ""))
-        if wants_html:
-            return HTMLResponse(render_html(result, body.text, lang, name=body.title))
-        return result
+        response: Response = (HTMLResponse(render_html(result, body.text, lang, name=body.title))
+                              if wants_html else JSONResponse(result.model_dump(mode="json")))
+        if stored_id is not None:
+            response.headers["Location"] = f"/v1/references/{stored_id}"
+        return response
 
     async def _check_body(request: Request) -> CheckRequest:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -239,20 +259,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             require_text(body.text, "text")
             return body
         if kind == "multipart/form-data":
-            form = await request.form()
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
+            files, fields = await read_form(request, "file")
+            if not files:
                 raise ApiError(422, "missing_file", "send the report as the multipart field "
                                "'file'")
-            text = await text_of_upload(upload)
-            fields: dict[str, object] = {
-                k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-            for key in LIST_FIELDS:  # repeated form fields
-                if key in form:
-                    fields[key] = [v for v in form.getlist(key) if isinstance(v, str)]
-            fields.setdefault("title", upload.filename or "")
-            try:
-                return CheckRequest.model_validate({"text": text, **fields})
+            name, text = files[0]
+            fields.setdefault("title", Path(name).name[:TITLE_MAX])
+            try:  # the file is the report: a form field called text does not replace it
+                return CheckRequest.model_validate({**fields, "text": text})
             except ValueError as exc:
                 raise RequestValidationError(getattr(exc, "errors", list)()) from None
         raise ApiError(415, "unsupported_media_type",
@@ -279,16 +293,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except ValueError:
                 raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
         elif kind == "multipart/form-data":
-            form = await request.form()
-            uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-            if not uploads:
+            files, fields = await read_form(request, "files")
+            if not files:
                 raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields")
-            raw = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
-            for key in LIST_FIELDS:
-                if key in form:
-                    raw[key] = [v for v in form.getlist(key) if isinstance(v, str)]
-            raw["reports"] = [{"id": Path(u.filename or f"report-{i}").stem,
-                               "text": await text_of_upload(u)} for i, u in enumerate(uploads)]
+            raw = {**fields, "reports": [{"id": Path(name).stem, "text": text}
+                                         for name, text in files]}
         else:
             raise ApiError(415, "unsupported_media_type",
                            "send application/json {\"reports\": [...]} or multipart 'files'")
@@ -324,17 +333,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/references", tags=["references"], status_code=201,
               response_model=ReferenceSummary, responses=ERRORS,
               summary="Add a reference (JSON, or multipart with a file); searchable at once",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceIn"}},
+                  "multipart/form-data": {"schema": {
+                      "type": "object", "required": ["file", "id"],
+                      "properties": {
+                          "file": {"type": "string", "format": "binary"},
+                          "id": {"type": "string", "examples": ["2024-zuzhibu-shuzhi"]},
+                          "title": {"type": "string"}, "source": {"type": "string"},
+                          "tags": {"type": "string", "description": "JSON object or "
+                                   "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
               dependencies=[Depends(require_writer)])
     async def add_reference(request: Request) -> ReferenceSummary:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
-            form = await request.form()
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
+            files, fields = await read_form(request, "file")
+            if not files:
                 raise ApiError(422, "missing_file", "send the reference as the field 'file'")
-            text = await text_of_upload(upload)
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            raw: object = {"text": text, **fields, "tags": _tags(fields.get("tags"))}
+            tags = fields.get("tags")
+            raw: object = {**fields, "text": files[0][1],
+                           "tags": _tags(tags if isinstance(tags, str) else None)}
         elif kind == "application/json":
             try:
                 raw = await request.json()
@@ -361,6 +379,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.CORPUS_SIZE.set(service.size())
         return Response(status_code=204)
 
+    def openapi() -> dict[str, Any]:
+        """The generated schema plus the request models that the routes parse by hand (they
+        accept JSON or multipart on one path)."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            _, defs = models_json_schema(
+                [(model, "validation") for model in (CheckRequest, BatchRequest, ReferenceIn)],
+                ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -10,7 +10,7 @@ ID_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$"
 
 
 class CheckRequest(CheckOverrides):
-    text: str = Field(min_length=1, max_length=5_000_000,
+    text: str = Field(max_length=5_000_000,
                       examples=["根据会议安排，现将本人一年来履行基层党建工作职责情况报告如下："])
     title: str | None = Field(None, max_length=200, examples=["2024年度述职报告"])
 
