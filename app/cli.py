@@ -33,10 +33,10 @@ from app.core import (
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
-from app.render import render_text
 from app.reports.github import to_github
 from app.reports.html import LABELS, render_batch_html, render_html
 from app.reports.sarif import to_sarif
+from app.reports.terminal import render_text
 from app.settings import Settings
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2

@@ -35,10 +35,10 @@ from app.api.main import create_app
 from app.cli import app as cli_app
 from app.core import CheckResult, Reference, ReferenceIndex, build_index, check_text
 from app.core.schema import Match
-from app.render import render_text
 from app.reports.github import to_github
 from app.reports.html import render_html
 from app.reports.sarif import to_sarif
+from app.reports.terminal import render_text
 from app.settings import Settings
 
 Check = Callable[..., CheckResult]

@@ -8,7 +8,6 @@ from app.core.errors import (
     ChachongError,
     CorpusError,
     DecodeError,
-    DocumentTooLargeError,
     DuplicateReferenceError,
     EmptyTextError,
     InputError,
@@ -20,7 +19,6 @@ from app.core.errors import (
 _STATUS: list[tuple[type[ChachongError], int]] = [
     (StoreUnavailableError, 503),
     (UnsupportedFormatError, 415),
-    (DocumentTooLargeError, 413),
     (EmptyTextError, 422),
     (DecodeError, 422),
     (InputError, 422),

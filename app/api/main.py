@@ -136,24 +136,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         matches = [hmac.compare_digest(token.encode(), k.encode()) for k in settings.keys]
         return any(matches)
 
-    def require_writer(request: Request) -> None:
-        if not settings.keys:
-            raise ApiError(403, "writes_disabled",
-                           "changing the corpus needs an API key, and none is configured: set "
-                           "CHACHONG_API_KEYS=<key> when starting the server")
+    def require_key(request: Request) -> None:
         if not request.headers.get("authorization"):
             raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <API key>'",
                            {"WWW-Authenticate": "Bearer"})
         if not _key_ok(request):
             raise ApiError(403, "forbidden", "the API key is not valid")
 
+    def require_writer(request: Request) -> None:
+        if not settings.keys:
+            raise ApiError(403, "writes_disabled",
+                           "changing the corpus needs an API key, and none is configured: set "
+                           "CHACHONG_API_KEYS=<key> when starting the server")
+        require_key(request)
+
     def require_reader(request: Request) -> None:
         if settings.protect_reads:
-            if not request.headers.get("authorization"):
-                raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <API key>'",
-                               {"WWW-Authenticate": "Bearer"})
-            if not _key_ok(request):
-                raise ApiError(403, "forbidden", "the API key is not valid")
+            require_key(request)
 
     def options_of(overrides: CheckOverrides) -> CheckOptions:
         try:

@@ -160,5 +160,3 @@ def extend(query: Document, found: dict[tuple[int, int], Segment], index: Refere
         frontier = nxt
     return found
 
-
-__all__ = ["CheckOptions", "Passage", "check_text"]

@@ -30,10 +30,6 @@ class DecodeError(InputError):
     code = "undecodable"
 
 
-class DocumentTooLargeError(InputError):
-    code = "too_large"
-
-
 class CorpusError(ChachongError):
     """The reference corpus or a saved index cannot be used."""
 

@@ -1,1 +1,1 @@
-"""Renderers of a CheckResult: HTML report, SARIF, GitHub annotations (terminal: app.render)."""
+"""Renderers of a CheckResult: HTML report, terminal, SARIF and GitHub annotations."""
