@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import zipfile
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -36,7 +36,7 @@ from app.cli import app as cli_app
 from app.core import CheckResult, Reference, ReferenceIndex, build_index, check_text
 from app.core.schema import Match
 from app.reports.github import to_github
-from app.reports.html import render_html
+from app.reports.html import render_html, visible_controls
 from app.reports.sarif import to_sarif
 from app.reports.terminal import render_text
 from app.settings import Settings
@@ -456,10 +456,12 @@ def test_report_text_is_escaped(check: Check) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&#34;onerror=alert(2)&#34;" in html and '"onerror' not in html
     assert "R&amp;D &amp;amp;" in html
-    assert html.count("\x07\x08\x1b[31m\x7f\u202e") == 2
-    # what a browser shows is the report, character for character
+    # control characters show as their control pictures, never raw
+    assert html.count("\u2407\u2408\u241b[31m\u2421\u202e") == 2
+    assert not any(ch in html for ch in "\x07\x08\x1b\x7f")
+    # what a browser shows is the report, character for character (controls made visible)
     assert [d.text() for d in page.root.all("div", "para-text")] == [
-        text[p.start:p.end] for p in result.paragraphs]
+        visible_controls(text[p.start:p.end]) for p in result.paragraphs]
     assert page.root.one("title").text() == f"{LABELS_ZH['title']} · <i>报告</i>.txt"
     assert page.root.one("h1").text() == f"{LABELS_ZH['title']} · <i>报告</i>.txt"
 
@@ -486,11 +488,12 @@ def test_reference_title_and_id_are_escaped() -> None:
         assert link.attrs["data-source"] == ref.id
         panel = page.panel(link)
         assert panel.one("strong").text() == ref.title
-        assert panel.one("div", "passage").text() == link_source(matches, link).source.text
+        assert panel.one("div", "passage").text() == visible_controls(
+            link_source(matches, link).source.text)
 
 
 def link_source(matches: list[Match], link: Node) -> Match:
-    return next(m for m in matches if m.text == link.text())
+    return next(m for m in matches if visible_controls(m.text) == link.text())
 
 
 # -- SARIF -------------------------------------------------------------------------------------

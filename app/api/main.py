@@ -67,6 +67,12 @@ ERRORS: dict[int | str, dict] = {
 }
 
 
+HTML_TOO: dict[int | str, dict] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}},
+          "description": "The result (JSON), or the HTML report with format=html or "
+                         "Accept: text/html."}}
+
+
 def _load_index(settings: Settings) -> ReferenceIndex:
     if settings.index is not None:
         return ReferenceIndex.load(settings.index)
@@ -125,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
     def _key_ok(request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -160,6 +166,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ValueError as exc:
             raise ApiError(422, "invalid_option", str(exc)) from None
 
+    async def read_json(request: Request) -> Any:
+        try:
+            return await request.json()
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json allows
+            raise ApiError(400, "invalid_json", "the body is not valid JSON (or is nested too "
+                           "deeply)") from None
+
     async def read_form(request: Request, file_field: str
                         ) -> tuple[list[tuple[str, str]], dict[str, object]]:
         """(file name, text) of every upload in ``file_field`` and the form's other fields
@@ -192,12 +205,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(service.ready)
         return {"status": "ready", "references": service.size()}
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus() -> Response:
         metrics.CORPUS_SIZE.set(service.size())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/check", tags=["check"], response_model=CheckResult, responses=ERRORS,
+    @app.post("/v1/check", tags=["check"], response_model=CheckResult,
+              responses={**ERRORS, **HTML_TOO},
               summary="Check a report (JSON body or multipart upload)",
               openapi_extra={"requestBody": {"content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}},
@@ -247,10 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _check_body(request: Request) -> CheckRequest:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
-            try:
-                raw = await request.json()
-            except ValueError:
-                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+            raw = await read_json(request)
             try:
                 body = CheckRequest.model_validate(raw)
             except ValueError as exc:
@@ -272,7 +285,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        "send application/json {\"text\": ...} or multipart/form-data with a "
                        "'file' field (.txt, .md, .docx, .pdf)")
 
-    @app.post("/v1/check/batch", tags=["check"], response_model=CrossResult, responses=ERRORS,
+    @app.post("/v1/check/batch", tags=["check"], response_model=CrossResult,
+              responses={**ERRORS, **HTML_TOO},
               summary="Check a batch against the corpus and against each other",
               openapi_extra={"requestBody": {"content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}},
@@ -287,10 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           _: None = Depends(require_reader)) -> Response | CrossResult:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
-            try:
-                raw = await request.json()
-            except ValueError:
-                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+            raw = await read_json(request)
         elif kind == "multipart/form-data":
             files, fields = await read_form(request, "files")
             if not files:
@@ -353,10 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw: object = {**fields, "text": files[0][1],
                            "tags": _tags(tags if isinstance(tags, str) else None)}
         elif kind == "application/json":
-            try:
-                raw = await request.json()
-            except ValueError:
-                raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+            raw = await read_json(request)
         else:
             raise ApiError(415, "unsupported_media_type",
                            "send application/json or multipart/form-data")

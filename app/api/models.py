@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.options import CheckOverrides
 
@@ -31,6 +31,16 @@ class ReferenceIn(BaseModel):
     source: str | None = Field(None, max_length=500, examples=["2024年报送材料"])
     tags: dict[str, str] = Field(default_factory=dict, examples=[{"unit": "组织部",
                                                                   "year": "2024"}])
+
+    @field_validator("tags")
+    @classmethod
+    def _storable(cls, tags: dict[str, str]) -> dict[str, str]:
+        for text in (*tags, *tags.values()):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("tags must be valid Unicode text (no lone surrogates)") from None
+        return tags
 
 
 class ReferenceSummary(BaseModel):

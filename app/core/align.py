@@ -10,7 +10,8 @@ so one copied passage (even with its sentences reordered) is one highlight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 from rapidfuzz.distance import LCSseq
@@ -190,6 +191,9 @@ class Passage:
     s_end: int
     matched: int
     parts: list[tuple[Segment, bool]]  # (segment, is a verbatim run)
+    _by_start: list[tuple[Segment, bool]] | None = field(default=None, repr=False)
+    _starts: list[int] = field(default_factory=list, repr=False)
+    _longest: int = 0
 
     @classmethod
     def of(cls, seg: Segment, exact: bool = False) -> Passage:
@@ -244,13 +248,24 @@ class Passage:
             return min(q1, seg.q_end) - max(q0, seg.q_start), run
 
         tiles: list[tuple[Segment, bool, int, int]] = []
-        for seg, run in sorted(self.parts, key=overlap, reverse=True):
+        explained = Coverage()
+        for seg, run in sorted(self._parts_over(q0, q1), key=overlap, reverse=True):
             a, b = max(q0, seg.q_start), min(q1, seg.q_end)
-            if a >= b:
-                break
-            taken = [(t[2], t[3]) for t in tiles]
-            tiles.extend((seg, run, x, y) for x, y in _free_parts(a, b, taken))
+            for x, y in explained.free(a, b):
+                tiles.append((seg, run, x, y))
+                explained.take(x, y)
         return tiles
+
+    def _parts_over(self, q0: int, q1: int) -> list[tuple[Segment, bool]]:
+        """The parts overlapping [q0, q1), found by bisection over the parts sorted by start
+        (a passage of a report that repeats one sentence has thousands of them)."""
+        if self._by_start is None or len(self._by_start) != len(self.parts):
+            self._by_start = sorted(self.parts, key=lambda item: item[0].q_start)
+            self._starts = [seg.q_start for seg, _ in self._by_start]
+            self._longest = max(seg.q_len for seg, _ in self.parts)
+        lo = bisect_left(self._starts, q0 - self._longest)
+        hi = bisect_left(self._starts, q1)
+        return [(seg, run) for seg, run in self._by_start[lo:hi] if seg.q_end > q0]
 
     def source_range(self, q0: int, q1: int) -> tuple[int, int]:
         """Source range that corresponds to query range [q0, q1), from its tiling: each part
@@ -329,10 +344,10 @@ def resolve_overlaps(passages: list[Passage], min_len: int,
     demoted = demoted or set()
     ranked = sorted(passages, key=lambda p: (p.doc in demoted, -p.matched, -p.density, p.doc,
                                              p.q_start))
-    taken: list[tuple[int, int]] = []
+    taken = Coverage()
     out: list[Passage] = []
     for p in ranked:
-        for start, end in _free_parts(p.q_start, p.q_end, taken):
+        for start, end in taken.free(p.q_start, p.q_end):
             if end - start < min_len:
                 continue
             share = (end - start) / (p.q_end - p.q_start)
@@ -340,21 +355,38 @@ def resolve_overlaps(passages: list[Passage], min_len: int,
             piece = Passage(p.doc, start, end, s_start, s_end, round(p.matched * share),
                             p.parts)
             out.append(piece)
-            taken.append((start, end))
+            taken.take(start, end)
     return sorted(out, key=lambda p: p.q_start)
 
 
-def _free_parts(start: int, end: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    parts = [(start, end)]
-    for t0, t1 in taken:
-        nxt = []
-        for a, b in parts:
-            if t1 <= a or t0 >= b:
-                nxt.append((a, b))
-                continue
-            if a < t0:
-                nxt.append((a, t0))
-            if t1 < b:
-                nxt.append((t1, b))
-        parts = nxt
-    return parts
+class Coverage:
+    """Disjoint query ranges already given away, kept sorted so that finding what is still free
+    in a range costs a bisection, not a pass over everything given (long reports have thousands
+    of passages)."""
+
+    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        for a, b in sorted(ranges or []):
+            self.take(a, b)
+
+    def free(self, start: int, end: int) -> list[tuple[int, int]]:
+        out = []
+        pos = start
+        i = max(bisect_right(self._starts, start) - 1, 0)
+        while i < len(self._starts) and self._starts[i] < end:
+            t0, t1 = self._starts[i], self._ends[i]
+            if t1 > pos:
+                if t0 > pos:
+                    out.append((pos, min(t0, end)))
+                pos = max(pos, t1)
+            i += 1
+        if pos < end:
+            out.append((pos, end))
+        return out
+
+    def take(self, start: int, end: int) -> None:
+        """Give away [start, end), which must be free."""
+        i = bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)

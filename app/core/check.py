@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,9 +112,14 @@ def lsh_candidates(query: Document, index: ReferenceIndex) -> list[Candidate]:
 def run_candidates(query: Document, runs: list[Segment], index: ReferenceIndex) -> list[Candidate]:
     """Units overlapping a verbatim run, to be aligned around the run's place in the source."""
     out = []
+    starts = [unit.start for unit in query.units]  # units are sorted and disjoint
     for run in runs:
-        for i, unit in enumerate(query.units):
-            if unit.start < run.q_end and run.q_start < unit.end:
+        first = max(bisect_right(starts, run.q_start) - 1, 0)
+        for i in range(first, len(query.units)):
+            unit = query.units[i]
+            if unit.start >= run.q_end:
+                break
+            if run.q_start < unit.end:
                 r0 = run.s_start - (run.q_start - unit.start)
                 r1 = run.s_end + (unit.end - run.q_end)
                 out.append(Candidate(i, run.doc,
@@ -121,17 +127,34 @@ def run_candidates(query: Document, runs: list[Segment], index: ReferenceIndex) 
     return out
 
 
+def _merged_regions(candidates: list[Candidate], unit_len: int) -> list[tuple[int, int]]:
+    """Overlapping regions of one (unit, source) merged, up to a few unit lengths each: LSH and
+    every verbatim run propose nearly the same place, and one alignment serves them all."""
+    limit = 4 * unit_len + 64
+    out: list[list[int]] = []
+    for cand in sorted(candidates, key=lambda c: c.r_start):
+        if out and cand.r_start <= out[-1][1] and max(out[-1][1], cand.r_end) - out[-1][0] <= limit:
+            out[-1][1] = max(out[-1][1], cand.r_end)
+        else:
+            out.append([cand.r_start, cand.r_end])
+    return [(a, b) for a, b in out]
+
+
 def verify(query: Document, candidates: list[Candidate], index: ReferenceIndex,
            params: AlignParams) -> dict[tuple[int, int], Segment]:
     """Align every candidate; keep the best alignment of each (unit, source)."""
+    grouped: dict[tuple[int, int], list[Candidate]] = {}
+    for cand in candidates:
+        grouped.setdefault((cand.unit, cand.doc), []).append(cand)
     best: dict[tuple[int, int], Segment] = {}
-    for cand in dict.fromkeys(candidates):
-        unit = query.units[cand.unit]
-        seg = align_unit(query.norm.chars, unit.start, unit.end, index.doc(cand.doc).norm.chars,
-                         cand.r_start, cand.r_end, cand.doc, params)
-        key = (cand.unit, cand.doc)
-        if seg is not None and (key not in best or seg.matched > best[key].matched):
-            best[key] = seg
+    for (unit_no, doc), cands in grouped.items():
+        unit = query.units[unit_no]
+        for r_start, r_end in _merged_regions(cands, len(unit)):
+            seg = align_unit(query.norm.chars, unit.start, unit.end, index.doc(doc).norm.chars,
+                             r_start, r_end, doc, params)
+            key = (unit_no, doc)
+            if seg is not None and (key not in best or seg.matched > best[key].matched):
+                best[key] = seg
     return best
 
 

@@ -81,6 +81,9 @@ def normalize(text: str) -> NormalizedText:
             origin.append(i)
     chars = _to_simplified(chars)
 
+    numeric = [_is_number(c) for c in chars]
+    for a, b in _placeholder_runs(chars, origin):
+        numeric[a:b] = [True] * (b - a)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -88,10 +91,9 @@ def normalize(text: str) -> NormalizedText:
     i = 0
     while i < n:
         c = chars[i]
-        if _is_number(c) or _is_placeholder_run(chars, origin, i):
+        if numeric[i]:
             j = i + 1
-            while (j < n and _joins_number(text, origin[j - 1], origin[j])
-                   and (_is_number(chars[j]) or _is_placeholder_run(chars, origin, j))):
+            while j < n and numeric[j] and _joins_number(text, origin[j - 1], origin[j]):
                 j += 1
             out.append(NUMBER)
             starts.append(origin[i])
@@ -117,21 +119,24 @@ def _joins_number(text: str, prev: int, nxt: int) -> bool:
     return not gap or (len(gap) == 1 and gap in _NUMBER_SEPARATORS)
 
 
-def _is_placeholder_run(chars: list[str], origin: list[int], i: int) -> bool:
-    """An ``x`` in a run of x's not glued to other Latin letters (XX个, X次, but not Xbox)."""
-    if chars[i] != "x":
-        return False
-    j = i
-    while j > 0 and chars[j - 1] == "x":
-        j -= 1
-    k = i
-    while k + 1 < len(chars) and chars[k + 1] == "x":
-        k += 1
-    glued_before = j > 0 and origin[j - 1] + 1 == origin[j] and _is_latin(chars[j - 1])
-    glued_after = (
-        k + 1 < len(chars) and origin[k] + 1 == origin[k + 1] and _is_latin(chars[k + 1])
-    )
-    return not (glued_before or glued_after)
+def _placeholder_runs(chars: list[str], origin: list[int]) -> list[tuple[int, int]]:
+    """Runs of x that are template placeholders (XX个, X次), not part of a Latin word (Xbox):
+    not glued to another Latin letter on either side. One pass over the text."""
+    out = []
+    i, n = 0, len(chars)
+    while i < n:
+        if chars[i] != "x":
+            i += 1
+            continue
+        k = i
+        while k < n and chars[k] == "x":
+            k += 1
+        glued_before = i > 0 and origin[i - 1] + 1 == origin[i] and _is_latin(chars[i - 1])
+        glued_after = k < n and origin[k - 1] + 1 == origin[k] and _is_latin(chars[k])
+        if not (glued_before or glued_after):
+            out.append((i, k))
+        i = k
+    return out
 
 
 def _is_latin(c: str) -> bool:

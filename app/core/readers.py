@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import PurePath
 
 from charset_normalizer import from_bytes
@@ -110,7 +111,11 @@ def _check_zip(data: bytes, name: str) -> None:
                               "Word document")
         for member in archive.namelist():
             if member.endswith(".xml") or member.endswith(".rels"):
-                head = archive.read(member)[:4096].upper()
+                try:
+                    head = archive.read(member)[:4096].upper()
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    raise DecodeError(f"{name}: the .docx is damaged ({member}: {exc}); save it "
+                                      "again from Word or WPS") from exc
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     raise DecodeError(f"{name}: {member} declares XML entities, which Word never "
                                       "writes; the file is refused")

@@ -111,6 +111,7 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
     text = query.text
     norm = query.norm
     per_para: dict[int, list[tuple[Match, str]]] = {}
+    para_starts = [para.start for para in query.paragraphs]
     for p in passages:
         ref = index.ref(p.doc)
         src_doc = index.doc(p.doc)
@@ -120,7 +121,11 @@ def score(query: Document, passages: list[Passage], index: ReferenceIndex, thres
         o_start, o_end = norm.original_span(q_start, q_end)
         whole = source_reasons.get(p.doc) or _phrase_only(text, o_start, o_end, reasons,
                                                           min_match_chars)
-        for k, para in enumerate(query.paragraphs):
+        first = max(bisect_right(para_starts, o_start) - 1, 0)
+        for k in range(first, len(query.paragraphs)):
+            para = query.paragraphs[k]
+            if para.start >= o_end:
+                break
             a, b = max(o_start, para.start), min(o_end, para.end)
             if a >= b:
                 continue

@@ -105,14 +105,18 @@ def sentences(text: str, para: Span) -> list[Span]:
 
 
 def _cut_long(text: str, start: int, end: int) -> list[Span]:
-    """Cut a sentence longer than MAX_SENTENCE at commas into pieces of about half that."""
+    """Cut a sentence longer than MAX_SENTENCE at commas into pieces of about half that; text
+    with no punctuation at all is cut every MAX_SENTENCE characters, so no unit grows without
+    bound (a megabyte on one line must not become one sentence)."""
     if end - start <= MAX_SENTENCE:
         return [Span(start, end)]
     out = []
     piece = start
     for i in range(start, end):
-        if text[i] in CLAUSE_BREAK and i + 1 - piece >= MAX_SENTENCE // 2 and end - i > 15:
+        at_comma = text[i] in CLAUSE_BREAK and i + 1 - piece >= MAX_SENTENCE // 2
+        if (at_comma and end - i > 15) or i + 1 - piece >= MAX_SENTENCE:
             out.append(Span(piece, i + 1))
             piece = i + 1
-    out.append(Span(piece, end))
+    if piece < end:
+        out.append(Span(piece, end))
     return out

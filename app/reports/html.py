@@ -95,11 +95,22 @@ def _parts(text: str, start: int, match: Match) -> list[tuple[str, str | None]]:
     return out
 
 
+_CONTROLS = {**{c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"},
+             0x7F: 0x2421, **{c: 0xFFFD for c in range(0x80, 0xA0)}}
+
+
+def visible_controls(value: object) -> object:
+    """Control characters shown as their Unicode control pictures (␇ for BEL), since HTML has
+    no way to escape them: a report's control characters can neither vanish nor act."""
+    return value.translate(_CONTROLS) if isinstance(value, str) else value
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=visible_controls,  # before escaping, on every value written into a page
         trim_blocks=True, lstrip_blocks=True,
     )
 
