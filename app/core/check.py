@@ -29,6 +29,7 @@ class CheckOptions:
     min_match_chars: int = DEFAULT_MIN_MATCH_CHARS
     align: AlignParams = field(default_factory=AlignParams)
     exclusions: Exclusions = field(default_factory=Exclusions)
+    ignore: frozenset[str] = frozenset()  # reference ids not checked against at all
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold <= 1:
@@ -56,6 +57,9 @@ def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = 
     found = verify(query, candidates, index, options.align)
     found = extend(query, found, index, options.align)
     segments = [(seg, False) for seg in found.values()] + [(seg, True) for seg in runs]
+    if options.ignore:
+        segments = [(seg, run) for seg, run in segments
+                    if index.ref(seg.doc).id not in options.ignore]
     excl = options.exclusions
     by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
                  if (reason := source_reason(index.ref(doc), excl)) is not None}

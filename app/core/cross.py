@@ -16,7 +16,7 @@ BATCH_TAG = "submission"
 def cross_check(reports: list[tuple[str, str]], index: ReferenceIndex,
                 options: CheckOptions) -> CrossResult:
     """Check (id, text) reports. They join the index for the duration of the call, each one
-    excluded from its own check, and leave it afterwards (the caller serialises index use)."""
+    left out of its own check, and leave it afterwards (the caller serialises index use)."""
     ids = [rid for rid, _ in reports]
     if len(set(ids)) != len(ids):
         raise InputError("the reports of a batch need distinct ids (file names)")
@@ -28,9 +28,8 @@ def cross_check(reports: list[tuple[str, str]], index: ReferenceIndex,
     try:
         results = []
         for rid, text in reports:
-            own = replace(options.exclusions, sources=options.exclusions.sources | {rid})
             results.append(ReportResult(id=rid, result=check_text(
-                text, index, replace(options, exclusions=own), title=rid)))
+                text, index, replace(options, ignore=options.ignore | {rid}), title=rid)))
     finally:
         for rid in ids:
             index.remove(rid)
