@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -67,6 +68,7 @@ ERRORS: dict[int | str, dict] = {
 }
 
 
+M = TypeVar("M", bound=BaseModel)
 HTML_TOO: dict[int | str, dict] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}},
           "description": "The result (JSON), or the HTML report with format=html or "
@@ -244,30 +246,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         result = await run_in_threadpool(service.check, body.text, options, body.title)
         metrics.CHECKS.inc()
         if store:
-            try:
-                ref = ReferenceIn(id=ref_id or f"report-{time.time_ns()}", text=body.text,
-                                  title=body.title or "", source="checked report")
-            except ValueError as exc:
-                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+            ref = _validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
+                                           "text": body.text, "title": body.title or "",
+                                           "source": "checked report"})
             await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
                                                            ref.source, ref.tags))
             stored_id = ref.id
-        wants_html = fmt == "html" or (
-            fmt is None and "text/html" in request.headers.get("accept", ""))
         response: Response = (HTMLResponse(render_html(result, body.text, lang, name=body.title))
-                              if wants_html else JSONResponse(result.model_dump(mode="json")))
+                              if _wants_html(request, fmt)
+                              else JSONResponse(result.model_dump(mode="json")))
         if stored_id is not None:
             response.headers["Location"] = f"/v1/references/{stored_id}"
         return response
 
     async def _check_body(request: Request) -> CheckRequest:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        kind = _media_type(request)
         if kind == "application/json":
             raw = await read_json(request)
-            try:
-                body = CheckRequest.model_validate(raw)
-            except ValueError as exc:
-                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+            body = _validated(CheckRequest, raw)
             require_text(body.text, "text")
             return body
         if kind == "multipart/form-data":
@@ -277,10 +273,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                "'file'")
             name, text = files[0]
             fields.setdefault("title", Path(name).name[:TITLE_MAX])
-            try:  # the file is the report: a form field called text does not replace it
-                return CheckRequest.model_validate({**fields, "text": text})
-            except ValueError as exc:
-                raise RequestValidationError(getattr(exc, "errors", list)()) from None
+            # the file is the report: a form field called text does not replace it
+            return _validated(CheckRequest, {**fields, "text": text})
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"text\": ...} or multipart/form-data with a "
                        "'file' field (.txt, .md, .docx, .pdf)")
@@ -299,7 +293,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               alias="format", description="json (default) or html.")] = None,
                           lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
                           _: None = Depends(require_reader)) -> Response | CrossResult:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        kind = _media_type(request)
         if kind == "application/json":
             raw = await read_json(request)
         elif kind == "multipart/form-data":
@@ -311,17 +305,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             raise ApiError(415, "unsupported_media_type",
                            "send application/json {\"reports\": [...]} or multipart 'files'")
-        try:
-            body = BatchRequest.model_validate(raw)
-        except ValueError as exc:
-            raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        body = _validated(BatchRequest, raw)
         options = options_of(body)
         reports = [(r.id, require_text(r.text, r.id)) for r in body.reports]
         cross = await run_in_threadpool(service.cross_check, reports, options)
         metrics.CHECKS.inc(len(reports))
-        wants_html = fmt == "html" or (
-            fmt is None and "text/html" in request.headers.get("accept", ""))
-        if wants_html:
+        if _wants_html(request, fmt):
             return HTMLResponse(render_batch_html(cross, lang))
         return cross
 
@@ -355,7 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                    "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
               dependencies=[Depends(require_writer)])
     async def add_reference(request: Request) -> ReferenceSummary:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        kind = _media_type(request)
         if kind == "multipart/form-data":
             files, fields = await read_form(request, "file")
             if not files:
@@ -368,10 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             raise ApiError(415, "unsupported_media_type",
                            "send application/json or multipart/form-data")
-        try:
-            body = ReferenceIn.model_validate(raw)
-        except ValueError as exc:
-            raise RequestValidationError(getattr(exc, "errors", list)()) from None
+        body = _validated(ReferenceIn, raw)
         require_text(body.text, body.id)
         ref = Reference(body.id, body.text, body.title, body.source, body.tags)
         await run_in_threadpool(service.add, ref)
@@ -401,6 +387,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _wants_html(request: Request, fmt: str | None) -> bool:
+    return fmt == "html" or (fmt is None and "text/html" in request.headers.get("accept", ""))
+
+
+def _validated(model: type[M], raw: object) -> M:
+    """The request model, or the framework's own 422 for what does not fit it."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _summary(ref: Reference) -> ReferenceSummary:
