@@ -70,32 +70,26 @@ class AlignParams:
 
 @dataclass(frozen=True)
 class Alignment:
-    """A dense cluster of matching blocks and the shape of the edits inside it."""
+    """A dense cluster of matching blocks, and how much of what lies between them is swaps."""
 
     q0: int
     q1: int
     r0: int
     r1: int
     matched: int
-    widest_replacement: int  # longest stretch replaced on both sides (a swapped word)
-    long_indels: int  # stretches of more than SMALL_GAP inserted or deleted on one side only
-    swapped: int  # query characters in word-sized swaps (same length on both sides, <= 4)
+    swapped: int  # query characters in word-sized swaps (about the same length on both sides)
 
 
 def _alignment(cluster: list) -> Alignment:
-    widest = indels = swapped = 0
+    swapped = 0
     for prev, b in pairwise(cluster):
         gap_q = b.a - (prev.a + prev.size)
         gap_r = b.b - (prev.b + prev.size)
-        if min(gap_q, gap_r) > 0:
-            widest = max(widest, gap_q, gap_r)
-            if abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= SWAP_MAX:
-                swapped += gap_q
-        elif max(gap_q, gap_r) > SMALL_GAP:
-            indels += 1
+        if min(gap_q, gap_r) > 0 and abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= SWAP_MAX:
+            swapped += gap_q
     first, last = cluster[0], cluster[-1]
     return Alignment(first.a, last.a + last.size, first.b, last.b + last.size,
-                     sum(b.size for b in cluster), widest, indels, swapped)
+                     sum(b.size for b in cluster), swapped)
 
 
 def local_alignment(q: str, r: str) -> Alignment | None:
