@@ -26,10 +26,11 @@ def render_text(result: CheckResult, name: str, text: str, console: Console) -> 
                       highlight=False)
     style_of = {s.id: _STYLES[i % len(_STYLES)] for i, s in enumerate(result.sources)}
     if result.sources:
-        sources = Table("source", "title", "share", "characters", title="sources")
+        sources = Table("source", "title", "tags", "share", "characters", title="sources")
         for s in result.sources:
-            sources.add_row(Text(s.id, style=style_of[s.id]), s.title, f"{s.copy_ratio:.1%}",
-                            str(s.copied_chars))
+            tags = ", ".join(f"{k}={v}" for k, v in s.tags.items())
+            sources.add_row(Text(s.id, style=style_of[s.id]), s.title, tags,
+                            f"{s.copy_ratio:.1%}", str(s.copied_chars))
         console.print(sources)
     paragraphs = Table("¶", "characters", "copied", "closest source", title="paragraphs")
     for para in result.paragraphs:
