@@ -205,7 +205,6 @@ def test_local_alignment_stays_inside_both_strings(q: str, r: str) -> None:
     assert 0 <= a.r0 < a.r1 <= len(r)
     assert 2 <= a.matched <= min(a.q1 - a.q0, a.r1 - a.r0) <= min(len(q), len(r))
     assert 0 <= a.swapped <= (a.q1 - a.q0) - a.matched
-    assert a.widest_replacement >= 0 and a.long_indels >= 0
     # both ends of the cluster are common characters
     assert q[a.q0] == r[a.r0] and q[a.q1 - 1] == r[a.r1 - 1]
 
@@ -219,7 +218,7 @@ def test_local_alignment_of_a_string_with_itself_is_all_of_it(q: str) -> None:
         return
     assert a is not None
     assert (a.q0, a.q1, a.r0, a.r1, a.matched) == (0, len(q), 0, len(q), len(q))
-    assert a.swapped == a.long_indels == a.widest_replacement == 0
+    assert a.swapped == 0
 
 
 _OTHER = "经济发展城市交通民生保障开放科技创新"
