@@ -21,11 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import docx
 import httpx
 
 from app.core import CheckOptions, ReferenceIndex, build_index, check_text, load_corpus
+from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
+from app.settings import Settings
 
 with warnings.catch_warnings():
     # Starlette 1.x warns on import when its TestClient has to fall back to httpx (httpx2 not
@@ -44,6 +47,16 @@ DEV_CORPUS = DEV / "corpus"
 CASES = DEV / "cases"
 TRUTH = DEV / "truth.jsonl"
 PROVINCIAL = SHARED / "corpora" / "provincial-2025"
+
+
+def isolated_settings(data: Path, **overrides: Any) -> Settings:
+    """Settings given in full, so no CHACHONG_* variable of the shell or CI changes the app."""
+    values: dict[str, Any] = {
+        "threshold": DEFAULT_THRESHOLD, "min_match_chars": DEFAULT_MIN_MATCH_CHARS,
+        "corpus": None, "index": None, "store": None, "data": data, "api_keys": "",
+        "protect_reads": False, "max_body_bytes": 10 * 1024 * 1024, "cors_origins": ""}
+    values.update(overrides)
+    return Settings(**values)
 
 TEMPLATE_IDS = ("gongshang-ju", "jianshe-ju", "jiguan-gongwei", "jituan-gongsi", "minzheng-ju")
 KEYS = ("k1", "k2")

@@ -23,6 +23,7 @@ from api_helpers import (
     docx_bytes,
     expected,
     host_report,
+    isolated_settings,
     provincial_paragraphs,
     scorer_multipart,
     serve_command,
@@ -35,21 +36,17 @@ from fastapi.routing import APIRoute
 
 from app.api.main import create_app
 from app.core import read_document
-from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
 from app.settings import Settings
 
 BASE_REFS = 5
 MiB = 1024 * 1024
 
 
+pytestmark = pytest.mark.usefixtures("collect_garbage")  # leaks fail the test that leaked
+
+
 def settings(data: Path, **overrides: Any) -> Settings:
-    """The settings these tests rely on, given explicitly (the environment is cleared too)."""
-    values: dict[str, Any] = {
-        "threshold": DEFAULT_THRESHOLD, "min_match_chars": DEFAULT_MIN_MATCH_CHARS,
-        "corpus": None, "index": None, "store": None, "data": data, "api_keys": "k1,k2",
-        "protect_reads": False, "max_body_bytes": 10 * MiB, "cors_origins": ""}
-    values.update(overrides)
-    return Settings(**values)
+    return isolated_settings(data, **{"api_keys": "k1,k2", **overrides})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,13 +56,6 @@ def _no_settings_from_the_environment() -> Iterator[None]:
         for name in [n for n in os.environ if n.startswith("CHACHONG_")]:
             mp.delenv(name)
         yield
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """Finalise this test's garbage inside this test, so nothing it leaks is blamed elsewhere."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ server keeps serving — in process (TestClient) and on a real ``chachong serve`
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
 import sys
@@ -25,12 +24,12 @@ from api_helpers import (
     TestClient,
     expected,
     host_report,
+    isolated_settings,
     running_server,
     source_ids,
 )
 
 from app.api.main import create_app
-from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
 from app.settings import Settings
 
 BADINPUT = Path(__file__).resolve().parent / "badinput"
@@ -55,19 +54,11 @@ CASES = {case.name: case for case in maker.SMALL}
 UPLOADS = [name for name, case in CASES.items() if case.send == "upload"]
 
 
+pytestmark = pytest.mark.usefixtures("collect_garbage")  # leaks fail the test that leaked
+
+
 def settings(data: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "threshold": DEFAULT_THRESHOLD, "min_match_chars": DEFAULT_MIN_MATCH_CHARS,
-        "corpus": None, "index": None, "data": data, "api_keys": ",".join(KEYS),
-        "protect_reads": False, "max_body_bytes": 10 * MiB, "cors_origins": ""}
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    yield
-    gc.collect()
+    return isolated_settings(data, **{"api_keys": ",".join(KEYS), **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ See SECURITY.md for the threat model these tests pin down."""
 from __future__ import annotations
 
 import ast
-import gc
 import json
 import socket
 from collections.abc import Callable, Iterator
@@ -21,12 +20,12 @@ from api_helpers import (
     Server,
     TestClient,
     docx_bytes,
+    isolated_settings,
     running_server,
     template_paragraph,
 )
 
 from app.api.main import create_app
-from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
 from app.settings import Settings
 
 KEY = "s3cret-key-0123456789abcdef"
@@ -35,19 +34,11 @@ APP_DIR = ROOT / "app"
 MiB = 1024 * 1024
 
 
+pytestmark = pytest.mark.usefixtures("collect_garbage")  # leaks fail the test that leaked
+
+
 def settings(data: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "threshold": DEFAULT_THRESHOLD, "min_match_chars": DEFAULT_MIN_MATCH_CHARS,
-        "corpus": None, "index": None, "data": data, "api_keys": f"{KEY},{OTHER_KEY}",
-        "protect_reads": False, "max_body_bytes": 10 * MiB, "cors_origins": ""}
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    yield
-    gc.collect()
+    return isolated_settings(data, **{"api_keys": f"{KEY},{OTHER_KEY}", **overrides})
 
 
 @pytest.fixture
