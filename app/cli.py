@@ -6,6 +6,7 @@ Exit codes: 0 every report at or under the threshold, 1 any report over it, 2 ba
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from app.core import (
@@ -30,6 +31,8 @@ from app.core import (
     read_document,
     require_text,
 )
+from app.core.corpus import corpus_files, iter_corpus
+from app.core.index import build_index_folder
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
@@ -96,7 +99,7 @@ def _reports(paths: list[Path]) -> list[Path]:
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Reports to check (files or folders).")],
     corpus: Annotated[Path | None, typer.Option(help="Folder of reference documents.")] = None,
-    index: Annotated[Path | None, typer.Option(help="Saved index file (chachong index build).")]
+    index: Annotated[Path | None, typer.Option(help="Saved index folder (chachong index build).")]
     = None,
     threshold: Annotated[float | None, typer.Option(help="Fail above this copy ratio (0..1).")]
     = None,
@@ -253,30 +256,46 @@ def _write(output: Path | None, content: str) -> None:
 @index_app.command("build")
 def index_build(
     folder: Annotated[Path, typer.Argument(help="Folder of reference documents.")],
-    out: Annotated[Path, typer.Option("--out", help="Index file to write.")],
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write (replaced "
+                                      "atomically if it exists).")],
+    workers: Annotated[int, typer.Option(min=1, help="Processes that analyse references "
+                                         "(default: one per core).")] = os.cpu_count() or 1,
 ) -> None:
     """Index a reference folder once and save it, for fast repeated checks (--index)."""
     try:
-        refs = load_corpus(folder)
+        files = corpus_files(folder)
+        if not files:
+            raise _fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err,
+                      transient=True) as progress:
+            task = progress.add_task("indexing", total=len(files))
+            count = build_index_folder(iter_corpus(folder, files), out, workers=workers,
+                                       progress=lambda n: progress.advance(task, n))
     except ChachongError as exc:
         raise _fail(str(exc)) from None
-    index = ReferenceIndex()
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("indexing", total=len(refs))
-        for ref in refs:
-            index.add(ref)
-            progress.advance(task)
-    try:
-        index.save(out)
     except OSError as exc:
         raise _fail(f"{out}: cannot be written ({exc.strerror})") from None
-    err.print(f"indexed {len(refs)} references into {out}")
+    err.print(f"indexed {count} references into {out}")
+
+
+@index_app.command("verify")
+def index_verify(
+    path: Annotated[Path, typer.Argument(help="Index folder to check.")],
+) -> None:
+    """Check every file of a saved index against its recorded checksum."""
+    try:
+        ReferenceIndex.verify(path)
+    except ChachongError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"{path}: intact")
 
 
 @app.command()
 def serve(
     corpus: Annotated[Path | None, typer.Option(help="Base reference folder (default: the "
                                                 "bundled templates).")] = None,
+    index: Annotated[Path | None, typer.Option(help="Saved index folder to serve instead of "
+                                               "a corpus (chachong index build).")] = None,
     data: Annotated[Path | None, typer.Option(help="Folder of the durable reference store.")]
     = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -284,12 +303,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API (and its OpenAPI docs at /docs)."""
-    import os
-
     import uvicorn
 
     if corpus is not None:
         os.environ["CHACHONG_CORPUS"] = str(corpus.resolve())
+    if index is not None:
+        os.environ["CHACHONG_INDEX"] = str(index.resolve())
     if data is not None:
         os.environ["CHACHONG_DATA"] = str(data.resolve())
     settings = _settings()  # fail here, once, on a bad setting rather than in every worker

@@ -6,13 +6,14 @@ from pydantic import BaseModel, Field
 
 from app.core.check import DEFAULT_MIN_MATCH_CHARS, CheckOptions
 from app.core.exclusions import Exclusions
-from app.core.seeds import K
+from app.core.seeds import MIN_RUN
 from app.settings import Settings
 
 
 class CheckOverrides(BaseModel):
     threshold: float | None = Field(None, ge=0, le=1, examples=[0.3])
-    min_match_chars: int | None = Field(None, ge=K, le=1000, examples=[DEFAULT_MIN_MATCH_CHARS])
+    min_match_chars: int | None = Field(None, ge=MIN_RUN, le=1000,
+                                        examples=[DEFAULT_MIN_MATCH_CHARS])
     exclude_quotes: bool | None = Field(None, description="Leave text inside “…”, 「…」 and "
                                         "《…》 out of the copy ratio.")
     exclude_sources: list[str] = Field(default_factory=list, max_length=1000,

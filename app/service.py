@@ -26,7 +26,7 @@ class CorpusService:
     def __init__(self, index: ReferenceIndex, store: ReferenceStore) -> None:
         self.index = index
         self.store = store
-        self.base_ids = frozenset(r.id for r in index.references())
+        self.base_ids = frozenset(index.ids())
         self._lock = threading.RLock()
         self._seen = 0
         # a shared store that is down at start-up is caught up with once it is back
@@ -59,9 +59,9 @@ class CorpusService:
 
     def _reload(self) -> None:
         seen = self.store.last_seq()
-        for ref in self.index.references():
-            if ref.id not in self.base_ids:
-                self.index.remove(ref.id)
+        for ref_id in self.index.ids():
+            if ref_id not in self.base_ids:
+                self.index.remove(ref_id)
         self.index.add_many(r for r in self.store.all() if r.id not in self.base_ids)
         self._seen = seen
 
@@ -99,8 +99,8 @@ class CorpusService:
     def list(self, offset: int, limit: int) -> tuple[int, list[Reference]]:
         with self._lock:
             self.sync()
-            refs = sorted(self.index.references(), key=lambda r: r.id)
-        return len(refs), refs[offset : offset + limit]
+            ids = sorted(self.index.ids())
+            return len(ids), [self.index.get(i) for i in ids[offset : offset + limit]]
 
     def size(self) -> int:
         """References in the index, after catching up with the store when it is reachable."""

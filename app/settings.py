@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
-from app.core.seeds import K
+from app.core.seeds import MIN_RUN
 
 
 class Settings(BaseSettings):
@@ -16,10 +16,10 @@ class Settings(BaseSettings):
 
     threshold: float = Field(DEFAULT_THRESHOLD, ge=0, le=1,
                              description="A report whose copy ratio is above this fails.")
-    min_match_chars: int = Field(DEFAULT_MIN_MATCH_CHARS, ge=K, le=1000,
+    min_match_chars: int = Field(DEFAULT_MIN_MATCH_CHARS, ge=MIN_RUN, le=1000,
                                  description="Shortest verbatim run reported on its own.")
     corpus: Path | None = Field(None, description="Reference folder; the bundled corpus if unset.")
-    index: Path | None = Field(None, description="A saved index file to load instead of a folder.")
+    index: Path | None = Field(None, description="A saved index folder to load instead.")
     exclude_quotes: bool = Field(False, description="Leave quotations out of the copy ratio.")
     common_share: float = Field(0.5, ge=0, le=1, description="Phrases in more than this share "
                                 "of the corpus documents never count; 0 turns it off.")

@@ -109,10 +109,12 @@ def test_bad_input_exits_2_with_a_message(case: str, tmp_path: Path, saved_index
 
 @pytest.mark.usefixtures("collect_garbage")
 def test_truncated_index_file_exits_2(tmp_path: Path, saved_index: Path) -> None:
-    """An index file cut short (an interrupted copy) is bad input: exit 2 with a message, not a
+    """An index cut short (an interrupted copy) is bad input: exit 2 with a message, not a
     traceback with exit 1, which would read as 'this report is copied'."""
     bad = tmp_path / "cut.idx"
-    bad.write_bytes(saved_index.read_bytes()[:5000])
+    shutil.copytree(saved_index, bad)
+    array = bad / (bad / "CURRENT").read_text().strip() / "band_keys.npy"
+    array.write_bytes(array.read_bytes()[:5000])
     result = run("check", report(tmp_path, COPIED), "--index", bad)
     code, stderr, raised = result.exit_code, result.stderr, repr(result.exception)
     del result  # its exception's traceback would keep the leaked file handle alive
@@ -198,19 +200,33 @@ def test_folder_without_reports_exits_2(tmp_path: Path, saved_index: Path) -> No
 # -- saved index -------------------------------------------------------------------------------
 
 def test_index_build_then_check_equals_corpus(tmp_path: Path) -> None:
-    """`index build DIR --out FILE` then `check --index FILE` gives the JSON of `--corpus DIR`."""
+    """`index build DIR --out PATH` then `check --index PATH` gives the JSON of `--corpus DIR`;
+    `index verify` finds it intact."""
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS_DIR, corpus, ignore=shutil.ignore_patterns("__*"))
     out = tmp_path / "refs.idx"
     built = run("index", "build", corpus, "--out", out)
     assert built.exit_code == 0, built.output
     assert "5 references" in built.stderr
-    assert out.is_file()
+    assert (out / "CURRENT").is_file()
+    verified = run("index", "verify", out)
+    assert verified.exit_code == 0 and "intact" in verified.stderr
     path = report(tmp_path, COPIED)
     via_index = run("check", path, "--index", out, "--format", "json")
     via_corpus = run("check", path, "--corpus", corpus, "--format", "json")
     assert via_index.exit_code == via_corpus.exit_code == 1
     assert json.loads(via_index.stdout) == json.loads(via_corpus.stdout)
+
+
+def test_index_verify_of_a_damaged_index_exits_2(tmp_path: Path, saved_index: Path) -> None:
+    damaged = tmp_path / "damaged.idx"
+    shutil.copytree(saved_index, damaged)
+    docs = damaged / (damaged / "CURRENT").read_text().strip() / "docs.sqlite3"
+    data = bytearray(docs.read_bytes())
+    data[-100] ^= 0xFF
+    docs.write_bytes(bytes(data))
+    result = run("index", "verify", damaged)
+    assert result.exit_code == 2 and "docs.sqlite3 is damaged" in result.stderr
 
 
 def test_index_build_of_a_missing_folder_exits_2(tmp_path: Path) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from support import CORPUS_DIR, ROOT, case_text, template
 from app.core import CheckResult, ReferenceIndex, build_index, check_text, load_corpus
 from app.core.corpus import Reference
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
+from app.core.index import build_index_folder
 
 CASES_WITH_COPIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-004.txt")
 
@@ -64,91 +63,120 @@ def test_loaded_index_in_a_fresh_process_gives_the_same_json(saved_index: Path,
     assert json.loads(done.stdout) == expected
 
 
+# -- parallel build ---------------------------------------------------------------------------
+
+def test_parallel_folder_build_answers_like_the_memory_index(index: ReferenceIndex,
+                                                              tmp_path: Path) -> None:
+    """`index build` with two worker processes writes an index that answers exactly as the
+    index built in memory, without holding the documents in memory."""
+    path = tmp_path / "built"
+    count = build_index_folder(iter(load_corpus(CORPUS_DIR)), path, workers=2)
+    built = ReferenceIndex.load(path)
+    assert count == len(built) == len(index)
+    for name in CASES_WITH_COPIES:
+        text = case_text(name)
+        assert _dump(check_text(text, built)) == _dump(check_text(text, index))
+
+
+def test_folder_build_refuses_a_repeated_id(tmp_path: Path) -> None:
+    refs = [Reference("same", template("minzheng-ju")), Reference("same", template("jianshe-ju"))]
+    with pytest.raises(DuplicateReferenceError, match="same"):
+        build_index_folder(refs, tmp_path / "idx")
+    assert not (tmp_path / "idx" / "CURRENT").exists()
+
+
+def test_loaded_index_grows_and_shrinks_without_a_rebuild(saved_index: Path,
+                                                          tmp_path: Path) -> None:
+    """References added to a loaded (memory-mapped) index are found at once, removed ones
+    disappear, and a save keeps both changes."""
+    loaded = ReferenceIndex.load(saved_index)
+    extra = case_text("case-000.txt")
+    loaded.add(Reference("submitted-2024", extra))
+    assert check_text(extra, loaded).sources[0].id == "submitted-2024"
+    loaded.remove("minzheng-ju")
+    assert all(s.id != "minzheng-ju" for s in check_text(template("minzheng-ju"), loaded).sources)
+    path = tmp_path / "changed"
+    loaded.save(path)
+    again = ReferenceIndex.load(path)
+    assert sorted(again.ids()) == sorted(loaded.ids())
+    assert _dump(check_text(extra, again)) == _dump(check_text(extra, loaded))
+
+
 # -- atomic writes -----------------------------------------------------------------------------
 
-def test_save_leaves_only_the_index_file(index: ReferenceIndex, tmp_path: Path) -> None:
-    """No temporary file is left beside the index after a save (first write and overwrite)."""
+def _entries(path: Path) -> list[str]:
+    return sorted("v-*" if p.name.startswith("v-") else p.name for p in path.iterdir())
+
+
+def test_save_leaves_one_version_and_no_temp(index: ReferenceIndex, tmp_path: Path) -> None:
+    """After a first write and an overwrite the folder holds CURRENT and one version."""
     path = tmp_path / "refs.idx"
     index.save(path)
     index.save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["refs.idx"]
+    assert _entries(path) == ["CURRENT", "v-*"]
     assert len(ReferenceIndex.load(path)) == len(index)
 
 
-def test_failed_save_keeps_the_old_file_and_no_temp(index: ReferenceIndex, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A crash while writing leaves the previous index intact and no half-written file."""
+def test_failed_save_keeps_the_old_index(index: ReferenceIndex, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash while writing leaves the previous index in use and no half-written version."""
     small = build_index([Reference("only", template("minzheng-ju"))])
     path = tmp_path / "refs.idx"
     small.save(path)
-    old = path.read_bytes()
 
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez_compressed", crash)
+    monkeypatch.setattr(np, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         index.save(path)
-    assert path.read_bytes() == old
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["refs.idx"]
+    monkeypatch.undo()
+    assert _entries(path) == ["CURRENT", "v-*"]
+    assert ReferenceIndex.load(path).ids() == ["only"]
 
 
 # -- bad files ---------------------------------------------------------------------------------
 
-def _arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
+def _version(path: Path) -> Path:
+    return path / (path / "CURRENT").read_text().strip()
 
 
-def _npz(arrays: dict[str, np.ndarray], header: object | None = None,
-         drop: str | None = None) -> bytes:
-    members: dict[str, Any] = dict(arrays)
-    if header is not None:
-        members["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    if drop is not None:
-        del members[drop]
-    out = io.BytesIO()
-    np.savez(out, **members)
-    return out.getvalue()
+def _edit_header(path: Path, **changes: object) -> None:
+    file = _version(path) / "header.json"
+    file.write_text(json.dumps({**json.loads(file.read_text()), **changes}))
 
 
-def _header(arrays: dict[str, np.ndarray]) -> dict:
-    return json.loads(bytes(arrays["header"]).decode())
+def _truncate(file: Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
 
 
-def _flip_middle_byte(data: bytes) -> bytes:
-    """Flip a byte in the middle of the largest array's compressed data (a byte of zip metadata
-    such as a timestamp may change harmlessly, so the damage is put where it matters)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        member = max(archive.infolist(), key=lambda i: i.compress_size)
-    header = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
-    out = bytearray(data)
-    out[header + member.compress_size // 2] ^= 0xFF
-    return bytes(out)
-
-
-def _bare_npy(_: bytes) -> bytes:
-    out = io.BytesIO()
-    np.save(out, np.arange(10))
-    return out.getvalue()
+def _save_array(file: Path, values: np.ndarray) -> None:
+    np.save(file, values)
 
 
 CORRUPTIONS: list = [
-    pytest.param(lambda data, arrays: b"", id="empty-file"),
-    pytest.param(lambda data, arrays: b"this is not an index\n" * 20, id="text-file"),
-    pytest.param(lambda data, arrays: data[: len(data) // 2], id="truncated"),
-    pytest.param(lambda data, arrays: _flip_middle_byte(data), id="flipped-byte"),
-    pytest.param(lambda data, arrays: _bare_npy(data), id="bare-npy-array"),
-    pytest.param(lambda data, arrays: _npz(arrays, drop="header"), id="no-header"),
-    pytest.param(lambda data, arrays: _npz(arrays, drop="band_keys"), id="missing-array"),
-    pytest.param(lambda data, arrays: _npz(arrays, header=["not", "an", "object"]),
+    pytest.param(lambda p: shutil.rmtree(p) or p.mkdir(), id="empty-folder"),
+    pytest.param(lambda p: shutil.rmtree(p) or p.write_text("not an index\n"), id="a-text-file"),
+    pytest.param(lambda p: (p / "CURRENT").write_text("v-missing"), id="current-names-nothing"),
+    pytest.param(lambda p: (p / "CURRENT").write_text("../../etc"), id="current-escapes"),
+    pytest.param(lambda p: (_version(p) / "header.json").write_text("{nope"), id="header-not-json"),
+    pytest.param(lambda p: (_version(p) / "header.json").write_text("[1, 2]"),
                  id="header-not-an-object"),
-    pytest.param(lambda data, arrays: _npz(arrays, header={**_header(arrays), "version": 99}),
-                 id="wrong-version"),
-    pytest.param(lambda data, arrays: _npz(arrays, header={**_header(arrays), "format": "x"}),
-                 id="wrong-format"),
-    pytest.param(lambda data, arrays: _npz(arrays, header={**_header(arrays), "num_perm": 64}),
-                 id="other-fingerprint-parameters"),
+    pytest.param(lambda p: _edit_header(p, version=99), id="wrong-version"),
+    pytest.param(lambda p: _edit_header(p, format="x"), id="wrong-format"),
+    pytest.param(lambda p: _edit_header(p, num_perm=64), id="other-fingerprint-parameters"),
+    pytest.param(lambda p: _edit_header(p, files=None), id="header-incomplete"),
+    pytest.param(lambda p: (_version(p) / "band_keys.npy").unlink(), id="missing-array"),
+    pytest.param(lambda p: _truncate(_version(p) / "seed_keys.npy"), id="truncated-array"),
+    pytest.param(lambda p: _save_array(_version(p) / "unit_doc.npy", np.zeros(3)),
+                 id="array-of-another-type"),
+    pytest.param(lambda p: _save_array(_version(p) / "unit_end.npy", np.zeros(1, np.uint32)),
+                 id="arrays-of-different-lengths"),
+    pytest.param(lambda p: (_version(p) / "docs.sqlite3").write_bytes(b"garbage" * 500),
+                 id="documents-not-a-database"),
+    pytest.param(lambda p: _save_array(_version(p) / "band_keys.npy",
+                                       np.array(["x"], dtype=object)), id="pickled-array"),
 ]
 
 
@@ -164,16 +192,31 @@ def _load_error(path: Path) -> tuple[type | None, str]:
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS)
 @pytest.mark.usefixtures("collect_garbage")
-def test_bad_index_file_raises_index_format_error(corrupt: Callable[[bytes, dict], bytes],
-                                                  saved_index: Path, tmp_path: Path) -> None:
-    """Whatever is wrong with the file, load raises IndexFormatError, which says to rebuild it
-    (the CLI turns it into exit code 2, anything else into a traceback)."""
-    data = saved_index.read_bytes()
+def test_bad_index_raises_index_format_error(corrupt: Callable[[Path], object],
+                                             saved_index: Path, tmp_path: Path) -> None:
+    """Whatever is wrong with the folder, load raises IndexFormatError, which says to rebuild
+    it (the CLI turns it into exit code 2, anything else into a traceback)."""
     path = tmp_path / "bad.idx"
-    path.write_bytes(corrupt(data, _arrays(saved_index)))
+    shutil.copytree(saved_index, path)
+    corrupt(path)
     error = _load_error(path)
     assert error[0] is IndexFormatError, error
     assert "bad.idx" in error[1]
+
+
+@pytest.mark.usefixtures("collect_garbage")
+def test_flipped_byte_is_caught_by_verify(saved_index: Path, tmp_path: Path) -> None:
+    """Loading checks sizes and shapes only (a big index opens in seconds); verify compares
+    every file with the checksum recorded when it was written."""
+    path = tmp_path / "flipped.idx"
+    shutil.copytree(saved_index, path)
+    ReferenceIndex.verify(path)
+    file = _version(path) / "band_keys.npy"
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match=re.escape("band_keys.npy is damaged")):
+        ReferenceIndex.verify(path)
 
 
 @pytest.mark.usefixtures("collect_garbage")

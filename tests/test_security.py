@@ -278,12 +278,14 @@ def test_the_source_check_sees_what_it_looks_for(tmp_path: Path) -> None:
 
 
 def test_saved_index_loads_without_pickle(tmp_path: Path, saved_index: Path) -> None:
-    """An index file is plain arrays and JSON: numpy refuses to unpickle anything in it."""
+    """An index is plain arrays, JSON and SQLite: numpy refuses to unpickle any array in it."""
     import numpy as np
 
-    with np.load(saved_index, allow_pickle=False) as archive:
-        for name in archive.files:
-            assert archive[name].dtype != object, name
+    version = saved_index / (saved_index / "CURRENT").read_text().strip()
+    arrays = sorted(version.glob("*.npy"))
+    assert len(arrays) == 7
+    for file in arrays:
+        assert np.load(file, allow_pickle=False).dtype != object, file.name
 
 
 # --- no request reaches the filesystem ------------------------------------------------------------

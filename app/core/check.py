@@ -17,7 +17,7 @@ from .fingerprint import signatures
 from .index import ReferenceIndex
 from .schema import CheckResult
 from .scoring import score
-from .seeds import K, exact_runs
+from .seeds import MIN_RUN, K, common_mask, exact_runs
 
 DEFAULT_THRESHOLD = 0.30
 DEFAULT_MIN_MATCH_CHARS = 13
@@ -34,8 +34,9 @@ class CheckOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
-        if self.min_match_chars < K:
-            raise ValueError(f"min_match_chars must be at least {K}, not {self.min_match_chars}")
+        if self.min_match_chars < MIN_RUN:
+            raise ValueError(f"min_match_chars must be at least {MIN_RUN}, not "
+                             f"{self.min_match_chars}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = 
                title: str | None = None) -> CheckResult:
     options = options or CheckOptions()
     query = analyse(text)
-    runs = exact_segments(query, index, options)
+    hits = index.seeds.hits(query.norm.chars)
+    hits = hits.only(np.array([index.alive(d) for d in hits.docs.tolist()], dtype=bool))
+    all_runs = exact_runs(query.norm.chars, hits, {
+        d: index.doc(d).norm.chars for d in np.unique(hits.docs).tolist()}, K)
+    runs = [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
+            for r in all_runs if r.q_end - r.q_start >= options.min_match_chars]
     candidates = lsh_candidates(query, index) + run_candidates(query, runs, index)
     found = verify(query, candidates, index, options.align)
     found = extend(query, found, index, options.align)
@@ -65,7 +71,8 @@ def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = 
                  if (reason := source_reason(index.ref(doc), excl)) is not None}
     passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
                                 demoted=set(by_source))
-    common = (index.common_hashes(excl.common_share, excl.common_min_docs)
+    common = (common_mask(len(query.norm), all_runs, hits.crowded,
+                          index.common_docs(excl.common_share, excl.common_min_docs))
               if excl.common_share is not None else None)
     return score(query, passages, index, options.threshold, options.min_match_chars, title,
                  char_reasons(query, excl, common), by_source)
@@ -83,15 +90,6 @@ def convincing_passages(segments: list[tuple[Segment, bool]],
     return [p for p in out if p.matched >= options.min_match_chars]
 
 
-def exact_segments(query: Document, index: ReferenceIndex, options: CheckOptions) -> list[Segment]:
-    """Every verbatim run of at least min_match_chars normalised characters."""
-    qpos, docs, dpos = index.seeds.hits(query.norm.chars)
-    chars_of = {int(d): index.doc(int(d)).norm.chars for d in np.unique(docs)}
-    runs = exact_runs(query.norm.chars, qpos, docs, dpos, chars_of, options.min_match_chars)
-    return [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
-            for r in runs]
-
-
 def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int, int]:
     margin = unit_len // 2 + 8
     return max(0, r_start - margin), min(doc_len, r_end + margin)
@@ -103,12 +101,11 @@ def lsh_candidates(query: Document, index: ReferenceIndex) -> list[Candidate]:
     sigs = signatures([query.unit_chars(u) for u in query.units])
     out = []
     for i, (unit, hits) in enumerate(zip(query.units, index.bands.query(sigs), strict=True)):
-        for ref_unit in hits:
-            doc = int(index.unit_doc[ref_unit])
-            if index.docs[doc] is None:
+        docs, starts, ends = index.unit_info(hits)
+        for doc, start, end in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            if not index.alive(doc):
                 continue
-            r0, r1 = _region(len(unit), int(index.unit_start[ref_unit]),
-                             int(index.unit_end[ref_unit]), len(index.doc(doc).norm))
+            r0, r1 = _region(len(unit), start, end, len(index.doc(doc).norm))
             out.append(Candidate(i, doc, r0, r1))
     return out
 

@@ -8,6 +8,7 @@ gives titles, sources and tags: ``{"id": {"title": ..., "source": ..., "tags": {
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,15 +47,25 @@ def bundled_corpus_dir() -> Path:
 
 def load_corpus(folder: Path) -> list[Reference]:
     """Every supported file of ``folder`` (not recursive), sorted by id."""
+    refs = list(iter_corpus(folder, corpus_files(folder)))
+    if not refs:
+        raise CorpusError(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+    return refs
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The reference files of a corpus folder, sorted."""
     if not folder.is_dir():
         raise CorpusError(f"{folder}: the corpus must be a folder of reference files "
                           f"({', '.join(SUPPORTED)})")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED)
+
+
+def iter_corpus(folder: Path, files: list[Path]) -> Iterator[Reference]:
+    """The references of ``files`` (from ``corpus_files``), read one at a time."""
     meta = _read_metadata(folder)
-    refs: list[Reference] = []
     seen: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in SUPPORTED:
-            continue
+    for path in files:
         doc_id = path.stem
         if doc_id in seen:
             raise CorpusError(f"{path}: the id '{doc_id}' is also used by {seen[doc_id].name}; "
@@ -65,16 +76,13 @@ def load_corpus(folder: Path) -> list[Reference]:
         except ChachongError as exc:
             raise CorpusError(f"reference {exc}") from exc
         info = meta.get(doc_id, {})
-        refs.append(Reference(
+        yield Reference(
             id=doc_id,
             text=text,
             title=str(info.get("title") or default_title(text, doc_id)),
             source=info.get("source"),
             tags={str(k): str(v) for k, v in (info.get("tags") or {}).items()},
-        ))
-    if not refs:
-        raise CorpusError(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
-    return refs
+        )
 
 
 def _read_metadata(folder: Path) -> dict[str, dict]:

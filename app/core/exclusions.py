@@ -18,7 +18,6 @@ import numpy as np
 from .corpus import Reference
 from .document import Document
 from .normalize import normalize
-from .seeds import K, window_hashes
 
 Reason = Literal["quote", "source", "own", "stock_phrase", "common_phrase"]
 REASONS: tuple[Reason, ...] = ("quote", "source", "own", "stock_phrase", "common_phrase")
@@ -70,8 +69,9 @@ def _normalised(phrase: str) -> str:
 
 
 def char_reasons(query: Document, excl: Exclusions,
-                 common_hashes: np.ndarray | None) -> list[Reason | None]:
-    """Per original character: the reason it never counts (None: it counts when copied)."""
+                 common: np.ndarray | None) -> list[Reason | None]:
+    """Per original character: the reason it never counts (None: it counts when copied).
+    ``common`` marks the normalised characters of phrases common to the corpus."""
     reasons: list[Reason | None] = [None] * len(query.text)
     norm = query.norm
     if excl.quotes:
@@ -88,11 +88,8 @@ def char_reasons(query: Document, excl: Exclusions,
         while start >= 0:
             stock[start : start + len(key)] = True
             start = norm.chars.find(key, start + 1)
-    common = np.zeros(len(norm), dtype=bool)
-    if common_hashes is not None and len(common_hashes) and len(norm) >= K:
-        hit = np.isin(window_hashes(norm.chars), common_hashes)
-        for j in range(K):  # a window marks its K characters
-            common[j : j + len(hit)] |= hit
+    if common is None:
+        common = np.zeros(len(norm), dtype=bool)
     marked: tuple[tuple[np.ndarray, Reason], ...] = (
         (stock, "stock_phrase"), (common, "common_phrase"))
     for marks, reason in marked:

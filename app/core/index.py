@@ -1,33 +1,72 @@
 """The reference index: documents, their sentence units, the LSH band table and the seed table.
 
-Saved as one ``.npz`` file of plain arrays (``allow_pickle=False``) plus a JSON header with a
-format version, so a saved index loads the same in every process and never executes stored data.
+Saved as a folder: ``CURRENT`` names the version folder in use, which holds plain ``.npy`` arrays
+(loaded as read-only memory maps, never unpickled), the documents in SQLite (``docfile``) and a
+JSON header with the format version and each file's size and SHA-256. A save writes a new version
+folder and then replaces ``CURRENT`` atomically, so a crash leaves the old index or the new one.
+
+An index loaded from disk keeps its arrays and texts on disk: resident memory grows only with the
+pages and documents checks touch. References added afterwards live in memory beside it; removals
+are marks, so neither rewrites what is on disk until the next save.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import sqlite3
 import tempfile
-import zipfile
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .corpus import Reference
+from .docfile import DOCS_FILE, SCHEMA, DocFile, doc_row, insert_rows
 from .document import Document, analyse
 from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from .fingerprint import NUM_PERM, SCHEME, SEED, signatures
-from .lsh import BandTable, lsh_params
-from .seeds import K, SeedTable
+from .lsh import BandTable, band_keys, lsh_params
+from .seeds import STRIDE, K, SeedTable, pack, sampled_windows
+from .table import SortedTable
 
 FORMAT = "chachong-index"
-VERSION = 1
+VERSION = 2
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
-_ARRAYS = ("header", "band_keys", "band_units", "seed_hashes", "seed_docs", "seed_pos",
-           "unit_doc", "unit_start", "unit_end")
+HEADER_FILE = "header.json"
+CURRENT_FILE = "CURRENT"
+_ARRAYS = {"band_keys": np.uint64, "band_units": np.uint32, "seed_keys": np.uint64,
+           "seed_values": np.uint64, "unit_doc": np.uint32, "unit_start": np.uint32,
+           "unit_end": np.uint32}
+_REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
+
+Progress = Callable[[int], None]  # called with the number of references just indexed
+
+
+@dataclass
+class Prepared:
+    """Everything the index keeps of one reference, computed without touching the index (so
+    worker processes can compute it in parallel)."""
+
+    ref: Reference
+    doc: Document
+    unit_start: np.ndarray
+    unit_end: np.ndarray
+    band_keys: np.ndarray  # (units, bands)
+    seed_keys: np.ndarray
+    seed_pos: np.ndarray
+
+
+def prepare(ref: Reference, bands: int, rows: int) -> Prepared:
+    doc = analyse(ref.text)
+    sigs = signatures([doc.unit_chars(u) for u in doc.units])
+    seed_keys, seed_pos = sampled_windows(doc.norm.chars)
+    return Prepared(ref, doc, np.array([u.start for u in doc.units], dtype=np.uint32),
+                    np.array([u.end for u in doc.units], dtype=np.uint32),
+                    band_keys(sigs, bands, rows), seed_keys, seed_pos)
 
 
 class ReferenceIndex:
@@ -36,13 +75,16 @@ class ReferenceIndex:
         bands, rows = lsh_params(lsh_threshold, NUM_PERM)
         self.bands = BandTable(bands, rows)
         self.seeds = SeedTable()
-        self.refs: list[Reference | None] = []  # slot = internal doc number; None once removed
-        self.docs: list[Document | None] = []
+        self._slot_ids: list[str | None] = []  # slot = internal doc number; None once removed
         self.by_id: dict[str, int] = {}
-        self.unit_doc = np.empty(0, dtype=np.uint32)
-        self.unit_start = np.empty(0, dtype=np.uint32)
-        self.unit_end = np.empty(0, dtype=np.uint32)
-        self._common: dict[tuple[float, int], np.ndarray] = {}  # cleared whenever docs change
+        self._alive = np.zeros(0, dtype=bool)
+        self._disk: DocFile | None = None
+        self._disk_slots = 0  # slots below this are read from the DocFile
+        self._memory: dict[int, tuple[Reference, Document]] = {}
+        # unit columns: a (possibly memory-mapped) base and in-memory additions
+        self._units_base = (np.empty(0, np.uint32),) * 3
+        self._units_tail: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._units_tail_cat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -50,164 +92,370 @@ class ReferenceIndex:
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self.by_id
 
-    def references(self) -> list[Reference]:
-        return [r for r in self.refs if r is not None]
+    def ids(self) -> list[str]:
+        return [i for i in self._slot_ids if i is not None]
+
+    def references(self) -> Iterator[Reference]:
+        for slot, doc_id in enumerate(self._slot_ids):
+            if doc_id is not None:
+                yield self.ref(slot)
 
     def get(self, doc_id: str) -> Reference:
         try:
-            ref = self.refs[self.by_id[doc_id]]
+            return self.ref(self.by_id[doc_id])
         except KeyError:
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'") from None
-        assert ref is not None
-        return ref
+
+    @property
+    def slots(self) -> int:
+        return len(self._slot_ids)
+
+    def alive(self, slot: int) -> bool:
+        return bool(self._alive[slot])
+
+    def ref(self, slot: int) -> Reference:
+        return self._entry(slot)[0]
+
+    def doc(self, slot: int) -> Document:
+        return self._entry(slot)[1]
+
+    def _entry(self, slot: int) -> tuple[Reference, Document]:
+        if not self._alive[slot]:
+            raise ReferenceNotFoundError(f"reference number {slot} was removed")
+        if slot < self._disk_slots:
+            assert self._disk is not None
+            return self._disk.get(slot)
+        return self._memory[slot]
+
+    # -- units -------------------------------------------------------------------------------
+
+    @property
+    def unit_count(self) -> int:
+        return len(self._units_base[0]) + sum(len(t[0]) for t in self._units_tail)
+
+    def unit_info(self, unit_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(doc slot, normalised start, end) of each unit id."""
+        ids = np.asarray(unit_ids, dtype=np.int64)
+        n_base = len(self._units_base[0])
+        if self._units_tail_cat is None:
+            cols = [np.concatenate([t[k] for t in self._units_tail]) if self._units_tail
+                    else np.empty(0, np.uint32) for k in range(3)]
+            self._units_tail_cat = (cols[0], cols[1], cols[2])
+        in_base = ids < n_base
+        out = []
+        for base, tail in zip(self._units_base, self._units_tail_cat, strict=True):
+            col = np.empty(len(ids), dtype=np.int64)
+            col[in_base] = base[ids[in_base]]
+            col[~in_base] = tail[ids[~in_base] - n_base]
+            out.append(col)
+        return out[0], out[1], out[2]
+
+    # -- changes -----------------------------------------------------------------------------
 
     def add(self, ref: Reference, *, replace: bool = False) -> None:
         self.add_many([ref], replace=replace)
 
-    def add_many(self, refs: Iterable[Reference], *, replace: bool = False) -> None:
-        batch_units: list[str] = []
-        for ref in refs:
-            if ref.id in self.by_id:
-                if not replace:
-                    raise DuplicateReferenceError(
-                        f"a reference with id '{ref.id}' is already indexed; delete it first or "
-                        "choose another id")
-                self.remove(ref.id)
-            doc_no = len(self.refs)
-            doc = analyse(ref.text)
-            self.refs.append(ref)
-            self.docs.append(doc)
-            self.by_id[ref.id] = doc_no
-            self.seeds.add(doc_no, doc.norm.chars)
-            batch_units.extend(doc.unit_chars(unit) for unit in doc.units)
-            self._append_units(doc_no, doc)
-        self._common.clear()
-        if batch_units:
-            ids = np.arange(len(self.unit_doc) - len(batch_units), len(self.unit_doc))
-            self.bands.add(ids, signatures(batch_units))
+    def add_many(self, refs: Iterable[Reference], *, replace: bool = False,
+                 workers: int = 1, progress: Progress | None = None) -> None:
+        for item in prepared(refs, self.bands.bands, self.bands.rows, workers):
+            self._add_prepared(item, replace=replace)
+            if progress:
+                progress(1)
 
-    def _append_units(self, doc_no: int, doc: Document) -> None:
-        n = len(doc.units)
-        self.unit_doc = np.concatenate([self.unit_doc, np.full(n, doc_no, dtype=np.uint32)])
-        self.unit_start = np.concatenate(
-            [self.unit_start, np.array([u.start for u in doc.units], dtype=np.uint32)])
-        self.unit_end = np.concatenate(
-            [self.unit_end, np.array([u.end for u in doc.units], dtype=np.uint32)])
+    def _add_prepared(self, item: Prepared, *, replace: bool) -> None:
+        ref = item.ref
+        if ref.id in self.by_id:
+            if not replace:
+                raise DuplicateReferenceError(
+                    f"a reference with id '{ref.id}' is already indexed; delete it first or "
+                    "choose another id")
+            self.remove(ref.id)
+        slot = len(self._slot_ids)
+        self._slot_ids.append(ref.id)
+        self.by_id[ref.id] = slot
+        self._alive = np.append(self._alive, True)
+        self._memory[slot] = (ref, item.doc)
+        first_unit = self.unit_count
+        n = len(item.unit_start)
+        self._units_tail.append((np.full(n, slot, np.uint32), item.unit_start, item.unit_end))
+        self._units_tail_cat = None
+        self.bands.add_keys(np.arange(first_unit, first_unit + n), item.band_keys)
+        self.seeds.add(item.seed_keys, pack(slot, item.seed_pos))
 
     def remove(self, doc_id: str) -> None:
-        doc_no = self.by_id.pop(doc_id, None)
-        if doc_no is None:
+        slot = self.by_id.pop(doc_id, None)
+        if slot is None:
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
-        self.refs[doc_no] = None
-        self.docs[doc_no] = None
-        self._common.clear()
-        self.seeds.remove(doc_no)
-        self.bands.remove(np.flatnonzero(self.unit_doc == doc_no))
+        self._slot_ids[slot] = None
+        self._alive[slot] = False
+        self._memory.pop(slot, None)
 
-    def common_hashes(self, share: float, min_docs: int) -> np.ndarray:
-        """Hashes of the K-character windows found in more than ``share`` of the documents
-        (and in at least ``min_docs``): the corpus's own stock phrases. Cached until it changes."""
-        key = (share, min_docs)
-        if key not in self._common:
-            hashes, docs, _ = self.seeds.arrays()
-            pairs = np.unique(np.stack([hashes, docs.astype(np.uint64)], axis=1), axis=0)
-            values, counts = np.unique(pairs[:, 0], return_counts=True)
-            needed = max(min_docs, int(share * len(self)) + 1)
-            self._common[key] = values[counts >= needed]
-        return self._common[key]
-
-    def doc(self, doc_no: int) -> Document:
-        doc = self.docs[doc_no]
-        assert doc is not None
-        return doc
-
-    def ref(self, doc_no: int) -> Reference:
-        ref = self.refs[doc_no]
-        assert ref is not None
-        return ref
+    def common_docs(self, share: float, min_docs: int) -> int:
+        """How many documents make a phrase common: more than ``share`` of them, and at least
+        ``min_docs``."""
+        return max(min_docs, int(share * len(self)) + 1)
 
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves the old file or the new one, never half of one."""
-        keys, units = self.bands.arrays()
-        hashes, seed_docs, seed_pos = self.seeds.arrays()
-        header = {
-            "format": FORMAT, "version": VERSION, "num_perm": NUM_PERM, "seed": SEED,
-            "scheme": SCHEME, "k": K, "lsh_threshold": self.lsh_threshold,
-            "bands": self.bands.bands, "rows": self.bands.rows,
-            "refs": [asdict(r) if r is not None else None for r in self.refs],
-        }
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(
-                    fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                    band_keys=keys, band_units=units, seed_hashes=hashes, seed_docs=seed_docs,
-                    seed_pos=seed_pos, unit_doc=self.unit_doc, unit_start=self.unit_start,
-                    unit_end=self.unit_end)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write a new version of the index folder and switch to it atomically."""
+        with IndexWriter(Path(path), self.lsh_threshold) as writer:
+            writer.copy_docs(self)
+            unit_doc, unit_start, unit_end = self.unit_info(np.arange(self.unit_count))
+            alive_unit = self._alive[unit_doc] if len(unit_doc) else np.zeros(0, bool)
+            band_units = self.bands.table.all_values()
+            keys, units = self.bands.table.merged(alive_unit[band_units] if len(band_units)
+                                                  else None)
+            seed_values = self.seeds.table.all_values()
+            seed_alive = self._alive[(seed_values >> np.uint64(32)).astype(np.int64)] \
+                if len(seed_values) else None
+            seed_keys, seed_vals = self.seeds.table.merged(seed_alive)
+            writer.finish(self.slots, {
+                "band_keys": keys, "band_units": units, "seed_keys": seed_keys,
+                "seed_values": seed_vals, "unit_doc": unit_doc.astype(np.uint32),
+                "unit_start": unit_start.astype(np.uint32),
+                "unit_end": unit_end.astype(np.uint32)})
 
     @classmethod
     def load(cls, path: Path) -> ReferenceIndex:
+        path = Path(path)
+        folder, header = _read_header(path)
+        arrays: dict[str, np.ndarray] = {}
         try:
-            # our own handle, so that a file numpy cannot open is still closed
-            with Path(path).open("rb") as fh, np.load(fh, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in _ARRAYS}
-        except FileNotFoundError:
-            raise IndexFormatError(f"{path}: no such index file; build one with 'chachong "
-                                   "index build DIR --out FILE'") from None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError) as exc:
-            raise IndexFormatError(f"{path}: not a readable chachong index file ({exc}); rebuild "
-                                   "it with 'chachong index build DIR --out FILE'") from None
-        try:
-            header = json.loads(bytes(arrays["header"]).decode())
-        except (ValueError, UnicodeDecodeError):
-            header = None
-        if not isinstance(header, dict):
-            raise IndexFormatError(f"{path}: the index header is damaged; rebuild the index")
-        if header.get("format") != FORMAT or header.get("version") != VERSION:
-            raise IndexFormatError(f"{path}: index format {header.get('format')} version "
-                                   f"{header.get('version')} is not supported (expected version "
-                                   f"{VERSION}); rebuild it with 'chachong index build'")
-        expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "k": K}
-        if any(header.get(k) != v for k, v in expected.items()):
-            raise IndexFormatError(f"{path}: built with other fingerprint parameters; rebuild it")
-        try:
-            return cls._from_parts(header, arrays)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise IndexFormatError(f"{path}: the index is inconsistent ({exc}); rebuild it") \
-                from None
+            for name, dtype in _ARRAYS.items():
+                arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+                    raise ValueError(f"{name} has the wrong type")
+            if not (len(arrays["band_keys"]) == len(arrays["band_units"])
+                    and len(arrays["seed_keys"]) == len(arrays["seed_values"])
+                    and len(arrays["unit_doc"]) == len(arrays["unit_start"])
+                    == len(arrays["unit_end"])):
+                raise ValueError("array lengths disagree")
+            index = cls._from_parts(header, arrays, DocFile(folder / DOCS_FILE))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as exc:
+            raise IndexFormatError(f"{path}: the index is damaged or inconsistent ({exc}); "
+                                   f"{_REBUILD}") from None
+        return index
 
     @classmethod
-    def _from_parts(cls, header: dict, arrays: dict[str, np.ndarray]) -> ReferenceIndex:
+    def _from_parts(cls, header: dict, arrays: dict[str, np.ndarray],
+                    docs: DocFile) -> ReferenceIndex:
         index = cls(header["lsh_threshold"])
-        index.bands = BandTable.from_arrays(header["bands"], header["rows"], arrays["band_keys"],
-                                            arrays["band_units"])
-        index.seeds = SeedTable.from_arrays(arrays["seed_hashes"], arrays["seed_docs"],
-                                            arrays["seed_pos"])
-        index.unit_doc = arrays["unit_doc"]
-        index.unit_start = arrays["unit_start"]
-        index.unit_end = arrays["unit_end"]
-        for doc_no, raw in enumerate(header["refs"]):
-            if raw is None:
-                index.refs.append(None)
-                index.docs.append(None)
-                continue
-            ref = Reference(**raw)
-            index.refs.append(ref)
-            index.docs.append(analyse(ref.text))
-            index.by_id[ref.id] = doc_no
+        bands, rows = int(header["bands"]), int(header["rows"])
+        index.bands = BandTable(bands, rows, SortedTable(np.uint32, arrays["band_keys"],
+                                                         arrays["band_units"]))
+        index.seeds = SeedTable(SortedTable(np.uint64, arrays["seed_keys"],
+                                            arrays["seed_values"]))
+        index._units_base = (arrays["unit_doc"], arrays["unit_start"], arrays["unit_end"])
+        slots = int(header["slots"])
+        index._slot_ids = [None] * slots
+        index._alive = np.zeros(slots, dtype=bool)
+        for slot, doc_id in docs.slots():
+            index._slot_ids[slot] = doc_id
+            index._alive[slot] = True
+            index.by_id[doc_id] = slot
+        index._disk = docs
+        index._disk_slots = slots
         return index
+
+    @staticmethod
+    def verify(path: Path) -> None:
+        """Check every file against the SHA-256 the header records (load checks only sizes and
+        shapes, so that a large index opens in seconds); raises IndexFormatError."""
+        folder, header = _read_header(Path(path))
+        for name, expected in header["files"].items():
+            try:
+                digest = _sha256(folder / name)
+            except OSError as exc:
+                raise IndexFormatError(f"{path}: {name} cannot be read ({exc}); {_REBUILD}") \
+                    from None
+            if digest != expected["sha256"]:
+                raise IndexFormatError(f"{path}: {name} is damaged (checksum differs); "
+                                       f"{_REBUILD}")
+
+
+def prepared(refs: Iterable[Reference], bands: int, rows: int,
+             workers: int = 1) -> Iterator[Prepared]:
+    """Prepare references in order, in ``workers`` processes when more than one."""
+    if workers <= 1:
+        for ref in refs:
+            yield prepare(ref, bands, rows)
+        return
+    import multiprocessing
+
+    # fork: the workers share the loaded jieba dictionary instead of loading their own
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_prepare_job, ((ref, bands, rows) for ref in refs), chunksize=8)
+
+
+def _prepare_job(args: tuple[Reference, int, int]) -> Prepared:
+    return prepare(*args)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_header(path: Path) -> tuple[Path, dict]:
+    if not path.exists():
+        raise IndexFormatError(f"{path}: no such index; build one with 'chachong index build "
+                               "DIR --out PATH'")
+    try:
+        version = (path / CURRENT_FILE).read_text(encoding="ascii").strip()
+        if not version.startswith("v-") or "/" in version or "\\" in version:
+            raise ValueError(f"bad {CURRENT_FILE}")
+        folder = path / version
+        header = json.loads((folder / HEADER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"{path}: not a readable chachong index ({exc}); {_REBUILD}") \
+            from None
+    if not isinstance(header, dict):
+        raise IndexFormatError(f"{path}: the index header is damaged; {_REBUILD}")
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise IndexFormatError(f"{path}: index format {header.get('format')} version "
+                               f"{header.get('version')} is not supported (expected version "
+                               f"{VERSION}); {_REBUILD}")
+    expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "k": K, "stride": STRIDE}
+    if any(header.get(k) != v for k, v in expected.items()):
+        raise IndexFormatError(f"{path}: built with other fingerprint parameters; {_REBUILD}")
+    if not isinstance(header.get("files"), dict) or not isinstance(header.get("slots"), int):
+        raise IndexFormatError(f"{path}: the index header is incomplete; {_REBUILD}")
+    return folder, header
+
+
+class IndexWriter:
+    """Writes one new version folder of an index and publishes it (or leaves no trace)."""
+
+    def __init__(self, path: Path, lsh_threshold: float) -> None:
+        self.path = path
+        self.lsh_threshold = lsh_threshold
+        if path.exists() and not path.is_dir():
+            raise IndexFormatError(f"{path} exists and is not an index folder; choose another "
+                                   "path")
+        path.mkdir(exist_ok=True)  # its parent must exist: a typo should not grow folders
+        self.folder = Path(tempfile.mkdtemp(dir=path, prefix="v-"))
+        self.conn = sqlite3.connect(self.folder / DOCS_FILE)
+        self.conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: durability comes from fsync
+        self.conn.executescript(SCHEMA)
+        self._done = False
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+        if not self._done:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def copy_docs(self, index: ReferenceIndex) -> None:
+        """The documents of ``index``: the saved ones copied row by row from its file."""
+        rows: Iterable[tuple]
+        if index._disk is not None:
+            self.conn.execute("ATTACH DATABASE ? AS old", (f"{index._disk.path.resolve().as_uri()}"
+                                                          "?mode=ro",))
+            alive = [(slot,) for slot in range(index._disk_slots) if index._alive[slot]]
+            self.conn.execute("CREATE TEMP TABLE keep (slot INTEGER PRIMARY KEY)")
+            self.conn.executemany("INSERT INTO keep VALUES (?)", alive)
+            self.conn.execute("INSERT INTO docs SELECT * FROM old.docs WHERE slot IN "
+                              "(SELECT slot FROM keep)")
+            self.conn.commit()
+            self.conn.execute("DETACH DATABASE old")
+        rows = (doc_row(slot, ref, doc) for slot, (ref, doc) in sorted(index._memory.items()))
+        insert_rows(self.conn, rows)
+        self.conn.commit()
+
+    def add_docs(self, rows: Iterable[tuple]) -> None:
+        insert_rows(self.conn, rows)
+
+    def finish(self, slots: int, arrays: dict[str, np.ndarray]) -> None:
+        self.conn.commit()
+        self.conn.close()
+        files = {}
+        for name, values in arrays.items():
+            np.save(self.folder / f"{name}.npy", np.ascontiguousarray(values, _ARRAYS[name]))
+        for file in sorted(self.folder.iterdir()):
+            with file.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+        bands, rows = lsh_params(self.lsh_threshold, NUM_PERM)
+        header = {"format": FORMAT, "version": VERSION, "num_perm": NUM_PERM, "seed": SEED,
+                  "scheme": SCHEME, "k": K, "stride": STRIDE,
+                  "lsh_threshold": self.lsh_threshold, "bands": bands, "rows": rows,
+                  "slots": slots, "files": files}
+        _write_synced(self.folder / HEADER_FILE, json.dumps(header, indent=1).encode())
+        _write_synced(self.path / f"{CURRENT_FILE}.tmp", self.folder.name.encode())
+        os.replace(self.path / f"{CURRENT_FILE}.tmp", self.path / CURRENT_FILE)
+        self._done = True
+        for old in self.path.iterdir():  # earlier versions; a process still reading keeps its
+            if old.is_dir() and old.name.startswith("v-") and old != self.folder:  # open maps
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def build_index(refs: Iterable[Reference], lsh_threshold: float = LSH_THRESHOLD) -> ReferenceIndex:
     index = ReferenceIndex(lsh_threshold)
     index.add_many(refs)
     return index
+
+
+def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 1,
+                       lsh_threshold: float = LSH_THRESHOLD,
+                       progress: Progress | None = None) -> int:
+    """Index ``refs`` straight into a saved index at ``path`` (documents go to disk as they are
+    prepared, so memory holds only the arrays); returns the number of references."""
+    bands, rows = lsh_params(lsh_threshold, NUM_PERM)
+    seen: set[str] = set()
+    band_parts: list[np.ndarray] = []
+    seed_key_parts: list[np.ndarray] = []
+    seed_value_parts: list[np.ndarray] = []
+    unit_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n_units = 0
+    with IndexWriter(Path(path), lsh_threshold) as writer:
+        batch: list[tuple] = []
+        for slot, item in enumerate(prepared(refs, bands, rows, workers)):
+            if item.ref.id in seen:
+                raise DuplicateReferenceError(f"the id '{item.ref.id}' occurs twice")
+            seen.add(item.ref.id)
+            n = len(item.unit_start)
+            band_parts.append(item.band_keys.ravel())
+            unit_parts.append((np.full(n, slot, np.uint32), item.unit_start, item.unit_end))
+            seed_key_parts.append(item.seed_keys)
+            seed_value_parts.append(pack(slot, item.seed_pos))
+            n_units += n
+            batch.append(doc_row(slot, item.ref, item.doc))
+            if len(batch) >= 256:
+                writer.add_docs(batch)
+                batch = []
+            if progress:
+                progress(1)
+        writer.add_docs(batch)
+        band_units = np.repeat(np.arange(n_units, dtype=np.uint32), bands)
+        keys, units = _sorted_pair(_cat(band_parts, np.uint64), band_units)
+        seed_keys, seed_values = _sorted_pair(_cat(seed_key_parts, np.uint64),
+                                              _cat(seed_value_parts, np.uint64))
+        writer.finish(len(seen), {
+            "band_keys": keys, "band_units": units, "seed_keys": seed_keys,
+            "seed_values": seed_values,
+            "unit_doc": _cat([p[0] for p in unit_parts], np.uint32),
+            "unit_start": _cat([p[1] for p in unit_parts], np.uint32),
+            "unit_end": _cat([p[2] for p in unit_parts], np.uint32)})
+    return len(seen)
+
+
+def _cat(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+
+def _sorted_pair(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], values[order]

@@ -1,0 +1,98 @@
+"""Fingerprints and tables against their references: datasketch's MinHash and MinHashLSH, and a
+brute-force multimap."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import template
+
+from app.core.document import analyse
+from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signatures
+from app.core.index import LSH_THRESHOLD
+from app.core.lsh import BandTable, lsh_params
+from app.core.seeds import STRIDE, K, SeedTable, common_mask, exact_runs, pack, sampled_windows
+from app.core.table import SortedTable
+
+UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
+
+
+def _datasketch(units: list[str]) -> np.ndarray:
+    made = MinHash.generator((sorted(shingles(u)) for u in units), num_perm=NUM_PERM, seed=SEED,
+                             scheme=SCHEME, hashfunc=_hash)
+    return np.array([m.hashvalues for m in made], dtype=np.uint32).reshape(len(units), NUM_PERM)
+
+
+@settings(max_examples=60, deadline=None)
+@given(units=UNITS)
+def test_signatures_equal_datasketch_minhashes(units: list[str]) -> None:
+    """The batched permutation gives datasketch's values exactly, empty units included."""
+    assert np.array_equal(signatures(units), _datasketch(units))
+
+
+def _units(name: str) -> list[str]:
+    doc = analyse(template(name))
+    return [doc.unit_chars(u) for u in doc.units]
+
+
+def test_band_table_finds_what_minhash_lsh_finds() -> None:
+    """Same bands and rows as datasketch's MinHashLSH at our threshold, and the same candidates
+    for every unit of another template queried against one template's units."""
+    indexed, queries = _units("jiguan-gongwei"), _units("gongshang-ju")
+    sigs, query_sigs = signatures(indexed), signatures(queries)
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
+    assert (lsh.b, lsh.r) == lsh_params(LSH_THRESHOLD, NUM_PERM)
+    for i, sig in enumerate(sigs):
+        lsh.insert(i, MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=sig))
+    table = BandTable(lsh.b, lsh.r)
+    table.add(np.arange(len(sigs)), sigs)
+    ours = table.query(query_sigs)
+    found = 0
+    for sig, got in zip(query_sigs, ours, strict=True):
+        theirs = lsh.query(MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=sig))
+        assert sorted(got.tolist()) == sorted(theirs)
+        found += len(theirs)
+    assert found > 0  # the two templates share stock sentences, so the comparison is not empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 99)), max_size=40),
+       tail=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 99)), max_size=40),
+       keys=st.lists(st.integers(0, 22), max_size=15))
+def test_sorted_table_lookup_is_a_multimap(base: list[tuple[int, int]],
+                                           tail: list[tuple[int, int]], keys: list[int]) -> None:
+    """Base plus tail answers like a plain list of pairs, and merged() keeps every entry."""
+    pairs = sorted(base)
+    table = SortedTable(np.uint32, np.array([k for k, _ in pairs], np.uint64),
+                        np.array([v for _, v in pairs], np.uint32))
+    for k, v in tail:
+        table.add(np.array([k], np.uint64), np.array([v], np.uint32))
+    at, values, _ = table.lookup(np.array(keys, np.uint64))
+    got = sorted(zip(at.tolist(), values.tolist(), strict=True))
+    everything = base + tail
+    assert got == sorted((i, v) for i, k in enumerate(keys) for kk, v in everything if kk == k)
+    assert table.counts(np.array(keys, np.uint64)).tolist() == \
+        [sum(kk == k for kk, _ in everything) for k in keys]
+    merged_keys, merged_values = table.merged()
+    assert sorted(zip(merged_keys.tolist(), merged_values.tolist(), strict=True)) == \
+        sorted(everything)
+
+
+def test_common_mask_counts_documents_not_repeats() -> None:
+    """A phrase held by N documents counts N, whatever its offset to the sampling grid; a
+    document repeating it counts once; the characters around it are not marked."""
+    phrase = "坚持以人民为中心的发展思想推动高质量发展"
+    refs = ["甲" * doc + phrase + "乙" * 5 + phrase * (doc % 3) for doc in range(7)]
+    seeds = SeedTable()
+    for doc, chars in enumerate(refs):
+        keys, pos = sampled_windows(chars)
+        seeds.add(keys, pack(doc, pos))
+    query = "丙丁" + phrase + "戊己"
+    hits = seeds.hits(query)
+    runs = exact_runs(query, hits, dict(enumerate(refs)), K)
+    assert STRIDE < 7
+    mask = common_mask(len(query), runs, hits.crowded, needed=7)
+    assert mask.tolist() == [False] * 2 + [True] * len(phrase) + [False] * 2
+    assert not common_mask(len(query), runs, hits.crowded, needed=8).any()

@@ -1,0 +1,208 @@
+"""bench/generate_corpus.py: deterministic output, shape, copying only where it says so."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from support import CORPUS_DIR, PROVINCIAL, provincial_text
+
+from app.core.normalize import normalize
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "generate_corpus.py"
+N, SEED = 40, 6  # seed 6 gives three copying reports (1, 1 and 3 paragraphs) among 40
+SENTENCE = re.compile(r"[^。！？；]*(?:[。！？；]+[”’」』]*|$)")
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate_corpus", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses and the worker pool look the module up by name
+    sys.modules["generate_corpus"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load()
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    return gen.train(PROVINCIAL, CORPUS_DIR)
+
+
+@pytest.fixture(scope="module")
+def corpus(model: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("gen") / "two-workers"
+    stats = gen.generate(model, N, SEED, out, workers=2, stats=True)
+    return out, stats
+
+
+@cache
+def templates() -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(CORPUS_DIR.glob("*.txt"))}
+
+
+@cache
+def training_windows() -> frozenset[str]:
+    """Every 13-character window of the normalised training text, read independently."""
+    texts = [provincial_text(p.stem) for p in sorted(PROVINCIAL.glob("*.docx"))]
+    texts += templates().values()
+    out: set[str] = set()
+    for text in texts:
+        chars = normalize(text).chars
+        out.update(chars[i : i + 13] for i in range(len(chars) - 12))
+    return frozenset(out)
+
+
+def _copied(line: str) -> bool:
+    return any(line in text.splitlines() for text in templates().values())
+
+
+def _reports(out: Path) -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(out.glob("gen-*.txt"))}
+
+
+def test_output_is_identical_for_any_number_of_workers(
+        model: Any, corpus: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = corpus
+    one = tmp_path / "one-worker"
+    gen.generate(model, N, SEED, one, workers=1)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in one.iterdir())
+    assert len(names) == N + 1
+    for name in names:
+        assert (out / name).read_bytes() == (one / name).read_bytes(), name
+
+
+def test_reports_are_flat_files_of_the_right_length(corpus: tuple[Path, dict]) -> None:
+    out, stats = corpus
+    assert not [p for p in out.iterdir() if p.is_dir()]
+    reports = _reports(out)
+    assert list(reports) == [f"gen-{i:06d}" for i in range(N)]
+    lengths = [len(text) for text in reports.values()]
+    assert all(1500 <= n <= 6000 for n in lengths), lengths
+    assert 2000 <= np.mean(lengths) <= 4000
+    assert stats["n"] == N
+    assert stats["total_chars"] == sum(lengths)
+    assert (stats["min_chars"], stats["max_chars"]) == (min(lengths), max(lengths))
+    for text in reports.values():
+        lines = text.split("\n")
+        assert lines[-1] == "" and all(lines[:-1]), "one non-empty paragraph a line"
+        assert any(re.match(r"[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）", x)
+                   for x in lines[1:]), "reports have numbered headings"
+
+
+def test_metadata_matches_the_files(corpus: tuple[Path, dict]) -> None:
+    out, _ = corpus
+    meta = json.loads((out / "corpus.json").read_text(encoding="utf-8"))
+    reports = _reports(out)
+    assert sorted(meta) == sorted(reports)
+    for rid, info in meta.items():
+        assert info["title"] == reports[rid].split("\n")[0]
+        assert info["source"] == "generated"
+        assert info["tags"]["kind"] == "generated"
+        assert set(info["tags"]) <= {"kind", "copies"}
+
+
+def test_copying_reports_copy_whole_template_paragraphs(corpus: tuple[Path, dict]) -> None:
+    out, stats = corpus
+    meta = json.loads((out / "corpus.json").read_text(encoding="utf-8"))
+    copying = {rid: info["tags"]["copies"].split(",") for rid, info in meta.items()
+               if "copies" in info["tags"]}
+    assert copying, "the seed should give copying reports"
+    assert stats["copying_share"] == len(copying) / N
+    for rid, text in _reports(out).items():
+        copied = [line for line in text.split("\n")[1:] if line and _copied(line)]
+        assert bool(copied) == (rid in copying), rid
+        if copied:
+            assert 1 <= len(copied) <= 3
+            assert all(len(line) >= 40 for line in copied)
+            sources = {tid for line in copied for tid, t in templates().items()
+                       if line in t.splitlines()}
+            assert sources == set(copying[rid])
+
+
+def test_copy_decision_comes_from_the_report_rng(model: Any) -> None:
+    picks = [gen.pick_copies(model, np.random.default_rng([SEED, i])) for i in range(400)]
+    share = sum(1 for p in picks if p) / len(picks)
+    assert 0.02 <= share <= 0.09
+    for chosen in filter(None, picks):
+        assert 1 <= len(chosen) <= 3
+        for tid, paragraph in chosen:
+            assert len(paragraph) >= 40
+            assert paragraph in templates()[tid].splitlines()
+
+
+def test_generated_text_shares_no_13_window_with_the_training_text(
+        corpus: tuple[Path, dict]) -> None:
+    out, _ = corpus
+    windows = training_windows()
+    checked = 0
+    for rid, text in _reports(out).items():
+        for line in text.split("\n"):
+            if not line or _copied(line):
+                continue
+            for piece in [line, *filter(None, SENTENCE.findall(line))]:
+                chars = normalize(piece).chars
+                found = [chars[i : i + 13] for i in range(len(chars) - 12)
+                         if chars[i : i + 13] in windows]
+                assert not found, (rid, piece, found)
+                checked += 1
+    assert checked > 1000
+
+
+def test_generated_sentences_are_10_to_80_characters(corpus: tuple[Path, dict]) -> None:
+    out, _ = corpus
+    for text in _reports(out).values():
+        for line in text.split("\n")[1:]:
+            if not line or _copied(line):
+                continue
+            for s in SENTENCE.findall(re.sub(r"^（[一二三四五六七八九十]+）", "", line)):
+                if s and s[-1] in "。！？；”’」』":
+                    assert 10 <= len(s) <= 80, s
+                    assert len(normalize(s).chars) >= 8, s
+
+
+def test_fast_normaliser_agrees_with_the_checker(model: Any,
+                                                  corpus: tuple[Path, dict]) -> None:
+    out, _ = corpus
+    checker = model.checker
+    texts = [line for text in _reports(out).values() for line in text.split("\n") if line]
+    texts += ["增长5.8%，达到1,000亿元", "XX个支部，X次", "第十四届人民代表大会第三次会议",
+              "2024年3、5月", "PM2.5平均浓度", "5G基站XX万个"]
+    texts = [t for t in texts if checker.known(t)]
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4").astype(np.int64)
+    seg = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
+    norm, owner = checker.normalise(codes, seg)
+    for k, t in enumerate(texts):
+        got = norm[owner == k].astype("<u4").tobytes().decode("utf-32-le")
+        assert got == normalize(t).chars, t
+
+
+def test_sentences_rarely_repeat_across_reports(corpus: tuple[Path, dict]) -> None:
+    _, stats = corpus
+    assert stats["max_reports_sharing_sentence"] <= 3
+    assert 0 < stats["rejected_sentence_rate"] < 1
+
+
+def test_cli_prints_one_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    assert gen.main(["--n", "3", "--seed", "1", "--out", str(out), "--workers", "1",
+                     "--stats"]) == 0
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert len(lines) == 1
+    stats = json.loads(lines[0])
+    assert stats["n"] == 3
+    assert len(list(out.glob("gen-*.txt"))) == 3
+    assert set(json.loads((out / "corpus.json").read_text(encoding="utf-8"))) == {
+        "gen-000000", "gen-000001", "gen-000002"}
