@@ -1,8 +1,13 @@
-"""The corpus a server checks against: a base corpus (bundled or a folder) plus the durable store.
+"""The corpus a server checks against: a base corpus (bundled, a folder or a saved index) plus
+the references added through the API.
 
-Framework-free, so the API stays a thin adapter. One ``CorpusService`` per worker process; it
-replays the store's change log before every check, so additions made through another worker are
-found at once.
+Framework-free, so the API stays a thin adapter. One service per worker process:
+
+- ``CorpusService`` (embedded): additions are kept in SQLite and indexed in each process's
+  memory; it replays the store's change log before every check, so additions made through
+  another worker are found at once;
+- ``SharedCorpusService`` (``CHACHONG_STORE=redis://``): additions are indexed in Redis itself
+  (``RedisIndex``), which every process on every machine reads at each check.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import threading
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
+from app.core.combined import CombinedIndex
 from app.core.cross import cross_check
 from app.core.errors import (
     CorpusError,
@@ -19,6 +25,7 @@ from app.core.errors import (
     StoreUnavailableError,
 )
 from app.core.schema import CrossResult
+from app.shared_index import RedisIndex
 from app.store import ReferenceStore
 
 
@@ -107,3 +114,49 @@ class CorpusService:
         with contextlib.suppress(StoreUnavailableError):
             self.sync()
         return len(self.index)
+
+
+class SharedCorpusService:
+    def __init__(self, base: ReferenceIndex, shared: RedisIndex) -> None:
+        self.shared = shared
+        self.index = CombinedIndex(base, shared)
+        self.base_ids = frozenset(base.ids())
+        # the shared index keeps per-check state (which documents are live): one check at a time
+        self._lock = threading.Lock()
+
+    def ready(self) -> None:
+        self.shared.ping()
+
+    def check(self, text: str, options: CheckOptions, title: str | None = None) -> CheckResult:
+        with self._lock:
+            return check_text(text, self.index, options, title=title)
+
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+        with self._lock:
+            return cross_check(reports, self.index, options)
+
+    def add(self, ref: Reference) -> None:
+        if ref.id in self.base_ids:
+            raise DuplicateReferenceError(f"'{ref.id}' is a reference of the base corpus; choose "
+                                          "another id")
+        self.shared.add(ref)
+
+    def delete(self, ref_id: str) -> None:
+        if ref_id in self.base_ids:
+            raise CorpusError(f"'{ref_id}' belongs to the base corpus and cannot be deleted over "
+                              "the API; start the server with another --corpus")
+        self.shared.remove(ref_id)
+
+    def get(self, ref_id: str) -> Reference:
+        with self._lock:
+            return self.index.get(ref_id)
+
+    def list(self, offset: int, limit: int) -> tuple[int, list[Reference]]:
+        with self._lock:
+            ids = self.index.ids()
+            return len(ids), [self.index.get(i) for i in ids[offset : offset + limit]]
+
+    def size(self) -> int:
+        with contextlib.suppress(StoreUnavailableError):
+            return len(self.index)
+        return len(self.index.base)

@@ -33,6 +33,8 @@ from api_helpers import (
     text_pdf,
 )
 from fastapi.routing import APIRoute
+from redis import Redis
+from redis_support import RedisServer
 
 from app.api.main import create_app
 from app.core import read_document
@@ -58,22 +60,45 @@ def _no_settings_from_the_environment() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | None]:
+    """The whole module runs twice: on the embedded store, and with the index in Redis."""
+    if request.param == "embedded":
+        yield None
+        return
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(tmp_path_factory: pytest.TempPathFactory,
+           redis: RedisServer | None) -> Iterator[TestClient]:
     """One app for the tests that add nothing to its corpus (so it is the bundled one)."""
-    with TestClient(create_app(settings(tmp_path_factory.mktemp("data")))) as c:
+    store = redis.url if redis else None
+    with TestClient(create_app(settings(tmp_path_factory.mktemp("data"), store=store))) as c:
         yield c
         # results from this app are compared with the bundled corpus's: nothing may be added
         assert c.get("/v1/references").json()["total"] == BASE_REFS
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """A fresh app with its own store (and given settings), for tests that count references."""
+def make_client(tmp_path: Path, redis: RedisServer | None) -> Iterator[Callable[..., TestClient]]:
+    """A fresh app with its own store (and given settings), for tests that count references;
+    apps made with the same ``data`` folder share their store, as after a restart."""
     clients: list[TestClient] = []
+    stores: dict[Path, str] = {}
 
     def make(data: Path | None = None, **overrides: Any) -> TestClient:
-        c = TestClient(create_app(settings(data or tmp_path / f"data{len(clients)}", **overrides)))
+        data = data or tmp_path / f"data{len(clients)}"
+        if redis and "store" not in overrides:
+            if data not in stores:  # a new store: Redis starts empty (one database per store)
+                stores[data] = f"{redis.url[:-1]}{len(stores) + 1}"
+                with Redis.from_url(stores[data]) as db:
+                    db.flushdb()
+            overrides["store"] = stores[data]
+        c = TestClient(create_app(settings(data, **overrides)))
         c.__enter__()
         clients.append(c)
         return c
@@ -413,6 +438,7 @@ def nokeys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize("which, method, path, kwargs, status, code", ERROR_CASES)
+@pytest.mark.usefixtures("redis")  # the clients are chosen by name: both stores, like the rest
 def test_errors_have_a_status_and_a_stable_code(request: pytest.FixtureRequest, which: str,
                                                 method: str, path: str, kwargs: dict,
                                                 status: int, code: str) -> None:

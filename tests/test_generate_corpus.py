@@ -20,6 +20,7 @@ from app.core.normalize import normalize
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "generate_corpus.py"
 N, SEED = 40, 6  # seed 6 gives three copying reports (1, 1 and 3 paragraphs) among 40
 SENTENCE = re.compile(r"[^。！？；]*(?:[。！？；]+[”’」』]*|$)")
+NUMBERING = re.compile(r"^(?:[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+[.．])")
 
 
 def _load() -> ModuleType:
@@ -167,7 +168,7 @@ def test_generated_sentences_are_10_to_80_characters(corpus: tuple[Path, dict]) 
         for line in text.split("\n")[1:]:
             if not line or _copied(line):
                 continue
-            for s in SENTENCE.findall(re.sub(r"^（[一二三四五六七八九十]+）", "", line)):
+            for s in SENTENCE.findall(NUMBERING.sub("", line)):
                 if s and s[-1] in "。！？；”’」』":
                     assert 10 <= len(s) <= 80, s
                     assert len(normalize(s).chars) >= 8, s

@@ -1,67 +1,38 @@
-"""The reference stores: the same behaviour from SQLite and from a real Redis server, sharing
-between servers through Redis, and Redis going away and coming back."""
+"""The stores: SQLite's change log; the same service behaviour embedded and on a real Redis
+server (where the index itself lives in Redis); sharing between servers through Redis; Redis
+going away and coming back."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support import template_paragraph
+from redis_support import RedisServer, free_port
+from support import case_text, template, template_paragraph
 
 from app.api.main import create_app
-from app.core import CheckOptions, Reference, build_index, bundled_corpus_dir, load_corpus
+from app.core import (
+    CheckOptions,
+    Reference,
+    ReferenceIndex,
+    build_index,
+    bundled_corpus_dir,
+    load_corpus,
+)
 from app.core.errors import (
     DuplicateReferenceError,
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
-from app.service import CorpusService
+from app.service import CorpusService, SharedCorpusService
 from app.settings import Settings
-from app.store import RedisStore, ReferenceStore, SqliteStore
+from app.shared_index import RedisIndex
+from app.store import SqliteStore
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 NEW_TEXT = ("今年我们创造性地提出了“红色引擎、绿色发展、蓝色海洋”三色融合党建工作法，"
             "在全系统推广，形成了可复制可推广的机关党建经验。")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A real redis-server on a free port, with no persistence (each test starts empty)."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 @pytest.fixture
@@ -72,15 +43,32 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReferenceStore]:
-    if request.param == "sqlite":
-        yield SqliteStore(tmp_path)
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path)
+
+
+Service = CorpusService | SharedCorpusService
+
+
+def _service(kind: str, base: ReferenceIndex, tmp_path: Path, url: str | None) -> Service:
+    if kind == "embedded":
+        return CorpusService(base, SqliteStore(tmp_path))
+    assert url is not None
+    return SharedCorpusService(base, RedisIndex(url))
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """A server's corpus service on the bundled corpus, with either store."""
+    base = build_index(load_corpus(bundled_corpus_dir()))
+    if request.param == "embedded":
+        yield _service("embedded", base, tmp_path, None)
         return
     server = RedisServer()
     server.start()
     try:
-        yield RedisStore(server.url)
+        yield _service("redis", base, tmp_path, server.url)
     finally:
         server.stop()
 
@@ -90,7 +78,7 @@ def _ref(ref_id: str, text: str = NEW_TEXT) -> Reference:
                      tags={"unit": "组织部", "year": "2024"})
 
 
-def test_add_get_delete_and_log(store: ReferenceStore) -> None:
+def test_add_get_delete_and_log(store: SqliteStore) -> None:
     """What is added comes back whole, in the log, and leaves with a delete."""
     store.add(_ref("a"))
     store.add(_ref("b", template_paragraph("jianshe-ju", "（一）坚持以上率下")))
@@ -105,7 +93,7 @@ def test_add_get_delete_and_log(store: ReferenceStore) -> None:
     assert store.last_seq() == changes[-1].seq
 
 
-def test_duplicates_and_unknown_ids_are_refused(store: ReferenceStore) -> None:
+def test_duplicates_and_unknown_ids_are_refused(store: SqliteStore) -> None:
     store.add(_ref("a"))
     with pytest.raises(DuplicateReferenceError):
         store.add(_ref("a", "别的内容也不行，同一个编号只能有一份。"))
@@ -114,17 +102,76 @@ def test_duplicates_and_unknown_ids_are_refused(store: ReferenceStore) -> None:
     assert [c.ref_id for c in store.changes_since(0)] == ["a"]
 
 
+def test_service_adds_gets_lists_and_deletes(service: Service) -> None:
+    """The same answers from both stores: what is added comes back whole and is found by the
+    next check, ids are unique, base references stay, what is deleted is gone."""
+    base = len(service.index)
+    service.add(_ref("a"))
+    assert service.get("a") == _ref("a")
+    total, page = service.list(0, 100)
+    assert total == base + 1 and "a" in [r.id for r in page]
+    found = service.check(NEW_TEXT, options=CheckOptions())
+    assert {m.source.id for p in found.paragraphs for m in p.matches} == {"a"}
+    with pytest.raises(DuplicateReferenceError):
+        service.add(_ref("a", "别的内容也不行，同一个编号只能有一份。"))
+    with pytest.raises(DuplicateReferenceError):
+        service.add(_ref("minzheng-ju"))
+    service.delete("a")
+    with pytest.raises(ReferenceNotFoundError):
+        service.get("a")
+    with pytest.raises(ReferenceNotFoundError):
+        service.delete("a")
+    assert not service.check(NEW_TEXT, options=CheckOptions()).sources
+    assert service.size() == base
+
+
+def test_both_stores_give_the_same_results(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Real reports against the bundled corpus plus added references: the JSON from the Redis
+    index equals the embedded one, cross-checks included."""
+    added = [Reference("sub-1", case_text("case-000.txt"), "2024 报告", "报送", {"unit": "x"}),
+             Reference("sub-2", template("jianshe-ju")[:1500])]
+    results = []
+    for kind in ("embedded", "redis"):
+        service = _service(kind, build_index(load_corpus(bundled_corpus_dir())),
+                           tmp_path / kind, redis_server.url)
+        for ref in added:
+            service.add(ref)
+        texts = [case_text(f"case-{i:03d}.txt") for i in (0, 2, 3, 9, 41)]
+        checks = [service.check(t, options=CheckOptions()).model_dump(mode="json")
+                  for t in texts]
+        cross = service.cross_check([("r1", texts[0]), ("r2", texts[0][:800])],
+                                    CheckOptions()).model_dump(mode="json")
+        results.append((checks, cross))
+    assert results[0] == results[1]
+    assert any(c["copy_ratio"] > 0 for c in results[0][0])
+
+
 def test_two_services_share_one_redis(redis_server: RedisServer) -> None:
     """A reference added through one server's service is found by another's next check."""
     base = load_corpus(bundled_corpus_dir())
-    first = CorpusService(build_index(base), RedisStore(redis_server.url))
-    second = CorpusService(build_index(base), RedisStore(redis_server.url))
+    first = SharedCorpusService(build_index(base), RedisIndex(redis_server.url))
+    second = SharedCorpusService(build_index(base), RedisIndex(redis_server.url))
     first.add(_ref("shared-1"))
     result = second.check(NEW_TEXT[:40], options=CheckOptions())
     assert {m.source.id for p in result.paragraphs for m in p.matches} == {"shared-1"}
     first.delete("shared-1")
     result = second.check(NEW_TEXT[:40], options=CheckOptions())
     assert not [m for p in result.paragraphs for m in p.matches]
+
+
+def test_redis_index_keeps_plain_bytes(redis_server: RedisServer) -> None:
+    """Nothing in Redis is a pickle: documents are strings and int32 blobs, tables are packed
+    uint32 records."""
+    index = RedisIndex(redis_server.url)
+    index.add(_ref("plain"))
+    client = index._redis
+    kinds = {key.split(b":")[2] for key in client.scan_iter(b"chachong:index:*")}
+    assert kinds == {b"band", b"seed", b"doc", b"ids", b"slots"}
+    for key in client.scan_iter(b"chachong:index:band:*"):
+        assert len(client.get(key)) % 12 == 0
+    doc = client.hgetall(next(client.scan_iter(b"chachong:index:doc:*")))
+    assert doc[b"text"].decode() == NEW_TEXT and doc[b"live"] == b"1"
+    assert not any(value.startswith(b"\x80") for value in doc.values())  # pickle's opcode
 
 
 def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: Path) -> None:
@@ -154,9 +201,9 @@ def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: 
 
 
 def test_unreachable_redis_is_a_clear_error() -> None:
-    store = RedisStore(f"redis://127.0.0.1:{_free_port()}/0")
+    index = RedisIndex(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailableError, match="cannot be reached"):
-        store.add(_ref("x"))
+        index.add(_ref("x"))
 
 
 def test_store_url_is_validated() -> None:

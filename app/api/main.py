@@ -54,9 +54,10 @@ from app.core import (
 )
 from app.options import CheckOverrides, check_options
 from app.reports.html import render_batch_html, render_html
-from app.service import CorpusService
+from app.service import CorpusService, SharedCorpusService
 from app.settings import Settings
-from app.store import open_store
+from app.shared_index import RedisIndex
+from app.store import SqliteStore
 
 log = logging.getLogger("chachong.api")
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
@@ -83,7 +84,11 @@ def _load_index(settings: Settings) -> ReferenceIndex:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    service = CorpusService(_load_index(settings), open_store(settings.store, settings.data))
+    service: CorpusService | SharedCorpusService
+    if settings.store:
+        service = SharedCorpusService(_load_index(settings), RedisIndex(settings.store))
+    else:
+        service = CorpusService(_load_index(settings), SqliteStore(settings.data))
     metrics.CORPUS_SIZE.set(service.size())
 
     app = FastAPI(

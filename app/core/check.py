@@ -14,7 +14,7 @@ from .align import AlignParams, Passage, Segment, align_unit, join_segments, res
 from .document import Document, Unit, analyse
 from .exclusions import Exclusions, char_reasons, source_reason
 from .fingerprint import signatures
-from .index import ReferenceIndex
+from .index import Index, UnitPlaces
 from .schema import CheckResult
 from .scoring import score
 from .seeds import MIN_RUN, K, common_mask, exact_runs
@@ -49,17 +49,19 @@ class Candidate:
     r_end: int
 
 
-def check_text(text: str, index: ReferenceIndex, options: CheckOptions | None = None,
+def check_text(text: str, index: Index, options: CheckOptions | None = None,
                title: str | None = None) -> CheckResult:
     options = options or CheckOptions()
     query = analyse(text)
-    hits = index.seeds.hits(query.norm.chars)
+    sigs = signatures([query.unit_chars(u) for u in query.units])
+    hits, places = index.lookup(query.norm.chars, sigs)  # one round trip to a shared store
+    index.prefetch({*hits.docs.tolist(), *(d for p in places for d in p.docs.tolist())})
     hits = hits.only(np.array([index.alive(d) for d in hits.docs.tolist()], dtype=bool))
     all_runs = exact_runs(query.norm.chars, hits, {
         d: index.doc(d).norm.chars for d in np.unique(hits.docs).tolist()}, K)
     runs = [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
             for r in all_runs if r.q_end - r.q_start >= options.min_match_chars]
-    candidates = lsh_candidates(query, index) + run_candidates(query, runs, index)
+    candidates = lsh_candidates(query, places, index) + run_candidates(query, runs, index)
     found = verify(query, candidates, index, options.align)
     found = extend(query, found, index, options.align)
     segments = [(seg, False) for seg in found.values()] + [(seg, True) for seg in runs]
@@ -95,14 +97,13 @@ def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int,
     return max(0, r_start - margin), min(doc_len, r_end + margin)
 
 
-def lsh_candidates(query: Document, index: ReferenceIndex) -> list[Candidate]:
-    if not query.units:
-        return []
-    sigs = signatures([query.unit_chars(u) for u in query.units])
+def lsh_candidates(query: Document, places: list[UnitPlaces],
+                   index: Index) -> list[Candidate]:
+    """Reference units sharing an LSH band with a query unit, as regions to align."""
     out = []
-    for i, (unit, hits) in enumerate(zip(query.units, index.bands.query(sigs), strict=True)):
-        docs, starts, ends = index.unit_info(hits)
-        for doc, start, end in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True):
+    for i, (unit, found) in enumerate(zip(query.units, places, strict=True)):
+        for doc, start, end in zip(found.docs.tolist(), found.starts.tolist(),
+                                   found.ends.tolist(), strict=True):
             if not index.alive(doc):
                 continue
             r0, r1 = _region(len(unit), start, end, len(index.doc(doc).norm))
@@ -110,7 +111,7 @@ def lsh_candidates(query: Document, index: ReferenceIndex) -> list[Candidate]:
     return out
 
 
-def run_candidates(query: Document, runs: list[Segment], index: ReferenceIndex) -> list[Candidate]:
+def run_candidates(query: Document, runs: list[Segment], index: Index) -> list[Candidate]:
     """Units overlapping a verbatim run, to be aligned around the run's place in the source."""
     out = []
     starts = [unit.start for unit in query.units]  # units are sorted and disjoint
@@ -141,7 +142,7 @@ def _merged_regions(candidates: list[Candidate], unit_len: int) -> list[tuple[in
     return [(a, b) for a, b in out]
 
 
-def verify(query: Document, candidates: list[Candidate], index: ReferenceIndex,
+def verify(query: Document, candidates: list[Candidate], index: Index,
            params: AlignParams) -> dict[tuple[int, int], Segment]:
     """Align every candidate; keep the best alignment of each (unit, source)."""
     grouped: dict[tuple[int, int], list[Candidate]] = {}
@@ -159,7 +160,7 @@ def verify(query: Document, candidates: list[Candidate], index: ReferenceIndex,
     return best
 
 
-def extend(query: Document, found: dict[tuple[int, int], Segment], index: ReferenceIndex,
+def extend(query: Document, found: dict[tuple[int, int], Segment], index: Index,
            params: AlignParams) -> dict[tuple[int, int], Segment]:
     """Try the neighbours of every aligned unit near the same place of the same source: a
     heavily disguised sentence next to a copied one is found even when LSH missed it."""

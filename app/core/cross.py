@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .check import CheckOptions, check_text
+from .combined import CombinedIndex
 from .corpus import Reference
 from .errors import DuplicateReferenceError, InputError
-from .index import ReferenceIndex
+from .index import Index, ReferenceIndex
 from .schema import CrossResult, Pair, ReportResult
 
 BATCH_TAG = "submission"
 
 
-def cross_check(reports: list[tuple[str, str]], index: ReferenceIndex,
+def cross_check(reports: list[tuple[str, str]], index: Index,
                 options: CheckOptions) -> CrossResult:
-    """Check (id, text) reports. They join the index for the duration of the call, each one
-    left out of its own check, and leave it afterwards (the caller serialises index use)."""
+    """Check (id, text) reports against the index plus each other (each one left out of its
+    own check). The reports go to a private index beside ``index``, which is not changed, so
+    no other check ever sees them."""
     ids = [rid for rid, _ in reports]
     if len(set(ids)) != len(ids):
         raise InputError("the reports of a batch need distinct ids (file names)")
@@ -24,15 +26,13 @@ def cross_check(reports: list[tuple[str, str]], index: ReferenceIndex,
     if clash:
         raise DuplicateReferenceError(f"report id(s) {', '.join(clash)} are also reference ids; "
                                       "rename the reports")
-    index.add_many(Reference(rid, text, rid, "batch", {"kind": BATCH_TAG}) for rid, text in reports)
-    try:
-        results = []
-        for rid, text in reports:
-            results.append(ReportResult(id=rid, result=check_text(
-                text, index, replace(options, ignore=options.ignore | {rid}), title=rid)))
-    finally:
-        for rid in ids:
-            index.remove(rid)
+    batch_index = ReferenceIndex()
+    batch_index.add_many(Reference(rid, text, rid, "batch", {"kind": BATCH_TAG})
+                         for rid, text in reports)
+    both = CombinedIndex(index, batch_index)
+    results = [ReportResult(id=rid, result=check_text(
+        text, both, replace(options, ignore=options.ignore | {rid}), title=rid))
+        for rid, text in reports]
     batch = set(ids)
     pairs = [Pair(report=r.id, source=s.id, copied_chars=s.copied_chars, copy_ratio=s.copy_ratio)
              for r in results for s in r.result.sources if s.id in batch]

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from .document import Document, analyse
 from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from .fingerprint import NUM_PERM, SCHEME, SEED, signatures
 from .lsh import BandTable, band_keys, lsh_params
-from .seeds import STRIDE, K, SeedTable, pack, sampled_windows
+from .seeds import STRIDE, Hits, K, SeedTable, pack, sampled_windows
 from .table import SortedTable
 
 FORMAT = "chachong-index"
@@ -46,27 +47,61 @@ _REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
 Progress = Callable[[int], None]  # called with the number of references just indexed
 
 
+@dataclass(frozen=True)
+class UnitPlaces:
+    """Reference units found for one query unit: doc slot, normalised start and end each."""
+
+    docs: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+
 @dataclass
 class Prepared:
     """Everything the index keeps of one reference, computed without touching the index (so
     worker processes can compute it in parallel)."""
 
     ref: Reference
-    doc: Document
+    doc: Document | None  # None when only its database row is needed (``row``)
     unit_start: np.ndarray
     unit_end: np.ndarray
     band_keys: np.ndarray  # (units, bands)
     seed_keys: np.ndarray
     seed_pos: np.ndarray
+    row: tuple | None = None
 
 
-def prepare(ref: Reference, bands: int, rows: int) -> Prepared:
+def prepare(ref: Reference, bands: int, rows: int, slot: int | None = None) -> Prepared:
+    """With ``slot``, the document's database row is made here and the analysis dropped: a
+    worker process then sends back only bytes and arrays."""
     doc = analyse(ref.text)
     sigs = signatures([doc.unit_chars(u) for u in doc.units])
     seed_keys, seed_pos = sampled_windows(doc.norm.chars)
-    return Prepared(ref, doc, np.array([u.start for u in doc.units], dtype=np.uint32),
+    item = Prepared(ref, doc, np.array([u.start for u in doc.units], dtype=np.uint32),
                     np.array([u.end for u in doc.units], dtype=np.uint32),
                     band_keys(sigs, bands, rows), seed_keys, seed_pos)
+    if slot is not None:
+        item.row, item.doc = doc_row(slot, ref, doc), None
+    return item
+
+
+class Index(Protocol):
+    """What checking needs of an index: this module's ReferenceIndex, or one kept in a shared
+    store by several servers."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, doc_id: str) -> bool: ...
+    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]: ...
+    def prefetch(self, slots: set[int]) -> None: ...
+    def alive(self, slot: int) -> bool: ...
+    def ref(self, slot: int) -> Reference: ...
+    def doc(self, slot: int) -> Document: ...
+    def get(self, doc_id: str) -> Reference: ...
+    def ids(self) -> list[str]: ...
+    def common_docs(self, share: float, min_docs: int) -> int: ...
+    def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
+                 progress: Progress | None = None) -> None: ...
+    def remove(self, doc_id: str) -> None: ...
 
 
 class ReferenceIndex:
@@ -150,6 +185,19 @@ class ReferenceIndex:
             out.append(col)
         return out[0], out[1], out[2]
 
+    # -- lookups shared with other index kinds ----------------------------------------------
+
+    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
+        """Seed hits of a query's normalised text and LSH candidates of its unit signatures."""
+        places = []
+        for units in self.bands.query(sigs):
+            docs, starts, ends = self.unit_info(units)
+            places.append(UnitPlaces(docs, starts, ends))
+        return self.seeds.hits(chars), places
+
+    def prefetch(self, slots: set[int]) -> None:
+        """Nothing to do: documents are read on demand from memory or a local file."""
+
     # -- changes -----------------------------------------------------------------------------
 
     def add(self, ref: Reference, *, replace: bool = False) -> None:
@@ -174,6 +222,7 @@ class ReferenceIndex:
         self._slot_ids.append(ref.id)
         self.by_id[ref.id] = slot
         self._alive = np.append(self._alive, True)
+        assert item.doc is not None
         self._memory[slot] = (ref, item.doc)
         first_unit = self.unit_count
         n = len(item.unit_start)
@@ -274,21 +323,23 @@ class ReferenceIndex:
                                        f"{_REBUILD}")
 
 
-def prepared(refs: Iterable[Reference], bands: int, rows: int,
-             workers: int = 1) -> Iterator[Prepared]:
-    """Prepare references in order, in ``workers`` processes when more than one."""
+def prepared(refs: Iterable[Reference], bands: int, rows: int, workers: int = 1,
+             rows_from: int | None = None) -> Iterator[Prepared]:
+    """Prepare references in order, in ``workers`` processes when more than one; with
+    ``rows_from``, as database rows for slots numbered from there."""
+    jobs = ((ref, bands, rows, None if rows_from is None else rows_from + i)
+            for i, ref in enumerate(refs))
     if workers <= 1:
-        for ref in refs:
-            yield prepare(ref, bands, rows)
+        yield from map(_prepare_job, jobs)
         return
     import multiprocessing
 
     # fork: the workers share the loaded jieba dictionary instead of loading their own
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_prepare_job, ((ref, bands, rows) for ref in refs), chunksize=8)
+        yield from pool.imap(_prepare_job, jobs, chunksize=16)
 
 
-def _prepare_job(args: tuple[Reference, int, int]) -> Prepared:
+def _prepare_job(args: tuple[Reference, int, int, int | None]) -> Prepared:
     return prepare(*args)
 
 
@@ -422,7 +473,7 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
     n_units = 0
     with IndexWriter(Path(path), lsh_threshold) as writer:
         batch: list[tuple] = []
-        for slot, item in enumerate(prepared(refs, bands, rows, workers)):
+        for slot, item in enumerate(prepared(refs, bands, rows, workers, rows_from=0)):
             if item.ref.id in seen:
                 raise DuplicateReferenceError(f"the id '{item.ref.id}' occurs twice")
             seen.add(item.ref.id)
@@ -432,7 +483,8 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
             seed_key_parts.append(item.seed_keys)
             seed_value_parts.append(pack(slot, item.seed_pos))
             n_units += n
-            batch.append(doc_row(slot, item.ref, item.doc))
+            assert item.row is not None
+            batch.append(item.row)
             if len(batch) >= 256:
                 writer.add_docs(batch)
                 batch = []
@@ -457,5 +509,5 @@ def _cat(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
 
 
 def _sorted_pair(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # equal keys may come in any order: lookups return them all
     return keys[order], values[order]

@@ -9,7 +9,7 @@ from rapidfuzz.distance import Indel
 from .align import Passage
 from .document import Document
 from .exclusions import Reason
-from .index import ReferenceIndex
+from .index import Index
 from .normalize import NUMBER
 from .schema import CheckResult, ExcludedPart, Match, Paragraph, SourcePassage, SourceShare
 from .segment import CLOSERS, SENTENCE_END, Span
@@ -105,7 +105,7 @@ def _counted(text: str, match: Match) -> tuple[int, dict[str, int]]:
     return total - sum(excluded.values()), excluded
 
 
-def score(query: Document, passages: list[Passage], index: ReferenceIndex, threshold: float,
+def score(query: Document, passages: list[Passage], index: Index, threshold: float,
           min_match_chars: int, title: str | None, reasons: list[Reason | None],
           source_reasons: dict[int, Reason]) -> CheckResult:
     text = query.text

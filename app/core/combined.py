@@ -1,0 +1,85 @@
+"""Two indexes answering as one: a fixed base and a part that changes.
+
+A server checks against its base corpus (bundled, a folder or a saved index, loaded in every
+process) plus the references added since, which may live in a shared store; a batch
+cross-check adds its reports to a private part so that no other request sees them. Slots of the
+second part are shifted above every slot of the first (nested combinations included), so they
+never collide and keep their order: base, then additions, then a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .corpus import Reference
+from .document import Document
+from .errors import ReferenceNotFoundError
+from .index import Index, Progress, UnitPlaces
+from .seeds import Hits
+
+SHIFT = 1 << 40
+
+
+class CombinedIndex:
+    def __init__(self, base: Index, changes: Index) -> None:
+        self.base = base
+        self.changes = changes
+        self.shift: int = base.shift * 2 if isinstance(base, CombinedIndex) else SHIFT
+
+    def _part(self, slot: int) -> tuple[Index, int]:
+        return (self.changes, slot - self.shift) if slot >= self.shift else (self.base, slot)
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.changes)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.base or doc_id in self.changes
+
+    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
+        hits_a, places_a = self.base.lookup(chars, sigs)
+        hits_b, places_b = self.changes.lookup(chars, sigs)
+        hits = Hits(np.concatenate([hits_a.qpos, hits_b.qpos]),
+                    np.concatenate([hits_a.docs, hits_b.docs + self.shift]),
+                    np.concatenate([hits_a.dpos, hits_b.dpos]), hits_a.crowded + hits_b.crowded)
+        places = [UnitPlaces(np.concatenate([a.docs, b.docs + self.shift]),
+                             np.concatenate([a.starts, b.starts]), np.concatenate([a.ends, b.ends]))
+                  for a, b in zip(places_a, places_b, strict=True)]
+        return hits, places
+
+    def prefetch(self, slots: set[int]) -> None:
+        self.base.prefetch({s for s in slots if s < self.shift})
+        self.changes.prefetch({s - self.shift for s in slots if s >= self.shift})
+
+    def alive(self, slot: int) -> bool:
+        part, own = self._part(slot)
+        return part.alive(own)
+
+    def ref(self, slot: int) -> Reference:
+        part, own = self._part(slot)
+        return part.ref(own)
+
+    def doc(self, slot: int) -> Document:
+        part, own = self._part(slot)
+        return part.doc(own)
+
+    def get(self, doc_id: str) -> Reference:
+        for part in (self.base, self.changes):
+            if doc_id in part:
+                return part.get(doc_id)
+        raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
+
+    def ids(self) -> list[str]:
+        return sorted({*self.base.ids(), *self.changes.ids()})
+
+    def common_docs(self, share: float, min_docs: int) -> int:
+        return max(min_docs, int(share * len(self)) + 1)
+
+    def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
+                 progress: Progress | None = None) -> None:
+        """Additions go to the changing part."""
+        self.changes.add_many(refs, replace=replace, workers=workers, progress=progress)
+
+    def remove(self, doc_id: str) -> None:
+        self.changes.remove(doc_id)

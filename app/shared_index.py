@@ -1,0 +1,252 @@
+"""The reference index kept in Redis, shared by every server process on every machine.
+
+Layout (``p`` is the key prefix), plain bytes and strings only, nothing pickled:
+
+- ``p:band:<8-byte band key>``: 12-byte records (doc slot, normalised start, end), little-endian
+  uint32, appended; one key per LSH band key, so a report's lookups are one ``MGET``;
+- ``p:seed:<8-byte window hash>``: 8-byte records (doc slot, position) of the sampled windows;
+- ``p:doc:<slot>``: a hash with the reference and its analysis (as in the on-disk index) and
+  ``live`` = 1 once the reference is published; ``p:ids``: id -> slot; ``p:slots``: a counter.
+
+A check sends the seed and band lookups of the whole report in one pipelined round trip, then
+reads the documents it needs in a second one. An addition writes its records and document first
+and publishes the id last, atomically, in a script that refuses a taken id; records of a removed
+or never-published document are skipped by every reader (a rebuild drops them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from app.core.corpus import Reference
+from app.core.docfile import doc_row
+from app.core.document import Document
+from app.core.errors import (
+    DuplicateReferenceError,
+    ReferenceNotFoundError,
+    StoreUnavailableError,
+)
+from app.core.fingerprint import NUM_PERM
+from app.core.index import LSH_THRESHOLD, Progress, UnitPlaces, prepared
+from app.core.lsh import band_keys, lsh_params
+from app.core.normalize import NormalizedText
+from app.core.seeds import MAX_POSTINGS, Hits, window_hashes
+from app.core.segment import Span
+
+_CACHE_SIZE = 2048
+_DOC_FIELDS = ("id", "title", "source", "tags", "text", "norm", "starts", "ends", "paragraphs")
+
+# Publish an added document: refuse a taken id, else map the id to the slot and mark it live.
+_PUBLISH = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'live', '1')
+return 1
+"""
+_REMOVE = """
+local slot = redis.call('HGET', KEYS[1], ARGV[1])
+if not slot then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2] .. slot)
+return 1
+"""
+
+
+def _ints(blob: bytes | None, width: int) -> np.ndarray:
+    if not blob:
+        return np.empty((0, width), dtype=np.int64)
+    return np.frombuffer(blob, dtype="<u4").reshape(-1, width).astype(np.int64)
+
+
+class RedisIndex:
+    def __init__(self, url: str, prefix: str = "chachong:index:",
+                 lsh_threshold: float = LSH_THRESHOLD) -> None:
+        import redis
+
+        self.url = url
+        self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2,
+                                           health_check_interval=10)
+        self._p = prefix.encode()
+        self.bands, self.rows = lsh_params(lsh_threshold, NUM_PERM)
+        self._publish = self._redis.register_script(_PUBLISH)
+        self._remove = self._redis.register_script(_REMOVE)
+        # documents never change under a slot (slots are not reused); liveness can, so it is
+        # read again by every prefetch
+        self._cache: OrderedDict[int, tuple[Reference, Document]] = OrderedDict()
+        self._live: set[int] = set()
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._errors as exc:
+            raise StoreUnavailableError(
+                f"the Redis index at {self.url} cannot be reached ({exc}); the request can be "
+                "retried when it is back") from exc
+
+    def _key(self, kind: bytes, raw: bytes) -> bytes:
+        return self._p + kind + b":" + raw
+
+    def _doc_key(self, slot: int) -> bytes:
+        return self._key(b"doc", str(slot).encode())
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._call(self._redis.hlen, self._key(b"ids", b"")))
+
+    def __contains__(self, doc_id: str) -> bool:
+        return bool(self._call(self._redis.hexists, self._key(b"ids", b""), doc_id))
+
+    def ping(self) -> None:
+        self._call(self._redis.ping)
+
+    def ids(self) -> list[str]:
+        return sorted(k.decode() for k in self._call(self._redis.hkeys, self._key(b"ids", b"")))
+
+    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
+        windows = window_hashes(chars)
+        keys = band_keys(sigs, self.bands, self.rows).ravel()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.mget([self._key(b"seed", k.tobytes()) for k in windows] or [b"-"])
+        pipe.mget([self._key(b"band", k.tobytes()) for k in keys] or [b"-"])
+        seed_values, band_values = self._call(pipe.execute)
+        return self._hits(seed_values[: len(windows)]), self._places(band_values[: len(keys)],
+                                                                     len(sigs))
+
+    @staticmethod
+    def _hits(values: list[bytes | None]) -> Hits:
+        crowded = np.zeros(len(values), dtype=np.int64)
+        at, slots, pos = [], [], []
+        for i, blob in enumerate(values):
+            records = _ints(blob, 2)
+            if len(records) > MAX_POSTINGS:
+                crowded[i] = len(records)
+            elif len(records):
+                at.append(np.full(len(records), i))
+                slots.append(records[:, 0])
+                pos.append(records[:, 1])
+        if not at:
+            empty = np.empty(0, np.int64)
+            return Hits(empty, empty, empty, crowded)
+        return Hits(np.concatenate(at), np.concatenate(slots), np.concatenate(pos), crowded)
+
+    def _places(self, values: list[bytes | None], n_units: int) -> list[UnitPlaces]:
+        out = []
+        for unit in range(n_units):
+            blobs = values[unit * self.bands : (unit + 1) * self.bands]
+            records = np.unique(np.concatenate([_ints(b, 3) for b in blobs]), axis=0) \
+                if any(blobs) else np.empty((0, 3), np.int64)
+            out.append(UnitPlaces(records[:, 0], records[:, 1], records[:, 2]))
+        return out
+
+    def prefetch(self, slots: set[int]) -> None:
+        """Liveness of ``slots`` and the documents not cached yet, in one round trip."""
+        wanted = sorted(slots)
+        pipe = self._redis.pipeline(transaction=False)
+        for slot in wanted:
+            if slot in self._cache:
+                pipe.hget(self._doc_key(slot), "live")
+            else:
+                pipe.hmget(self._doc_key(slot), ["live", *_DOC_FIELDS])
+        answers = self._call(pipe.execute) if wanted else []
+        self._live = set()
+        for slot, answer in zip(wanted, answers, strict=True):
+            live = answer[0] if isinstance(answer, list) else answer
+            if live != b"1":
+                continue
+            self._live.add(slot)
+            if isinstance(answer, list):
+                self._remember(slot, answer[1:])
+
+    def _remember(self, slot: int, fields: list[bytes]) -> None:
+        doc_id, title, source, tags, text, norm, starts, ends, paras = fields
+        ref = Reference(id=doc_id.decode(), text=text.decode(), title=title.decode(),
+                        source=source.decode() or None, tags=json.loads(tags))
+        bounds = _ints(paras, 2)
+        doc = Document(ref.text, NormalizedText(norm.decode(), _ints(starts, 1).ravel(),
+                                                _ints(ends, 1).ravel()),
+                       [Span(int(a), int(b)) for a, b in bounds], [])
+        self._cache[slot] = (ref, doc)
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def alive(self, slot: int) -> bool:
+        return slot in self._live
+
+    def _entry(self, slot: int) -> tuple[Reference, Document]:
+        if slot not in self._cache:
+            self.prefetch({slot})
+            if slot not in self._live:
+                raise ReferenceNotFoundError(f"reference number {slot} was removed")
+        self._cache.move_to_end(slot)
+        return self._cache[slot]
+
+    def ref(self, slot: int) -> Reference:
+        return self._entry(slot)[0]
+
+    def doc(self, slot: int) -> Document:
+        return self._entry(slot)[1]
+
+    def get(self, doc_id: str) -> Reference:
+        slot = self._call(self._redis.hget, self._key(b"ids", b""), doc_id)
+        if slot is None:
+            raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
+        self.prefetch({int(slot)})
+        if int(slot) not in self._live:
+            raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
+        return self.ref(int(slot))
+
+    def references(self) -> Iterator[Reference]:
+        for doc_id in self.ids():
+            yield self.get(doc_id)
+
+    def common_docs(self, share: float, min_docs: int) -> int:
+        return max(min_docs, int(share * len(self)) + 1)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def add(self, ref: Reference, *, replace: bool = False) -> None:
+        self.add_many([ref], replace=replace)
+
+    def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
+                 progress: Progress | None = None) -> None:
+        for item in prepared(refs, self.bands, self.rows, workers):
+            if replace and item.ref.id in self:
+                self.remove(item.ref.id)
+            slot = int(self._call(self._redis.incr, self._key(b"slots", b"")))
+            assert item.doc is not None
+            row = doc_row(slot, item.ref, item.doc)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hset(self._doc_key(slot), mapping={
+                name: value if value is not None else "" for name, value in
+                zip(_DOC_FIELDS, row[1:], strict=True)})
+            unit_records = np.stack([np.full(len(item.unit_start), slot), item.unit_start,
+                                     item.unit_end], axis=1).astype("<u4")
+            for u, keys in enumerate(item.band_keys):
+                record = unit_records[u].tobytes()
+                for key in keys:
+                    pipe.append(self._key(b"band", key.tobytes()), record)
+            seed_records = np.stack([np.full(len(item.seed_pos), slot), item.seed_pos],
+                                    axis=1).astype("<u4")
+            for key, record in zip(item.seed_keys, seed_records, strict=True):
+                pipe.append(self._key(b"seed", key.tobytes()), record.tobytes())
+            self._call(pipe.execute)
+            if not self._call(self._publish, keys=[self._key(b"ids", b""), self._doc_key(slot)],
+                              args=[item.ref.id, slot]):
+                self._call(self._redis.delete, self._doc_key(slot))
+                raise DuplicateReferenceError(
+                    f"a reference with id '{item.ref.id}' is already indexed; delete it first "
+                    "or choose another id")
+            if progress:
+                progress(1)
+
+    def remove(self, doc_id: str) -> None:
+        if not self._call(self._remove, keys=[self._key(b"ids", b""), self._key(b"doc", b"")],
+                          args=[doc_id]):
+            raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
