@@ -1,0 +1,948 @@
+#!/usr/bin/env python3
+"""Generates a large, deterministic corpus of synthetic Chinese work reports for benchmarking.
+
+Text comes from a word-level Markov chain (order 2 over jieba words, order 1 where a context was
+never seen) trained on the provincial government work reports and the bundled templates. The
+paragraph lengths (sentences per paragraph) and the heading layout ("一、…", "（一）…", headings on
+their own line or leading a paragraph) are learned from the same texts. About 5 % of the reports
+copy 1-3 whole template paragraphs verbatim; nothing else is copied: every generated sentence,
+heading and title whose normalised form shares a 13-character window with the normalised training
+text is rejected and sampled again, and so is every paragraph in which two sentences happen to
+join into such a window.
+
+Report i depends only on (seed, i), so the output is byte-identical for any number of workers.
+
+    generate_corpus.py --n 100000 --seed 1 --out /tmp/gen100k --workers 2 --stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import re
+import string
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jieba
+import numpy as np
+
+from app.core.corpus import load_corpus
+from app.core.normalize import _CHINESE_NUMERALS, _NUMBER_SEPARATORS, NUMBER, normalize
+from app.core.normalize import _fold_char as fold_char
+from app.core.normalize import _simplify_char as simplify_char
+from app.core.readers import read_document
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_DIR = ROOT.parent / "shared" / "corpora" / "provincial-2025"
+TEMPLATE_DIR = ROOT / "reference_corpus"
+
+WINDOW = 13  # a shared run this long counts as copying, as in the evaluation's "dontcare"
+MIN_NORM_CHARS = 8  # shorter sentences are mostly stock phrases and repeat across reports
+MIN_SENTENCE, MAX_SENTENCE = 10, 80
+MIN_REPORT, MAX_REPORT = 1500, 6000
+TARGET_LOW, TARGET_HIGH = 1600, 5800  # margins for the last sentence and for repairs
+LENGTH_MEDIAN, LENGTH_SIGMA = 2850.0, 0.35  # mean of the clipped log-normal is about 3,000
+COPY_RATE, MAX_COPIES, MIN_COPY_CHARS = 0.05, 3, 40
+MIN_GENERATED = 600  # even a copying report is mostly its own text
+MIN_DIVERSITY_CHARS = 15  # sentences at least this long count in the diversity statistic
+MAX_LOG_PROB = -15.0  # a sentence likelier than this is kept only in proportion
+ORDER2_MIN_COUNT = 1  # contexts seen fewer times fall back to order 1
+CHUNK = 50  # reports per task handed to a worker; their sentences are sampled together
+BATCH_MARGIN, MIN_BATCH, MAX_BATCH = 1.3, 32, 4096  # candidates per batch vs. expected need
+MAX_REPAIR_ROUNDS = 50
+
+BOS, END = 0, 1  # word ids of the sentence start (padding) and end
+TERMINATORS = "。！？；"
+SENTENCE_RE = re.compile(r"[^。！？；]*[。！？；]+[”’」』]*")
+NUMBER_RE = re.compile(r"(\d+(?:[.．,，]\d+)*)")  # one token per number, as jieba splits 5.8
+CN_DIGITS = "一二三四五六七八九十"
+MARKER_RES = {  # heading level -> its numbering at the start of a line
+    1: re.compile(rf"^[{CN_DIGITS}]+、"),
+    2: re.compile(rf"^[（(][{CN_DIGITS}]+[）)]"),
+    3: re.compile(r"^\d{1,2}[．.、](?!\d)"),
+}
+MAX_HEADING_LINE = 60
+CLAUSE_END_RE = re.compile(r"[，、：；。！？]")
+CLAUSE_BAD = set("“”‘’《》（）()「」『』")
+TITLE_SUFFIX = "工作报告"
+TITLE_CHARS = "年" + TITLE_SUFFIX
+TITLE_CLAUSE = (6, 14)
+HEADING_CLAUSE = (4, 16)
+
+_POLY = np.uint64(0x100000001B3)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+BITMAP_BITS = 24  # 2 MB of bits: few false positives, and it stays in cache
+_UNKNOWN, _DROPPED = -2, -1
+
+
+# --------------------------------------------------------------------------------------------
+# Training text
+
+
+def _clean(line: str) -> str:
+    return re.sub(r"\s+", "", line)
+
+
+def heading_level(line: str) -> tuple[int, str] | None:
+    """(level, numbering) of a line that starts with a heading number, else None."""
+    for level, pattern in MARKER_RES.items():
+        m = pattern.match(line)
+        if m:
+            return level, m.group(0)
+    return None
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences ending at 。！？； (with any closing quotes); an unterminated tail is dropped."""
+    return SENTENCE_RE.findall(paragraph)
+
+
+@dataclass
+class Document:
+    """One training text: its sentences and its layout as a list of events."""
+
+    sentences: list[str] = field(default_factory=list)
+    # ("h", level, inline, numbering) for a heading, ("p", sentence count) for a paragraph
+    events: list[tuple] = field(default_factory=list)
+
+
+def parse_document(text: str) -> Document:
+    doc = Document()
+    for raw in text.splitlines():
+        line = _clean(raw)
+        if not line:
+            continue
+        head = heading_level(line)
+        has_sentence = any(t in line for t in TERMINATORS)
+        if head and not has_sentence and len(line) <= MAX_HEADING_LINE:
+            doc.events.append(("h", head[0], False, head[1]))
+            continue
+        if head and has_sentence:
+            doc.events.append(("h", head[0], True, head[1]))
+            line = line[len(head[1]):]  # numbering is layout, not text for the chain
+        sentences = split_sentences(line)
+        if sentences:
+            doc.events.append(("p", len(sentences)))
+            doc.sentences.extend(sentences)
+    return doc
+
+
+def read_training(train_dir: Path, template_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """Texts of the provincial reports and the templates, and the templates by id."""
+    texts = [read_document(p.read_bytes(), p.name) for p in sorted(train_dir.glob("*.docx"))]
+    if not texts:
+        raise SystemExit(f"{train_dir}: no .docx training reports found")
+    templates = {ref.id: ref.text for ref in load_corpus(template_dir)}
+    return texts + list(templates.values()), templates
+
+
+# --------------------------------------------------------------------------------------------
+# Fast normalisation and the 13-window check
+
+
+@dataclass
+class Checker:
+    """Normalises many strings at once exactly as app.core.normalize does (for the characters
+    of the training text) and tells which contain a 13-window of the normalised training text."""
+
+    fold: np.ndarray  # code point -> folded code point, _DROPPED or _UNKNOWN
+    numeric: np.ndarray  # folded code point -> counts as a number
+    latin: np.ndarray  # folded code point -> ASCII letter
+    separator: np.ndarray  # code point -> may stand inside a number (5.8, 1,000)
+    windows: np.ndarray  # sorted hashes of the training text's 13-windows
+    bitmap: np.ndarray  # bit slot(hash) is set if a training window has it: most lookups stop here
+
+    def known(self, text: str) -> bool:
+        codes = _codes(text)
+        return bool(len(codes) == 0 or (codes.max() < len(self.fold)
+                                        and (self.fold[codes] != _UNKNOWN).all()))
+
+    def normalise(self, codes: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised codes (uint64) and their segment ids; ``seg`` is non-decreasing."""
+        folded = self.fold[codes]
+        if (folded == _UNKNOWN).any():
+            raise ValueError("text outside the training alphabet reached the checker")
+        pos = np.flatnonzero(folded >= 0)
+        if not len(pos):
+            return np.empty(0, dtype=np.uint64), pos
+        chars, cseg = folded[pos], seg[pos]
+        numeric = self.numeric[chars]
+        x = chars == ord("x")
+        if x.any():
+            numeric |= self._placeholders(chars, cseg, pos, x)
+        # A number run goes on when nothing but one separator stands between two numerals.
+        same = cseg[1:] == cseg[:-1]
+        gap = pos[1:] - pos[:-1] - 1
+        after = self.separator[codes[np.minimum(pos[:-1] + 1, len(codes) - 1)]]
+        joins = same & numeric[1:] & numeric[:-1] & ((gap == 0) | ((gap == 1) & after))
+        keep = np.concatenate([[True], ~joins])
+        out = np.where(numeric, ord(NUMBER), chars)[keep].astype(np.uint64)
+        return out, cseg[keep]
+
+    def _placeholders(self, chars: np.ndarray, seg: np.ndarray, pos: np.ndarray,
+                      x: np.ndarray) -> np.ndarray:
+        """Runs of x that are template placeholders (XX个), not glued to a Latin letter."""
+        n = len(chars)
+        same = np.concatenate([[False], seg[1:] == seg[:-1]])  # same[i]: i-1 is in i's segment
+        starts = np.flatnonzero(x & ~(np.concatenate([[False], x[:-1]]) & same))
+        ends = np.flatnonzero(x & ~np.concatenate([x[1:] & same[1:], [False]])) + 1
+        before = np.maximum(starts - 1, 0)
+        glued_before = ((starts > 0) & same[starts] & (pos[before] + 1 == pos[starts])
+                        & self.latin[chars[before]])
+        after = np.minimum(ends, n - 1)
+        glued_after = ((ends < n) & same[after] & (pos[ends - 1] + 1 == pos[after])
+                       & self.latin[chars[after]])
+        ok = ~(glued_before | glued_after)
+        mark = np.zeros(n + 1, dtype=np.int64)
+        mark[starts[ok]] += 1
+        mark[ends[ok]] -= 1
+        return np.cumsum(mark[:n]) > 0
+
+    def hits(self, codes: np.ndarray, seg: np.ndarray, nseg: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment: does it share a 13-window with the training text; normalised length."""
+        norm, nseg_of = self.normalise(codes, seg)
+        length = np.bincount(nseg_of, minlength=nseg)
+        hashes, valid = window_hashes(norm, nseg_of)
+        hit = np.zeros(nseg, dtype=bool)
+        slot = _slot(hashes)
+        bits = self.bitmap[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)
+        maybe = np.flatnonzero(valid & (bits & 1).astype(bool))
+        if len(maybe):
+            at = np.minimum(np.searchsorted(self.windows, hashes[maybe]), len(self.windows) - 1)
+            found = maybe[self.windows[at] == hashes[maybe]]
+            hit[nseg_of[found]] = True
+        return hit, length
+
+    def text_hits(self, texts: list[str]) -> np.ndarray:
+        """Does each string share a 13-window with the training text."""
+        if not texts:
+            return np.zeros(0, dtype=bool)
+        codes = _codes("".join(texts))
+        seg = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
+        return self.hits(codes, seg, len(texts))[0]
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+
+
+def _slot(hashes: np.ndarray) -> np.ndarray:
+    return (hashes * _MIX) >> np.uint64(64 - BITMAP_BITS)
+
+
+def window_hashes(norm: np.ndarray, seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Polynomial hash of every 13-window and whether it lies within one segment."""
+    m = len(norm) - WINDOW + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=bool)
+    h = np.zeros(m, dtype=np.uint64)
+    for j in range(WINDOW):
+        h = h * _POLY + norm[j : j + m]
+    valid = np.ones(m, dtype=bool) if seg is None else seg[:m] == seg[WINDOW - 1 :]
+    return h, valid
+
+
+def build_checker(texts: list[str], extra_chars: str) -> Checker:
+    chars = sorted(set("".join(texts)) | set(extra_chars))
+    size = max(map(ord, chars)) + 1
+    fold = np.full(size, _UNKNOWN, dtype=np.int64)
+    separator = np.zeros(size, dtype=bool)
+    for ch in chars:
+        folded = fold_char(ch)
+        if len(folded) > 1:
+            continue  # expands to several characters: such text is left out of training
+        fold[ord(ch)] = ord(simplify_char(folded)) if folded else _DROPPED
+        separator[ord(ch)] = ch in _NUMBER_SEPARATORS
+    top = int(fold.max()) + 1
+    numeric = np.zeros(top, dtype=bool)
+    latin = np.zeros(top, dtype=bool)
+    for code in np.unique(fold[fold >= 0]):
+        c = chr(code)
+        numeric[code] = c.isdigit() or c in _CHINESE_NUMERALS
+        latin[code] = c.isascii() and c.isalpha()
+    hashes = [window_hashes(_codes(normalize(t).chars).astype(np.uint64))[0] for t in texts]
+    windows = np.unique(np.concatenate(hashes))
+    bitmap = np.zeros(1 << BITMAP_BITS, dtype=bool)
+    bitmap[_slot(windows)] = True
+    return Checker(fold, numeric, latin, separator, windows,
+                   np.packbits(bitmap, bitorder="little"))
+
+
+# --------------------------------------------------------------------------------------------
+# The Markov chain
+
+
+@dataclass
+class Chain:
+    """Order-2 chain over word ids with order-1 fallback, flattened for vectorised sampling.
+
+    States are the order-2 contexts (a, b), numbered in the order of ``pairs``, then one order-1
+    state ``n_pairs + b`` per word. State s owns the entries first[s] .. first[s] + size[s] - 1:
+    candidate words ``succ`` with an alias table (``prob``, ``alias``), so drawing a word is a few
+    gathers for every walker at once, and ``after`` is the state that choosing the entry leads to.
+    """
+
+    words: list[str]
+    chars: np.ndarray  # int64 code points of all words, concatenated
+    start: np.ndarray  # word id -> offset into chars
+    length: np.ndarray  # word id -> number of characters
+    pairs: np.ndarray  # sorted int64 keys a * V + b of the order-2 contexts
+    first: np.ndarray  # state -> its first entry
+    size: np.ndarray  # state -> number of entries
+    succ: np.ndarray  # entry -> word id
+    succ_len: np.ndarray  # entry -> characters of the word
+    logp: np.ndarray  # entry -> log of its probability
+    prob: np.ndarray  # entry -> probability of keeping it rather than its alias
+    alias: np.ndarray  # entry -> the entry taken otherwise
+    after: np.ndarray  # entry -> next state
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pairs)
+
+
+def tokenise(sentence: str) -> list[str]:
+    out: list[str] = []
+    for k, piece in enumerate(NUMBER_RE.split(sentence)):
+        if k % 2:
+            out.append(piece)
+        elif piece:
+            out.extend(jieba.lcut(piece, HMM=False))
+    return out
+
+
+def _transitions(sentences: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """Vocabulary and the (a, b) -> c word-id triples of every sentence, padded with BOS/END."""
+    words = ["", ""]  # BOS, END
+    ids: dict[str, int] = {}
+    a: list[int] = []
+    b: list[int] = []
+    c: list[int] = []
+    for tokens in sentences:
+        seq = [BOS, BOS]
+        for tok in tokens:
+            if tok not in ids:
+                ids[tok] = len(words)
+                words.append(tok)
+            seq.append(ids[tok])
+        seq.append(END)
+        a.extend(seq[:-2])
+        b.extend(seq[1:-1])
+        c.extend(seq[2:])
+    return (words, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
+            np.asarray(c, dtype=np.int64))
+
+
+def _alias_tables(first: np.ndarray, size: np.ndarray, counts: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias method per state (Vose), as absolute entry indices."""
+    prob = np.ones(len(counts))
+    alias = np.arange(len(counts))
+    for f, m in zip(first[size > 1].tolist(), size[size > 1].tolist(), strict=True):
+        seg = counts[f : f + m]
+        scaled = (seg * (m / seg.sum())).tolist()
+        small = [i for i, p in enumerate(scaled) if p < 1.0]
+        large = [i for i, p in enumerate(scaled) if p >= 1.0]
+        while small and large:
+            lo, hi = small.pop(), large.pop()
+            prob[f + lo], alias[f + lo] = scaled[lo], f + hi
+            scaled[hi] -= 1.0 - scaled[lo]
+            (small if scaled[hi] < 1.0 else large).append(hi)
+    return prob, alias
+
+
+def build_chain(sentences: list[list[str]], min_count: int = ORDER2_MIN_COUNT) -> Chain:
+    words, a, b, c = _transitions(sentences)
+    v = len(words)
+
+    key2, n2 = np.unique((a * v + b) * v + c, return_counts=True)
+    ctx2 = key2 // v
+    pairs = np.unique(ctx2)
+    seen = np.bincount(np.searchsorted(pairs, ctx2), weights=n2) >= min_count
+    pairs = pairs[seen]
+    keep = np.isin(ctx2, pairs)
+    key1, n1 = np.unique(b * v + c, return_counts=True)
+
+    state = np.concatenate([np.searchsorted(pairs, ctx2[keep]), len(pairs) + key1 // v])
+    context = np.concatenate([ctx2[keep] % v, key1 // v])  # last word of each entry's state
+    succ = np.concatenate([key2[keep] % v, key1 % v])
+    counts = np.concatenate([n2[keep], n1]).astype(np.float64)
+
+    size = np.bincount(state, minlength=len(pairs) + v)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    prob, alias = _alias_tables(first, size, counts)
+    totals = np.bincount(state, weights=counts)[state]
+
+    nxt = context * v + succ
+    at = np.minimum(np.searchsorted(pairs, nxt), len(pairs) - 1)
+    after = np.where(pairs[at] == nxt, at, len(pairs) + succ)
+
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    return Chain(words=words, chars=_codes("".join(words)),
+                 start=np.concatenate([[0], np.cumsum(lengths)[:-1]]), length=lengths,
+                 pairs=pairs, first=first, size=size, succ=succ, succ_len=lengths[succ],
+                 logp=np.log(counts / totals), prob=prob, alias=alias, after=after)
+
+
+STEPS = MAX_SENTENCE + 1  # a sentence of 80 one-character words still needs its END
+
+
+def walk(chain: Chain, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                      np.ndarray]:
+    """Walk one sentence per column of ``uniforms`` (walker j uses uniforms[t, j] at step t), all
+    in lockstep. Returns the word matrix (step by walker, END-padded), character lengths, whether
+    each sentence ended within 80 characters, and log-probabilities."""
+    n = uniforms.shape[1]
+    words = np.full((STEPS, n), END, dtype=np.int64)
+    chars = np.zeros(n, dtype=np.int64)
+    logp = np.zeros(n)
+    ended = np.zeros(n, dtype=bool)
+    # the walkers still walking, and their state, length and log-probability so far
+    rows = np.arange(n)
+    state = np.zeros(n, dtype=np.int64)  # (BOS, BOS) has the smallest key
+    length = np.zeros(n, dtype=np.int64)
+    lp = np.zeros(n)
+    for t in range(STEPS):
+        size = chain.size[state]
+        scaled = uniforms[t, rows] * size  # < size: u < 1 and the product is rounded down
+        pick = scaled.astype(np.int64)
+        entry = chain.first[state] + pick
+        # the fraction left over is a second uniform draw, for the alias choice
+        entry = np.where(scaled - pick < chain.prob[entry], entry, chain.alias[entry])
+        word = chain.succ[entry]
+        words[t, rows] = word
+        length += chain.succ_len[entry]
+        lp += chain.logp[entry]
+        go = (word != END) & (length <= MAX_SENTENCE)
+        if not go.all():
+            stop = rows[~go]
+            chars[stop], logp[stop], ended[stop] = length[~go], lp[~go], word[~go] == END
+            rows, entry, length, lp = rows[go], entry[go], length[go], lp[go]
+            if not len(rows):
+                break
+        state = chain.after[entry]
+    chars[rows], logp[rows] = length, lp  # ran out of steps: not ended
+    return words, chars, ended, logp
+
+
+# --------------------------------------------------------------------------------------------
+# Layout learned from the training text
+
+
+@dataclass
+class Dist:
+    """An empirical distribution of small integers."""
+
+    values: np.ndarray
+    cum: np.ndarray
+
+    @classmethod
+    def of(cls, counts: Counter, default: int = 1) -> Dist:
+        if not counts:
+            counts = Counter({default: 1})
+        values = np.array(sorted(counts), dtype=np.int64)
+        weights = np.array([counts[k] for k in values], dtype=np.float64)
+        cum = np.cumsum(weights) / weights.sum()
+        cum[-1] = 1.0
+        return cls(values, cum)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(self.values[np.searchsorted(self.cum, rng.random(), side="right")])
+
+
+@dataclass
+class Layout:
+    sentences_per_paragraph: Dist
+    intro_paragraphs: Dist  # before the first heading
+    paragraphs_after: dict[int, Dist]  # heading level -> body paragraphs until the next heading
+    next_level: dict[int, Dist]  # heading level -> level of the next heading
+    inline: dict[int, float]  # heading level -> share of headings that lead a paragraph
+    numbering: dict[int, str]  # heading level -> numbering style, e.g. "（{}）"
+
+
+def _numbering_style(numbering: str) -> str:
+    return re.sub(rf"[{CN_DIGITS}]+", "{cn}", re.sub(r"\d+", "{n}", numbering))
+
+
+def learn_layout(docs: list[Document]) -> Layout:
+    sizes: Counter = Counter()
+    intro: Counter = Counter()
+    after: dict[int, Counter] = {k: Counter() for k in MARKER_RES}
+    nxt: dict[int, Counter] = {k: Counter() for k in MARKER_RES}
+    inline: dict[int, list[int]] = {k: [0, 0] for k in MARKER_RES}
+    styles: dict[int, Counter] = {k: Counter() for k in MARKER_RES}
+    for doc in docs:
+        level, run = 0, 0
+        for event in doc.events:
+            if event[0] == "p":
+                sizes[event[1]] += 1
+                run += 1
+                continue
+            _, new, is_inline, numbering = event
+            if level:
+                after[level][run] += 1
+                nxt[level][new] += 1
+            else:
+                intro[run] += 1
+            inline[new][0] += is_inline
+            inline[new][1] += 1
+            styles[new][_numbering_style(numbering)] += 1
+            level, run = new, 0
+    default_style = {1: "{cn}、", 2: "（{cn}）", 3: "{n}．"}
+    return Layout(
+        sentences_per_paragraph=Dist.of(sizes),
+        intro_paragraphs=Dist.of(intro),
+        paragraphs_after={k: Dist.of(after[k]) for k in MARKER_RES},
+        next_level={k: Dist.of(nxt[k], default=k) for k in MARKER_RES},
+        inline={k: inline[k][0] / inline[k][1] if inline[k][1] else 0.0 for k in MARKER_RES},
+        numbering={k: styles[k].most_common(1)[0][0] if styles[k] else default_style[k]
+                   for k in MARKER_RES},
+    )
+
+
+def chinese_number(n: int) -> str:
+    """1..99 in Chinese numerals, as headings count (十一, 二十)."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else CN_DIGITS[tens - 1] + "十")
+    return head + (CN_DIGITS[ones - 1] if ones else "")
+
+
+# --------------------------------------------------------------------------------------------
+# The trained model
+
+
+@dataclass
+class Model:
+    chain: Chain
+    checker: Checker
+    layout: Layout
+    templates: list[tuple[str, str]]  # (template id, paragraph of >= 40 characters)
+    yield_per_candidate: float  # accepted characters per sampled sentence, for batch sizes
+
+
+def train(train_dir: Path = TRAIN_DIR, template_dir: Path = TEMPLATE_DIR) -> Model:
+    jieba.setLogLevel(logging.WARNING)
+    texts, templates = read_training(train_dir, template_dir)
+    docs = [parse_document(t) for t in texts]
+    layout = learn_layout(docs)
+    literal = TITLE_CHARS + CN_DIGITS + string.digits + "".join(
+        style.format(cn="", n="") for style in layout.numbering.values())
+    checker = build_checker(texts, literal)
+    sentences = [tokenise(s) for d in docs for s in d.sentences if checker.known(s)]
+    chain = build_chain(sentences)
+    paragraphs = [(tid, line.strip()) for tid, text in templates.items()
+                  for line in text.splitlines() if len(line.strip()) >= MIN_COPY_CHARS]
+    model = Model(chain, checker, layout, paragraphs, 1.0)
+    model.yield_per_candidate = _calibrate(model)
+    return model
+
+
+def _calibrate(model: Model) -> float:
+    """Accepted characters per sampled sentence, so that a report needs few batches."""
+    u = np.random.default_rng(0).random((STEPS + 1, 4000))
+    return max(sum(map(len, accept(model, [u])[0])) / u.shape[1], 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# One report
+
+
+@dataclass
+class Tally:
+    candidates: int = 0
+    rejected: int = 0
+
+
+def accept(model: Model, uniforms: list[np.ndarray]) -> list[list[str]]:
+    """For each block of uniforms (one column per candidate sentence, the last row for
+    thinning), the candidates that are 10-80 characters, at least 8 normalised characters, pass
+    the thinning and share no 13-window with the training text, in order. All blocks are walked
+    and checked together; each row's outcome depends only on its own uniforms."""
+    chain = model.chain
+    u = np.concatenate(uniforms, axis=1)
+    words, chars, ok, logp = walk(chain, u)
+    # thin out the likeliest sentences so that none turns up in too many reports
+    ok &= (chars >= MIN_SENTENCE) & (np.log1p(-u[STEPS]) < MAX_LOG_PROB - logp)
+    rows = np.flatnonzero(ok)
+    out: list[list[str]] = [[] for _ in uniforms]
+    if not len(rows):
+        return out
+    w = words[:, rows].T
+    real = w != END
+    flat = w[real]
+    lens = chain.length[flat]
+    offsets = np.cumsum(lens) - lens
+    index = np.repeat(chain.start[flat] - offsets, lens) + np.arange(int(lens.sum()))
+    codes = chain.chars[index]
+    seg = np.repeat(np.repeat(np.arange(len(rows)), real.sum(axis=1)), lens)
+    hit, norm_len = model.checker.hits(codes, seg, len(rows))
+    text = codes.astype("<u4").tobytes().decode("utf-32-le")
+    bounds = np.concatenate([[0], np.cumsum(chars[rows])]).tolist()
+    good = ~hit & (norm_len >= MIN_NORM_CHARS)
+    block_of = np.searchsorted(np.cumsum([b.shape[1] for b in uniforms]), rows, side="right")
+    for k in np.flatnonzero(good).tolist():
+        out[block_of[k]].append(text[bounds[k] : bounds[k + 1]])
+    return out
+
+
+def draw_uniforms(model: Model, rng: np.random.Generator, need: int) -> np.ndarray:
+    """Uniforms for enough candidates to give about ``need`` characters of sentences."""
+    n = int(np.clip(BATCH_MARGIN * need / model.yield_per_candidate, MIN_BATCH, MAX_BATCH))
+    return rng.random((STEPS + 1, n))
+
+
+class SentencePool:
+    """Accepted sentences of one report, sampled in batches from the report's RNG."""
+
+    def __init__(self, model: Model, rng: np.random.Generator, tally: Tally) -> None:
+        self.model, self.rng, self.tally = model, rng, tally
+        self.pending: deque[str] = deque()
+        self.seen: set[str] = set()
+        self.need = 0  # characters still wanted, to size the next batch
+
+    def feed(self, sentences: list[str], candidates: int) -> None:
+        fresh = 0
+        for s in sentences:
+            if s not in self.seen:  # a report never repeats a sentence
+                self.seen.add(s)
+                self.pending.append(s)
+                fresh += 1
+        self.tally.candidates += candidates
+        self.tally.rejected += candidates - fresh
+
+    def _refill(self) -> None:
+        u = draw_uniforms(self.model, self.rng, self.need)
+        self.feed(accept(self.model, [u])[0], u.shape[1])
+
+    def take(self) -> str:
+        while not self.pending:
+            self._refill()
+        return self.pending.popleft()
+
+    def clause(self, low: int, high: int) -> str:
+        """The first clause of a pending sentence, low..high characters, for a heading."""
+        while True:
+            for k, s in enumerate(self.pending):
+                part = CLAUSE_END_RE.split(s, maxsplit=1)[0]
+                if low <= len(part) <= high and not CLAUSE_BAD.intersection(part):
+                    del self.pending[k]
+                    return part
+            self._refill()
+
+
+def report_length(rng: np.random.Generator) -> int:
+    return int(np.clip(rng.lognormal(np.log(LENGTH_MEDIAN), LENGTH_SIGMA), TARGET_LOW, TARGET_HIGH))
+
+
+def pick_copies(model: Model, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """For about 5 % of reports, 1-3 distinct template paragraphs that fit in a report."""
+    if rng.random() >= COPY_RATE or not model.templates:
+        return []
+    k = min(int(rng.integers(1, MAX_COPIES + 1)), len(model.templates))
+    chosen = [model.templates[j] for j in rng.choice(len(model.templates), k, replace=False)]
+    while len(chosen) > 1 and sum(len(p) + 1 for _, p in chosen) > TARGET_HIGH - MIN_GENERATED:
+        chosen.remove(max(chosen, key=lambda item: len(item[1])))
+    return chosen
+
+
+@dataclass
+class Block:
+    """A line of generated text: the title, a heading, or a paragraph (which a heading number
+    may lead)."""
+
+    prefix: str = ""  # the heading number, or the title's year
+    clause: str = ""  # a heading's or the title's text
+    suffix: str = ""
+    sentences: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        return self.prefix + (self.clause + self.suffix if self.clause else "".join(self.sentences))
+
+
+@dataclass
+class Draft:
+    """A report on its way: what its RNG decided first, then its generated lines."""
+
+    index: int
+    rng: np.random.Generator
+    pool: SentencePool
+    copies: list[tuple[str, str]]
+    budget: int  # characters of generated lines, newlines included
+    blocks: list[Block] = field(default_factory=list)
+
+    def used(self) -> int:
+        return sum(len(b.render()) + 1 for b in self.blocks)
+
+
+def start_draft(model: Model, seed: int, i: int, tally: Tally) -> Draft:
+    rng = np.random.default_rng([seed, i])
+    target = report_length(rng)
+    copies = pick_copies(model, rng)
+    budget = max(target - sum(len(p) + 1 for _, p in copies), MIN_GENERATED)
+    pool = SentencePool(model, rng, tally)
+    pool.need = budget
+    return Draft(i, rng, pool, copies, budget)
+
+
+def lay_out(model: Model, draft: Draft) -> None:
+    """Title, headings and paragraphs, with learned shapes, until the budget is used."""
+    layout, rng, pool = model.layout, draft.rng, draft.pool
+    year = int(rng.integers(2016, 2026))
+    draft.blocks.append(Block(f"{year}年", pool.clause(*TITLE_CLAUSE), TITLE_SUFFIX))
+    used = draft.used()
+    counters = dict.fromkeys(MARKER_RES, 0)
+    level = 0
+    left = layout.intro_paragraphs.draw(rng)
+    pending_numbering = ""
+    while used < draft.budget:
+        if left <= 0 and draft.budget - used > 4 * MAX_SENTENCE:
+            level = layout.next_level[level].draw(rng) if level else 1
+            level = min(level, max((k for k, v in counters.items() if v), default=0) + 1)
+            counters[level] += 1
+            for deeper in range(level + 1, max(MARKER_RES) + 1):
+                counters[deeper] = 0
+            numbering = layout.numbering[level].format(
+                cn=chinese_number(counters[level]), n=counters[level])
+            left = layout.paragraphs_after[level].draw(rng)
+            if rng.random() < layout.inline[level]:
+                pending_numbering, left = numbering, max(left, 1)
+            else:
+                block = Block(numbering, pool.clause(*HEADING_CLAUSE))
+                draft.blocks.append(block)
+                used += len(block.render()) + 1
+            continue
+        block = Block(pending_numbering)
+        pending_numbering = ""
+        used += len(block.prefix) + 1
+        for _ in range(max(layout.sentences_per_paragraph.draw(rng), 1)):
+            pool.need = draft.budget - used
+            block.sentences.append(pool.take())
+            used += len(block.sentences[-1])
+            if used >= draft.budget:
+                break
+        draft.blocks.append(block)
+        left -= 1
+
+
+def repair(model: Model, draft: Draft, hits: np.ndarray) -> None:
+    """Fix the lines that share a 13-window with the training text although their sentences do
+    not: where two sentences meet, or behind a heading number."""
+    pool, checker = draft.pool, model.checker
+    for k in np.flatnonzero(hits).tolist():
+        block = draft.blocks[k]
+        pool.tally.rejected += 1
+        if block.clause:
+            block.clause = pool.clause(*(TITLE_CLAUSE if k == 0 else HEADING_CLAUSE))
+            continue
+        prefixes = [block.prefix + "".join(block.sentences[: j + 1])
+                    for j in range(len(block.sentences))]
+        first = int(np.argmax(checker.text_hits(prefixes)))
+        if first == 0 and block.prefix:
+            block.prefix = ""
+        elif len(block.sentences) > 1:
+            del block.sentences[first]
+        else:
+            block.sentences = [pool.take()]
+
+
+def top_up(draft: Draft) -> bool:
+    """Lengthen the last paragraph after repairs shortened the report; True if anything
+    changed."""
+    short = draft.budget - draft.used()
+    if short <= 0:
+        return False
+    last = draft.blocks[-1]
+    if last.clause:
+        last = Block()
+        draft.blocks.append(last)
+        short -= 1
+    while short > 0:
+        draft.pool.need = short
+        last.sentences.append(draft.pool.take())
+        short -= len(last.sentences[-1])
+    return True
+
+
+def finish(model: Model, drafts: list[Draft]) -> None:
+    """Check every generated line of the drafts at once; repair and top up until all pass."""
+    todo = drafts
+    for _ in range(MAX_REPAIR_ROUNDS):
+        if not todo:
+            return
+        lines = [b.render() for d in todo for b in d.blocks]
+        hits = model.checker.text_hits(lines)
+        bounds = np.cumsum([0] + [len(d.blocks) for d in todo])
+        again = []
+        for k, d in enumerate(todo):
+            mine = hits[bounds[k] : bounds[k + 1]]
+            if mine.any():
+                repair(model, d, mine)
+            grown = top_up(d)
+            if mine.any() or grown:
+                again.append(d)
+        todo = again
+    raise RuntimeError("generated lines kept matching the training text")
+
+
+@dataclass
+class Report:
+    title: str
+    lines: list[str]
+    copies: list[str]  # template ids, in order of their paragraphs
+    sentences: list[str]  # the generated sentences it uses
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def make_reports(model: Model, seed: int, indices: range, tally: Tally) -> list[Report]:
+    """Reports ``indices``; each depends only on (seed, i), however many are made together."""
+    drafts = [start_draft(model, seed, i, tally) for i in indices]
+    uniforms = [draw_uniforms(model, d.rng, d.budget) for d in drafts]
+    for d, u, sentences in zip(drafts, uniforms, accept(model, uniforms), strict=True):
+        d.pool.feed(sentences, u.shape[1])
+    for d in drafts:
+        lay_out(model, d)
+    finish(model, drafts)
+    reports = []
+    for d in drafts:
+        lines = [b.render() for b in d.blocks]
+        for _, paragraph in d.copies:
+            lines.insert(int(d.rng.integers(1, len(lines) + 1)), paragraph)
+        ids = list(dict.fromkeys(tid for tid, _ in d.copies))
+        used = [s for b in d.blocks for s in b.sentences]
+        report = Report(lines[0], lines, ids, used)
+        if not MIN_REPORT <= len(report.text) <= MAX_REPORT:  # the targets leave room for this
+            raise RuntimeError(f"report {d.index}: {len(report.text)} characters")
+        reports.append(report)
+    return reports
+
+
+# --------------------------------------------------------------------------------------------
+# Many reports, in parallel
+
+
+@dataclass
+class Job:
+    model: Model
+    seed: int
+    out: Path
+    width: int
+    stats: bool
+
+
+@dataclass
+class ChunkResult:
+    meta: list[tuple[str, dict]]
+    lengths: list[int]
+    copying: int
+    tally: Tally
+    sentence_hashes: np.ndarray
+
+
+_JOB: Job | None = None  # set in the parent before forking, so workers share the trained model
+
+
+def report_id(i: int, width: int) -> str:
+    return f"gen-{i:0{width}d}"
+
+
+def run_chunk(bounds: tuple[int, int]) -> ChunkResult:
+    job = _JOB
+    assert job is not None
+    tally = Tally()
+    meta: list[tuple[str, dict]] = []
+    lengths: list[int] = []
+    hashes: list[int] = []
+    copying = 0
+    for i, report in zip(range(*bounds), make_reports(job.model, job.seed, range(*bounds), tally),
+                         strict=True):
+        text = report.text
+        rid = report_id(i, job.width)
+        (job.out / f"{rid}.txt").write_text(text, encoding="utf-8")
+        tags = {"kind": "generated"}
+        if report.copies:
+            tags["copies"] = ",".join(report.copies)
+            copying += 1
+        meta.append((rid, {"title": report.title, "source": "generated", "tags": tags}))
+        lengths.append(len(text))
+        if job.stats:
+            # hash() is the same in every worker: they are forked from one parent
+            hashes.extend({hash(s) for s in report.sentences if len(s) >= MIN_DIVERSITY_CHARS})
+    return ChunkResult(meta, lengths, copying, tally, np.array(hashes, dtype=np.int64))
+
+
+def generate(model: Model, n: int, seed: int, out: Path, workers: int = 2,
+             stats: bool = False) -> dict:
+    """Write n reports and corpus.json into ``out``; return the statistics."""
+    global _JOB  # noqa: PLW0603 - the forked workers read the model from here
+    out.mkdir(parents=True, exist_ok=True)
+    _JOB = Job(model, seed, out, max(6, len(str(max(n - 1, 0)))), stats)
+    chunks = [(a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+    t0 = time.perf_counter()
+    try:
+        if workers <= 1:
+            results = [run_chunk(c) for c in chunks]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = list(pool.imap(run_chunk, chunks))
+    finally:
+        _JOB = None
+    meta = {rid: info for r in results for rid, info in r.meta}
+    (out / "corpus.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
+                                     encoding="utf-8")
+    return summarise(results, n, time.perf_counter() - t0)
+
+
+def summarise(results: list[ChunkResult], n: int, seconds: float) -> dict:
+    lengths = np.array([x for r in results for x in r.lengths], dtype=np.int64)
+    candidates = sum(r.tally.candidates for r in results)
+    rejected = sum(r.tally.rejected for r in results)
+    hashes = np.concatenate([r.sentence_hashes for r in results]) if results else np.empty(0)
+    shared = int(np.unique(hashes, return_counts=True)[1].max()) if len(hashes) else 0
+    return {
+        "n": n,
+        "total_chars": int(lengths.sum()),
+        "mean_chars": round(float(lengths.mean()), 1) if n else 0.0,
+        "min_chars": int(lengths.min()) if n else 0,
+        "max_chars": int(lengths.max()) if n else 0,
+        "copying_share": round(sum(r.copying for r in results) / n, 4) if n else 0.0,
+        "rejected_sentence_rate": round(rejected / candidates, 4) if candidates else 0.0,
+        "max_reports_sharing_sentence": shared,
+        "seconds": round(seconds, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, required=True, help="number of reports")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stats", action="store_true", help="print statistics as one JSON line")
+    parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR,
+                        help="folder of .docx reports to learn from")
+    parser.add_argument("--templates", type=Path, default=TEMPLATE_DIR,
+                        help="template corpus to learn from and copy from")
+    args = parser.parse_args(argv)
+    if args.n < 0 or args.workers < 1:
+        parser.error("--n must be >= 0 and --workers >= 1")
+    t0 = time.perf_counter()
+    model = train(args.train_dir, args.templates)
+    trained = time.perf_counter() - t0
+    stats = generate(model, args.n, args.seed, args.out, args.workers, args.stats)
+    if args.stats:
+        print(json.dumps({**stats, "train_seconds": round(trained, 1)}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
