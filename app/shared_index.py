@@ -109,7 +109,8 @@ class RedisIndex:
     def ids(self) -> list[str]:
         return sorted(k.decode() for k in self._call(self._redis.hkeys, self._key(b"ids", b"")))
 
-    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
+    def lookup(self, chars: str, sigs: np.ndarray,
+               per_unit: int) -> tuple[Hits, list[UnitPlaces]]:
         windows = window_hashes(chars)
         keys = band_keys(sigs, self.bands, self.rows).ravel()
         pipe = self._redis.pipeline(transaction=False)
@@ -117,7 +118,7 @@ class RedisIndex:
         pipe.mget([self._key(b"band", k.tobytes()) for k in keys] or [b"-"])
         seed_values, band_values = self._call(pipe.execute)
         return self._hits(seed_values[: len(windows)]), self._places(band_values[: len(keys)],
-                                                                     len(sigs))
+                                                                     len(sigs), per_unit)
 
     @staticmethod
     def _hits(values: list[bytes | None]) -> Hits:
@@ -136,13 +137,16 @@ class RedisIndex:
             return Hits(empty, empty, empty, crowded)
         return Hits(np.concatenate(at), np.concatenate(slots), np.concatenate(pos), crowded)
 
-    def _places(self, values: list[bytes | None], n_units: int) -> list[UnitPlaces]:
+    def _places(self, values: list[bytes | None], n_units: int,
+                per_unit: int) -> list[UnitPlaces]:
         out = []
         for unit in range(n_units):
             blobs = values[unit * self.bands : (unit + 1) * self.bands]
-            records = np.unique(np.concatenate([_ints(b, 3) for b in blobs]), axis=0) \
-                if any(blobs) else np.empty((0, 3), np.int64)
-            out.append(UnitPlaces(records[:, 0], records[:, 1], records[:, 2]))
+            records = np.concatenate([_ints(b, 3) for b in blobs]) if any(blobs) \
+                else np.empty((0, 3), np.int64)
+            found, votes = np.unique(records, axis=0, return_counts=True)
+            out.append(UnitPlaces(found[:, 0], found[:, 1], found[:, 2], votes)
+                       .strongest(per_unit))
         return out
 
     def prefetch(self, slots: set[int]) -> None:
@@ -192,6 +196,9 @@ class RedisIndex:
 
     def doc(self, slot: int) -> Document:
         return self._entry(slot)[1]
+
+    def chars(self, slot: int) -> str:
+        return self._entry(slot)[1].norm.chars
 
     def get(self, doc_id: str) -> Reference:
         slot = self._call(self._redis.hget, self._key(b"ids", b""), doc_id)

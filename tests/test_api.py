@@ -613,6 +613,18 @@ def test_id_can_be_reused_after_delete(make_client: Callable[..., TestClient]) -
     assert share_of(c.post("/v1/check", json={"text": new}).json(), "reused") > 0.9
 
 
+def test_stored_report_with_a_chinese_id_gets_an_encoded_location(
+        make_client: Callable[..., TestClient]) -> None:
+    """Ids may be Chinese; the Location header (latin-1 only) carries the path percent-encoded,
+    and following it finds the stored report."""
+    c = make_client()
+    text = "\n".join(host("2025-四川省", 0, 3))
+    response = c.post("/v1/check?store=true&id=四川-2025", json={"text": text}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.headers["location"] == "/v1/references/%E5%9B%9B%E5%B7%9D-2025"
+    assert c.get(response.headers["location"]).json()["id"] == "四川-2025"
+
+
 def test_check_with_store_adds_the_report(make_client: Callable[..., TestClient]) -> None:
     c = make_client()
     first = "\n".join(host("2025-四川省", 0, 6))

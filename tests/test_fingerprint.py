@@ -50,9 +50,10 @@ def test_band_table_finds_what_minhash_lsh_finds() -> None:
     table.add(np.arange(len(sigs)), sigs)
     ours = table.query(query_sigs)
     found = 0
-    for sig, got in zip(query_sigs, ours, strict=True):
+    for sig, (got, votes) in zip(query_sigs, ours, strict=True):
         theirs = lsh.query(MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=sig))
         assert sorted(got.tolist()) == sorted(theirs)
+        assert votes.tolist() == sorted(votes.tolist(), reverse=True)  # strongest first
         found += len(theirs)
     assert found > 0  # the two templates share stock sentences, so the comparison is not empty
 
@@ -92,7 +93,8 @@ def test_common_mask_counts_documents_not_repeats() -> None:
     query = "丙丁" + phrase + "戊己"
     hits = seeds.hits(query)
     runs = exact_runs(query, hits, dict(enumerate(refs)), K)
+    spans = [np.array([getattr(r, f) for r in runs]) for f in ("doc", "q_start", "q_end")]
     assert STRIDE < 7
-    mask = common_mask(len(query), runs, hits.crowded, needed=7)
+    mask = common_mask(len(query), *spans, hits.crowded, needed=7)
     assert mask.tolist() == [False] * 2 + [True] * len(phrase) + [False] * 2
-    assert not common_mask(len(query), runs, hits.crowded, needed=8).any()
+    assert not common_mask(len(query), *spans, hits.crowded, needed=8).any()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -261,7 +262,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               if _wants_html(request, fmt)
                               else JSONResponse(result.model_dump(mode="json")))
         if stored_id is not None:
-            response.headers["Location"] = f"/v1/references/{stored_id}"
+            # ids may be Chinese; a header carries only latin-1, so the path is percent-encoded
+            response.headers["Location"] = f"/v1/references/{quote(stored_id, safe='')}"
         return response
 
     async def _check_body(request: Request) -> CheckRequest:

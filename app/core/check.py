@@ -17,10 +17,15 @@ from .fingerprint import signatures
 from .index import Index, UnitPlaces
 from .schema import CheckResult
 from .scoring import score
-from .seeds import MIN_RUN, K, common_mask, exact_runs
+from .seeds import MIN_RUN, common_mask, group_hits, grow_runs, strongest
 
 DEFAULT_THRESHOLD = 0.30
 DEFAULT_MIN_MATCH_CHARS = 13
+# A sentence of officialese can be in thousands of references: each query unit is aligned with at
+# most this many of them (the strongest evidence first), so a check costs the same at any corpus
+# size. Verbatim runs with more documents than READ_ALL_DOCS are read only for the strongest.
+SOURCES_PER_UNIT = 10
+READ_ALL_DOCS = 200
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,25 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     options = options or CheckOptions()
     query = analyse(text)
     sigs = signatures([query.unit_chars(u) for u in query.units])
-    hits, places = index.lookup(query.norm.chars, sigs)  # one round trip to a shared store
-    index.prefetch({*hits.docs.tolist(), *(d for p in places for d in p.docs.tolist())})
-    hits = hits.only(np.array([index.alive(d) for d in hits.docs.tolist()], dtype=bool))
-    all_runs = exact_runs(query.norm.chars, hits, {
-        d: index.doc(d).norm.chars for d in np.unique(hits.docs).tolist()}, K)
+    hits, places = index.lookup(query.norm.chars, sigs, SOURCES_PER_UNIT)  # one round trip
+    groups = group_hits(hits)
+    chosen = strongest(groups, np.array([u.start for u in query.units], dtype=np.int64),
+                       SOURCES_PER_UNIT)
+    few = len(np.unique(groups.docs)) <= READ_ALL_DOCS
+    read = np.ones(len(groups), dtype=bool) if few else chosen
+    index.prefetch({*groups.docs[read].tolist(), *(d for p in places for d in p.docs.tolist())})
+    unread = ~read  # counted for common phrases by their kept windows, without reading them
+    read &= np.array([index.alive(d) for d in groups.docs.tolist()], dtype=bool)
+    chars_of = {d: index.chars(d) for d in set(groups.docs[read].tolist())}
+    evidence = read if few else read & chosen
+    grown = grow_runs(query.norm.chars, groups, evidence, chars_of)
+    # the common-phrase count needs every document; those not read count with their kept windows
+    shared = grown + grow_runs(query.norm.chars, groups, read & ~evidence, chars_of)
+    spans = (np.array([r.doc for r in shared] + groups.docs[unread].tolist(), dtype=np.int64),
+             np.array([r.q_start for r in shared] + groups.q0[unread].tolist(), dtype=np.int64),
+             np.array([r.q_end for r in shared] + groups.q1[unread].tolist(), dtype=np.int64))
     runs = [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
-            for r in all_runs if r.q_end - r.q_start >= options.min_match_chars]
+            for r in grown if r.q_end - r.q_start >= options.min_match_chars]
     candidates = lsh_candidates(query, places, index) + run_candidates(query, runs, index)
     found = verify(query, candidates, index, options.align)
     found = extend(query, found, index, options.align)
@@ -70,10 +87,11 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
                     if index.ref(seg.doc).id not in options.ignore]
     excl = options.exclusions
     by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
-                 if (reason := source_reason(index.ref(doc), excl)) is not None}
+                 if (excl.sources or excl.own)  # else no reference is read for this
+                 and (reason := source_reason(index.ref(doc), excl)) is not None}
     passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
                                 demoted=set(by_source))
-    common = (common_mask(len(query.norm), all_runs, hits.crowded,
+    common = (common_mask(len(query.norm), *spans, hits.crowded,
                           index.common_docs(excl.common_share, excl.common_min_docs))
               if excl.common_share is not None else None)
     return score(query, passages, index, options.threshold, options.min_match_chars, title,
@@ -106,7 +124,7 @@ def lsh_candidates(query: Document, places: list[UnitPlaces],
                                    found.ends.tolist(), strict=True):
             if not index.alive(doc):
                 continue
-            r0, r1 = _region(len(unit), start, end, len(index.doc(doc).norm))
+            r0, r1 = _region(len(unit), start, end, len(index.chars(doc)))
             out.append(Candidate(i, doc, r0, r1))
     return out
 
@@ -125,7 +143,7 @@ def run_candidates(query: Document, runs: list[Segment], index: Index) -> list[C
                 r0 = run.s_start - (run.q_start - unit.start)
                 r1 = run.s_end + (unit.end - run.q_end)
                 out.append(Candidate(i, run.doc,
-                                     *_region(len(unit), r0, r1, len(index.doc(run.doc).norm))))
+                                     *_region(len(unit), r0, r1, len(index.chars(run.doc)))))
     return out
 
 
@@ -152,7 +170,7 @@ def verify(query: Document, candidates: list[Candidate], index: Index,
     for (unit_no, doc), cands in grouped.items():
         unit = query.units[unit_no]
         for r_start, r_end in _merged_regions(cands, len(unit)):
-            seg = align_unit(query.norm.chars, unit.start, unit.end, index.doc(doc).norm.chars,
+            seg = align_unit(query.norm.chars, unit.start, unit.end, index.chars(doc),
                              r_start, r_end, doc, params)
             key = (unit_no, doc)
             if seg is not None and (key not in best or seg.matched > best[key].matched):
@@ -175,10 +193,10 @@ def extend(query: Document, found: dict[tuple[int, int], Segment], index: Index,
                     continue
                 unit: Unit = query.units[nb]
                 reach = 2 * len(unit) + 40
-                doc_len = len(index.doc(doc).norm)
+                doc_len = len(index.chars(doc))
                 r0, r1 = max(0, seg.s_start - reach), min(doc_len, seg.s_end + reach)
                 new = align_unit(query.norm.chars, unit.start, unit.end,
-                                 index.doc(doc).norm.chars, r0, r1, doc, params)
+                                 index.chars(doc), r0, r1, doc, params)
                 if new is not None:
                     found[(nb, doc)] = new
                     nxt.append((nb, doc))

@@ -37,14 +37,16 @@ class CombinedIndex:
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self.base or doc_id in self.changes
 
-    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
-        hits_a, places_a = self.base.lookup(chars, sigs)
-        hits_b, places_b = self.changes.lookup(chars, sigs)
+    def lookup(self, chars: str, sigs: np.ndarray,
+               per_unit: int) -> tuple[Hits, list[UnitPlaces]]:
+        hits_a, places_a = self.base.lookup(chars, sigs, per_unit)
+        hits_b, places_b = self.changes.lookup(chars, sigs, per_unit)
         hits = Hits(np.concatenate([hits_a.qpos, hits_b.qpos]),
                     np.concatenate([hits_a.docs, hits_b.docs + self.shift]),
                     np.concatenate([hits_a.dpos, hits_b.dpos]), hits_a.crowded + hits_b.crowded)
         places = [UnitPlaces(np.concatenate([a.docs, b.docs + self.shift]),
-                             np.concatenate([a.starts, b.starts]), np.concatenate([a.ends, b.ends]))
+                             np.concatenate([a.starts, b.starts]), np.concatenate([a.ends, b.ends]),
+                             np.concatenate([a.votes, b.votes])).strongest(per_unit)
                   for a, b in zip(places_a, places_b, strict=True)]
         return hits, places
 
@@ -63,6 +65,10 @@ class CombinedIndex:
     def doc(self, slot: int) -> Document:
         part, own = self._part(slot)
         return part.doc(own)
+
+    def chars(self, slot: int) -> str:
+        part, own = self._part(slot)
+        return part.chars(own)
 
     def get(self, doc_id: str) -> Reference:
         for part in (self.base, self.changes):

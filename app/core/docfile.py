@@ -24,6 +24,7 @@ from .segment import Span
 
 DOCS_FILE = "docs.sqlite3"
 _CACHE_SIZE = 2048
+_CHARS_CACHE_SIZE = 50_000  # ~3,000 characters each: ~0.6 GB at most
 
 SCHEMA = """
 CREATE TABLE docs (
@@ -67,6 +68,7 @@ class DocFile:
         self.path = path
         self._local = threading.local()
         self._cache: OrderedDict[int, tuple[Reference, Document]] = OrderedDict()
+        self._chars: OrderedDict[int, str] = OrderedDict()  # what aligning needs, cached longer
         self._lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
@@ -100,6 +102,32 @@ class DocFile:
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
         return ref, doc
+
+    def chars(self, slot: int) -> str:
+        """The normalised text alone (what alignment reads), cached."""
+        with self._lock:
+            if slot in self._chars:
+                self._chars.move_to_end(slot)
+                return self._chars[slot]
+        self.prefetch_chars({slot})
+        return self._chars[slot]
+
+    def prefetch_chars(self, slots: set[int]) -> None:
+        """Read the normalised texts of ``slots`` not cached yet, a few hundred per query."""
+        with self._lock:
+            missing = sorted(s for s in slots if s not in self._chars)
+        for i in range(0, len(missing), 500):
+            part = missing[i : i + 500]
+            rows = self._conn().execute(
+                f"SELECT slot, norm FROM docs WHERE slot IN ({','.join('?' * len(part))})",
+                part).fetchall()
+            if len(rows) != len(part):
+                raise KeyError(sorted(set(part) - {r[0] for r in rows}))
+            with self._lock:
+                for slot, norm in rows:
+                    self._chars[slot] = norm
+                while len(self._chars) > _CHARS_CACHE_SIZE:
+                    self._chars.popitem(last=False)
 
     def check(self) -> str:
         """SQLite's own integrity check: 'ok' or what is wrong."""

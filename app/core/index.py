@@ -49,11 +49,20 @@ Progress = Callable[[int], None]  # called with the number of references just in
 
 @dataclass(frozen=True)
 class UnitPlaces:
-    """Reference units found for one query unit: doc slot, normalised start and end each."""
+    """Reference units found for one query unit: doc slot, normalised start and end each, and
+    the number of LSH bands it shares with the query unit (its votes)."""
 
     docs: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    votes: np.ndarray
+
+    def strongest(self, limit: int) -> UnitPlaces:
+        """At most ``limit`` places: most votes first, then the lower slot (the earlier
+        reference)."""
+        order = np.lexsort((self.starts, self.docs, -self.votes))[:limit]
+        return UnitPlaces(self.docs[order], self.starts[order], self.ends[order],
+                          self.votes[order])
 
 
 @dataclass
@@ -91,11 +100,13 @@ class Index(Protocol):
 
     def __len__(self) -> int: ...
     def __contains__(self, doc_id: str) -> bool: ...
-    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]: ...
+    def lookup(self, chars: str, sigs: np.ndarray,
+               per_unit: int) -> tuple[Hits, list[UnitPlaces]]: ...
     def prefetch(self, slots: set[int]) -> None: ...
     def alive(self, slot: int) -> bool: ...
     def ref(self, slot: int) -> Reference: ...
     def doc(self, slot: int) -> Document: ...
+    def chars(self, slot: int) -> str: ...
     def get(self, doc_id: str) -> Reference: ...
     def ids(self) -> list[str]: ...
     def common_docs(self, share: float, min_docs: int) -> int: ...
@@ -154,6 +165,13 @@ class ReferenceIndex:
     def doc(self, slot: int) -> Document:
         return self._entry(slot)[1]
 
+    def chars(self, slot: int) -> str:
+        """The normalised text of a reference: all that aligning with it needs."""
+        if slot < self._disk_slots and self._alive[slot]:
+            assert self._disk is not None
+            return self._disk.chars(slot)
+        return self._entry(slot)[1].norm.chars
+
     def _entry(self, slot: int) -> tuple[Reference, Document]:
         if not self._alive[slot]:
             raise ReferenceNotFoundError(f"reference number {slot} was removed")
@@ -187,16 +205,20 @@ class ReferenceIndex:
 
     # -- lookups shared with other index kinds ----------------------------------------------
 
-    def lookup(self, chars: str, sigs: np.ndarray) -> tuple[Hits, list[UnitPlaces]]:
-        """Seed hits of a query's normalised text and LSH candidates of its unit signatures."""
+    def lookup(self, chars: str, sigs: np.ndarray,
+               per_unit: int) -> tuple[Hits, list[UnitPlaces]]:
+        """Seed hits of a query's normalised text, and the ``per_unit`` strongest LSH candidates
+        of each of its unit signatures."""
         places = []
-        for units in self.bands.query(sigs):
+        for units, votes in self.bands.query(sigs, per_unit):
             docs, starts, ends = self.unit_info(units)
-            places.append(UnitPlaces(docs, starts, ends))
+            places.append(UnitPlaces(docs, starts, ends, votes))
         return self.seeds.hits(chars), places
 
     def prefetch(self, slots: set[int]) -> None:
-        """Nothing to do: documents are read on demand from memory or a local file."""
+        """Read the normalised texts a check will align with in a few queries, not one each."""
+        if self._disk is not None:
+            self._disk.prefetch_chars({s for s in slots if s < self._disk_slots and self._alive[s]})
 
     # -- changes -----------------------------------------------------------------------------
 

@@ -94,24 +94,27 @@ class Hits:
         return Hits(self.qpos[keep], self.docs[keep], self.dpos[keep], self.crowded)
 
 
-def common_mask(n_chars: int, runs: list[Run], crowded: np.ndarray, needed: int) -> np.ndarray:
+def common_mask(n_chars: int, docs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                crowded: np.ndarray, needed: int) -> np.ndarray:
     """Normalised query characters that at least ``needed`` documents share with the query:
-    the corpus's own stock phrases. ``runs`` are all verbatim runs (of any length found); a
-    document counts once per character however often it repeats the phrase. A crowded window
-    (too many places to list) counts its number of places over STRIDE neighbouring windows,
-    which is how many times the corpus holds it (one kept window per STRIDE positions)."""
-    by_doc: dict[int, list[tuple[int, int]]] = {}
-    for run in runs:
-        by_doc.setdefault(run.doc, []).append((run.q_start, run.q_end))
+    the corpus's own stock phrases. The spans ``docs``/``starts``/``ends`` are the verbatim
+    runs found (of any length); a document counts once per character however often it repeats
+    the phrase. A crowded window (too many places to list) counts its number of places over
+    STRIDE neighbouring windows, which is how many times the corpus holds it (one kept window
+    per STRIDE positions)."""
     diff = np.zeros(n_chars + 1, dtype=np.int64)
-    for spans in by_doc.values():
-        end = -1
-        for start, stop in sorted(spans):
-            first = max(start, end)  # what an earlier span of this doc covered counts once
-            if first < stop:
-                diff[first] += 1
-                diff[stop] -= 1
-            end = max(end, stop)
+    if len(docs):
+        order = np.lexsort((starts, docs))
+        docs, starts, ends = docs[order], starts[order], ends[order]
+        # what an earlier span of the same doc covered counts once: a running maximum of the
+        # ends within each doc (the doc number, scaled, keeps it from crossing docs)
+        scale = np.int64(n_chars + 1)
+        reach = np.maximum.accumulate(docs * scale + ends) - docs * scale
+        covered_to = np.where(np.r_[True, docs[1:] != docs[:-1]], -1, np.r_[-1, reach[:-1]])
+        first = np.maximum(starts, covered_to)
+        ok = first < ends
+        np.add.at(diff, first[ok], 1)
+        np.add.at(diff, ends[ok], -1)
     mask = np.cumsum(diff)[:n_chars] >= needed
     if crowded.any():
         places = np.convolve(crowded, np.ones(STRIDE, dtype=np.int64))[: len(crowded)]
@@ -122,33 +125,79 @@ def common_mask(n_chars: int, runs: list[Run], crowded: np.ndarray, needed: int)
     return mask
 
 
-def exact_runs(query: str, hits: Hits, chars_of: dict[int, str], min_len: int) -> list[Run]:
-    """Group window hits into maximal verbatim runs of at least ``min_len`` characters.
+@dataclass(frozen=True)
+class Groups:
+    """Hits on one diagonal (same doc, same offset) at most STRIDE query positions apart: each
+    group is one verbatim run seen through its kept windows, [q0, q1) before growing."""
 
-    Hits of one run lie on one diagonal (same doc, same offset) at most STRIDE query positions
-    apart; each group is grown to its full extent and checked character by character, so a
-    hash collision reports nothing."""
-    qpos, docs = hits.qpos, hits.docs
-    if not len(qpos):
-        return []
-    diag = hits.dpos - qpos
+    docs: np.ndarray
+    diag: np.ndarray
+    q0: np.ndarray
+    q1: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+def group_hits(hits: Hits) -> Groups:
+    qpos, docs, diag = hits.qpos, hits.docs, hits.dpos - hits.qpos
     order = np.lexsort((qpos, diag, docs))
+    qpos, docs, diag = qpos[order], docs[order], diag[order]
+    new = np.ones(len(qpos), dtype=bool)
+    new[1:] = (docs[1:] != docs[:-1]) | (diag[1:] != diag[:-1]) | (qpos[1:] - qpos[:-1] > STRIDE)
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:] - 1, len(qpos) - 1] if len(first) else first
+    return Groups(docs[first], diag[first], qpos[first], qpos[last] + K)
+
+
+def strongest(groups: Groups, unit_starts: np.ndarray, per_unit: int) -> np.ndarray:
+    """Which groups to keep: for each query unit (the one a group starts in), the groups of the
+    ``per_unit`` documents with the longest run there; on equal length the earlier-indexed
+    document (the original, not a later copy of it) wins."""
+    if not len(groups):
+        return np.zeros(0, dtype=bool)
+    unit = np.clip(np.searchsorted(unit_starts, groups.q0, side="right") - 1, 0, None)
+    length = groups.q1 - groups.q0
+    # each (unit, doc) pair by its longest group
+    order = np.lexsort((-length, groups.docs, unit))
+    u, d, n = unit[order], groups.docs[order], length[order]
+    head = np.r_[True, (u[1:] != u[:-1]) | (d[1:] != d[:-1])]
+    pu, pd, pn = u[head], d[head], n[head]
+    # pairs ranked within their unit: longest first, then the lower doc
+    rank_order = np.lexsort((pd, -pn, pu))
+    ru = pu[rank_order]
+    unit_first = np.r_[True, ru[1:] != ru[:-1]]
+    position = np.arange(len(ru))
+    rank = position - np.maximum.accumulate(np.where(unit_first, position, 0))
+    kept_pair = np.zeros(len(pu), dtype=bool)
+    kept_pair[rank_order] = rank < per_unit
+    # back to groups: every group of a kept pair
+    pair_of_sorted = np.cumsum(head) - 1
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[order] = kept_pair[pair_of_sorted]
+    return keep
+
+
+def grow_runs(query: str, groups: Groups, which: np.ndarray,
+              chars_of: dict[int, str]) -> list[Run]:
+    """The chosen groups grown to their full extent and checked character by character (a hash
+    collision reports nothing); groups split by a skipped window grow alike and count once."""
     out: list[Run] = []
-    seen: set[tuple[int, int, int]] = set()  # groups split by a skipped window grow alike
-    start = 0
-    n = len(order)
-    for i in range(1, n + 1):
-        a, b = order[i - 1], order[i] if i < n else -1
-        if i < n and docs[b] == docs[a] and diag[b] == diag[a] and qpos[b] - qpos[a] <= STRIDE:
-            continue
-        run = _grown(query, chars_of[int(docs[a])], int(qpos[order[start]]),
-                     int(qpos[a]) + K, int(diag[a]))
-        if run is not None and run[1] - run[0] >= min_len and (int(docs[a]), *run) not in seen:
-            seen.add((int(docs[a]), *run))
-            q0, q1 = run
-            out.append(Run(int(docs[a]), q0, q1, q0 + int(diag[a]), q1 + int(diag[a])))
-        start = i
+    seen: set[tuple[int, int, int]] = set()
+    for i in np.flatnonzero(which).tolist():
+        doc, diag = int(groups.docs[i]), int(groups.diag[i])
+        run = _grown(query, chars_of[doc], int(groups.q0[i]), int(groups.q1[i]), diag)
+        if run is not None and (doc, *run) not in seen:
+            seen.add((doc, *run))
+            out.append(Run(doc, run[0], run[1], run[0] + diag, run[1] + diag))
     return out
+
+
+def exact_runs(query: str, hits: Hits, chars_of: dict[int, str], min_len: int) -> list[Run]:
+    """Every maximal verbatim run of at least ``min_len`` characters the hits show."""
+    groups = group_hits(hits)
+    runs = grow_runs(query, groups, np.ones(len(groups), dtype=bool), chars_of)
+    return [r for r in runs if r.q_end - r.q_start >= min_len]
 
 
 def _grown(query: str, ref: str, q0: int, q1: int, diag: int) -> tuple[int, int] | None:
