@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import sqlite3
@@ -294,7 +295,8 @@ class ReferenceIndex:
         arrays: dict[str, np.ndarray] = {}
         try:
             for name, dtype in _ARRAYS.items():
-                arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                arrays[name] = _random_access(
+                    np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False))
                 if arrays[name].dtype != dtype or arrays[name].ndim != 1:
                     raise ValueError(f"{name} has the wrong type")
             if not (len(arrays["band_keys"]) == len(arrays["band_units"])
@@ -343,6 +345,15 @@ class ReferenceIndex:
             if digest != expected["sha256"]:
                 raise IndexFormatError(f"{path}: {name} is damaged (checksum differs); "
                                        f"{_REBUILD}")
+
+
+def _random_access(array: np.ndarray) -> np.ndarray:
+    """Tell the kernel lookups jump around: no read-ahead, so a binary search maps only the
+    pages it reads (less I/O, and resident memory grows with what checks touch)."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
+        mapping.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 def prepared(refs: Iterable[Reference], bands: int, rows: int, workers: int = 1,
