@@ -17,7 +17,7 @@ join into such a window.
 
 Report i depends only on (seed, i), so the output is byte-identical for any number of workers.
 
-    generate_corpus.py --n 100000 --seed 1 --out /tmp/gen100k --workers 2 --stats
+    generate_corpus.py --n 100000 --seed 1 --out bench/data/gen100k --workers 2 --stats
 """
 
 from __future__ import annotations
