@@ -524,8 +524,13 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
             if progress:
                 progress(1)
         writer.add_docs(batch)
-        band_units = np.repeat(np.arange(n_units, dtype=np.uint32), bands)
-        keys, units = _sorted_pair(_cat(band_parts, np.uint64), band_units)
+        all_keys = _cat(band_parts, np.uint64)
+        del band_parts
+        order = np.argsort(all_keys)
+        keys = all_keys[order]
+        del all_keys
+        units = (order // bands).astype(np.uint32)  # entry i belongs to unit i // bands
+        del order
         seed_keys, seed_values = _sorted_pair(_cat(seed_key_parts, np.uint64),
                                               _cat(seed_value_parts, np.uint64))
         writer.finish(len(seen), {
