@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -208,10 +208,6 @@ class RedisIndex:
         if int(slot) not in self._live:
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
         return self.ref(int(slot))
-
-    def references(self) -> Iterator[Reference]:
-        for doc_id in self.ids():
-            yield self.get(doc_id)
 
     def common_docs(self, share: float, min_docs: int) -> int:
         return max(min_docs, int(share * len(self)) + 1)

@@ -128,13 +128,3 @@ class DocFile:
                     self._chars[slot] = norm
                 while len(self._chars) > _CHARS_CACHE_SIZE:
                     self._chars.popitem(last=False)
-
-    def check(self) -> str:
-        """SQLite's own integrity check: 'ok' or what is wrong."""
-        return str(self._conn().execute("PRAGMA quick_check").fetchone()[0])
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None

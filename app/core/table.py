@@ -34,14 +34,6 @@ class SortedTable:
         return [(k, v) for k, v in ((self._keys, self._values),
                                     (self._tail_keys, self._tail_values)) if len(k)]
 
-    def counts(self, keys: np.ndarray) -> np.ndarray:
-        """How many entries each key has."""
-        out = np.zeros(len(keys), dtype=np.int64)
-        for table_keys, _ in self._parts():
-            out += (np.searchsorted(table_keys, keys, side="right")
-                    - np.searchsorted(table_keys, keys, side="left"))
-        return out
-
     def lookup(self, keys: np.ndarray, max_per_key: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
