@@ -209,9 +209,6 @@ class RedisIndex:
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
         return self.ref(int(slot))
 
-    def common_docs(self, share: float, min_docs: int) -> int:
-        return max(min_docs, int(share * len(self)) + 1)
-
     # -- changes -----------------------------------------------------------------------------
 
     def add(self, ref: Reference, *, replace: bool = False) -> None:

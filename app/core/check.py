@@ -92,7 +92,7 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
                                 demoted=set(by_source))
     common = (common_mask(len(query.norm), *spans, hits.crowded,
-                          index.common_docs(excl.common_share, excl.common_min_docs))
+                          excl.common_docs(len(index)))
               if excl.common_share is not None else None)
     return score(query, passages, index, options.threshold, options.min_match_chars, title,
                  char_reasons(query, excl, common), by_source)

@@ -79,9 +79,6 @@ class CombinedIndex:
     def ids(self) -> list[str]:
         return sorted({*self.base.ids(), *self.changes.ids()})
 
-    def common_docs(self, share: float, min_docs: int) -> int:
-        return max(min_docs, int(share * len(self)) + 1)
-
     def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
                  progress: Progress | None = None) -> None:
         """Additions go to the changing part."""

@@ -45,6 +45,12 @@ class Exclusions:
             raise ValueError("exclude_own needs the report's unit or author (report tags "
                              f"{' or '.join(OWN_TAGS)})")
 
+    def common_docs(self, corpus_size: int) -> int:
+        """How many documents make a phrase common in a corpus of ``corpus_size``: more than
+        ``common_share`` of them, and at least ``common_min_docs``."""
+        assert self.common_share is not None
+        return max(self.common_min_docs, int(self.common_share * corpus_size) + 1)
+
 
 def source_reason(ref: Reference, excl: Exclusions) -> Reason | None:
     """Why matches with this reference do not count, if they don't."""

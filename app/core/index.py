@@ -110,7 +110,6 @@ class Index(Protocol):
     def chars(self, slot: int) -> str: ...
     def get(self, doc_id: str) -> Reference: ...
     def ids(self) -> list[str]: ...
-    def common_docs(self, share: float, min_docs: int) -> int: ...
     def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
                  progress: Progress | None = None) -> None: ...
     def remove(self, doc_id: str) -> None: ...
@@ -261,11 +260,6 @@ class ReferenceIndex:
         self._slot_ids[slot] = None
         self._alive[slot] = False
         self._memory.pop(slot, None)
-
-    def common_docs(self, share: float, min_docs: int) -> int:
-        """How many documents make a phrase common: more than ``share`` of them, and at least
-        ``min_docs``."""
-        return max(min_docs, int(share * len(self)) + 1)
 
     # -- persistence -------------------------------------------------------------------------
 
