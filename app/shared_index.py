@@ -33,7 +33,7 @@ from app.core.errors import (
 )
 from app.core.fingerprint import NUM_PERM
 from app.core.index import LSH_THRESHOLD, Progress, UnitPlaces, prepared
-from app.core.lsh import band_keys, lsh_params
+from app.core.lsh import MAX_BAND_POSTINGS, band_keys, lsh_params
 from app.core.normalize import NormalizedText
 from app.core.seeds import MAX_POSTINGS, Hits, window_hashes
 from app.core.segment import Span
@@ -142,8 +142,8 @@ class RedisIndex:
         out = []
         for unit in range(n_units):
             blobs = values[unit * self.bands : (unit + 1) * self.bands]
-            records = np.concatenate([_ints(b, 3) for b in blobs]) if any(blobs) \
-                else np.empty((0, 3), np.int64)
+            parts = [r for r in (_ints(b, 3) for b in blobs) if len(r) <= MAX_BAND_POSTINGS]
+            records = np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
             found, votes = np.unique(records, axis=0, return_counts=True)
             out.append(UnitPlaces(found[:, 0], found[:, 1], found[:, 2], votes)
                        .strongest(per_unit))

@@ -21,11 +21,13 @@ from app.core import (
     bundled_corpus_dir,
     load_corpus,
 )
+from app.core.document import analyse
 from app.core.errors import (
     DuplicateReferenceError,
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
+from app.core.fingerprint import signatures
 from app.service import CorpusService, SharedCorpusService
 from app.settings import Settings
 from app.shared_index import RedisIndex
@@ -209,3 +211,27 @@ def test_unreachable_redis_is_a_clear_error() -> None:
 def test_store_url_is_validated() -> None:
     with pytest.raises(ValueError, match="redis"):
         Settings(store="http://localhost:6379")
+
+
+@pytest.mark.parametrize("kind", ["embedded", "redis"])
+def test_crowded_band_keys_give_no_candidates(kind: str, monkeypatch: pytest.MonkeyPatch,
+                                              redis_server: RedisServer) -> None:
+    """A sentence in more references than MAX_BAND_POSTINGS gets no LSH candidates (its band
+    keys say nothing about a source), on both index kinds alike; below the cap it gets all."""
+    import app.core.lsh
+    import app.shared_index
+
+    for module in (app.core.lsh, app.shared_index):
+        monkeypatch.setattr(module, "MAX_BAND_POSTINGS", 2)
+    sentence = NEW_TEXT.split("，", maxsplit=1)[0]
+    query = analyse(sentence)
+    sigs = signatures([query.unit_chars(u) for u in query.units])
+    found = []
+    for copies in (2, 3):
+        index = ReferenceIndex() if kind == "embedded" else \
+            RedisIndex(redis_server.url, prefix=f"crowd{copies}:")
+        for i in range(copies):
+            index.add_many([Reference(f"r{i}", sentence)])
+        _, places = index.lookup(query.norm.chars, sigs, 10)
+        found.append(len(places[0].docs))
+    assert found == [2, 0]

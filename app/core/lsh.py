@@ -16,6 +16,10 @@ from datasketch.lsh import _optimal_param
 from .table import SortedTable
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash step
+# A band key shared by more units than this is a stock phrase (or a unit too short to say
+# anything): it cannot tell which reference a unit came from, and reading its postings would
+# cost more than the rest of a check. Its votes are left out; verbatim seeds still see the text.
+MAX_BAND_POSTINGS = 1000
 
 
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -64,7 +68,7 @@ class BandTable:
         """For each query signature, the unit ids sharing at least one band key and how many
         bands each shares (its votes), most votes first, then lower unit id; at most ``limit``."""
         keys = band_keys(sigs, self.bands, self.rows)
-        at, units, _ = self.table.lookup(keys.ravel())
+        at, units, _ = self.table.lookup(keys.ravel(), MAX_BAND_POSTINGS)
         if len(keys) == 1:  # one query: the same answer with fewer steps
             found, votes = np.unique(units, return_counts=True)
             order = np.argsort(-votes, kind="stable")[:limit]
