@@ -113,7 +113,7 @@ def test_truncated_index_file_exits_2(tmp_path: Path, saved_index: Path) -> None
     traceback with exit 1, which would read as 'this report is copied'."""
     bad = tmp_path / "cut.idx"
     shutil.copytree(saved_index, bad)
-    array = bad / (bad / "CURRENT").read_text().strip() / "band_keys.npy"
+    array = bad / (bad / "CURRENT").read_text().strip() / "band_table.npy"
     array.write_bytes(array.read_bytes()[:5000])
     result = run("check", report(tmp_path, COPIED), "--index", bad)
     code, stderr, raised = result.exit_code, result.stderr, repr(result.exception)

@@ -4,8 +4,9 @@ brute-force multimap."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from datasketch import MinHash, MinHashLSH
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support import template
 
@@ -14,7 +15,7 @@ from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signat
 from app.core.index import LSH_THRESHOLD
 from app.core.lsh import BandTable, lsh_params
 from app.core.seeds import STRIDE, K, SeedTable, common_mask, exact_runs, pack, sampled_windows
-from app.core.table import SortedTable
+from app.core.table import ArrayRun, FileRun, SortedTable, write_run
 
 UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
 
@@ -66,8 +67,8 @@ def test_sorted_table_lookup_is_a_multimap(base: list[tuple[int, int]],
                                            tail: list[tuple[int, int]], keys: list[int]) -> None:
     """Base plus tail answers like a plain list of pairs, and merged() keeps every entry."""
     pairs = sorted(base)
-    table = SortedTable(np.uint32, np.array([k for k, _ in pairs], np.uint64),
-                        np.array([v for _, v in pairs], np.uint32))
+    table = SortedTable(np.uint32, ArrayRun(np.array([k for k, _ in pairs], np.uint64),
+                                            np.array([v for _, v in pairs], np.uint32)))
     for k, v in tail:
         table.add(np.array([k], np.uint64), np.array([v], np.uint32))
     at, values, _ = table.lookup(np.array(keys, np.uint64))
@@ -77,6 +78,36 @@ def test_sorted_table_lookup_is_a_multimap(base: list[tuple[int, int]],
     merged_keys, merged_values = table.merged()
     assert sorted(zip(merged_keys.tolist(), merged_values.tolist(), strict=True)) == \
         sorted(everything)
+
+
+@settings(max_examples=80, deadline=None)
+@given(repeats=st.lists(st.tuples(st.integers(0, 12), st.integers(1, 400)), max_size=8),
+       keys=st.lists(st.integers(0, 14), max_size=20),
+       cap=st.sampled_from([None, 0, 3, 63, 64, 65, 200, 500]))
+@example(repeats=[(1, 64), (5, 300)], keys=[5], cap=63)  # a crowded key starting a block
+def test_runs_in_memory_and_on_disk_answer_like_a_list(
+        tmp_path_factory: pytest.TempPathFactory, repeats: list[tuple[int, int]],
+        keys: list[int], cap: int | None) -> None:
+    """Keys repeated across many blocks, absent, below and above every stored key: both run
+    kinds return every entry of a key, or none and its exact count when it has more than the
+    cap."""
+    pairs = list(enumerate(sorted(k for k, n in repeats for _ in range(n))))
+    pairs = [(k, v) for v, k in pairs]  # each entry's value is its place: all distinct
+    stored = np.array([k for k, _ in pairs], np.uint64)
+    values = np.array([v for _, v in pairs], np.uint32)
+    path = tmp_path_factory.mktemp("run") / "t.npy"
+    fence = write_run(path, stored, values, chunk=100)
+    query = np.array(keys, np.uint64)
+    for run in (ArrayRun(stored, values), FileRun(path, fence, np.uint32)):
+        at, got, skipped = run.lookup(query, cap)
+        expected, expected_skipped = [], []
+        for i, k in enumerate(keys):
+            mine = [v for kk, v in pairs if kk == k]
+            crowded = cap is not None and len(mine) > cap
+            expected += [] if crowded else [(i, v) for v in mine]
+            expected_skipped.append(len(mine) if crowded else 0)
+        assert sorted(zip(at.tolist(), got.tolist(), strict=True)) == sorted(expected)
+        assert skipped.tolist() == expected_skipped
 
 
 def test_common_mask_counts_documents_not_repeats() -> None:

@@ -167,15 +167,20 @@ CORRUPTIONS: list = [
     pytest.param(lambda p: _edit_header(p, format="x"), id="wrong-format"),
     pytest.param(lambda p: _edit_header(p, num_perm=64), id="other-fingerprint-parameters"),
     pytest.param(lambda p: _edit_header(p, files=None), id="header-incomplete"),
-    pytest.param(lambda p: (_version(p) / "band_keys.npy").unlink(), id="missing-array"),
-    pytest.param(lambda p: _truncate(_version(p) / "seed_keys.npy"), id="truncated-array"),
+    pytest.param(lambda p: (_version(p) / "band_table.npy").unlink(), id="missing-table"),
+    pytest.param(lambda p: (_version(p) / "seed_fence.npy").unlink(), id="missing-fence"),
+    pytest.param(lambda p: _truncate(_version(p) / "seed_table.npy"), id="truncated-table"),
+    pytest.param(lambda p: _save_array(_version(p) / "band_table.npy", np.zeros(4, np.uint64)),
+                 id="table-of-plain-keys"),
+    pytest.param(lambda p: _save_array(_version(p) / "band_fence.npy", np.zeros(1, np.uint64)),
+                 id="fence-of-another-length"),
     pytest.param(lambda p: _save_array(_version(p) / "unit_doc.npy", np.zeros(3)),
                  id="array-of-another-type"),
     pytest.param(lambda p: _save_array(_version(p) / "unit_end.npy", np.zeros(1, np.uint32)),
                  id="arrays-of-different-lengths"),
     pytest.param(lambda p: (_version(p) / "docs.sqlite3").write_bytes(b"garbage" * 500),
                  id="documents-not-a-database"),
-    pytest.param(lambda p: _save_array(_version(p) / "band_keys.npy",
+    pytest.param(lambda p: _save_array(_version(p) / "band_fence.npy",
                                        np.array(["x"], dtype=object)), id="pickled-array"),
 ]
 
@@ -211,11 +216,11 @@ def test_flipped_byte_is_caught_by_verify(saved_index: Path, tmp_path: Path) -> 
     path = tmp_path / "flipped.idx"
     shutil.copytree(saved_index, path)
     ReferenceIndex.verify(path)
-    file = _version(path) / "band_keys.npy"
+    file = _version(path) / "band_table.npy"
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     file.write_bytes(bytes(data))
-    with pytest.raises(IndexFormatError, match=re.escape("band_keys.npy is damaged")):
+    with pytest.raises(IndexFormatError, match=re.escape("band_table.npy is damaged")):
         ReferenceIndex.verify(path)
 
 

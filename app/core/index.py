@@ -1,13 +1,15 @@
 """The reference index: documents, their sentence units, the LSH band table and the seed table.
 
 Saved as a folder: ``CURRENT`` names the version folder in use, which holds plain ``.npy`` arrays
-(loaded as read-only memory maps, never unpickled), the documents in SQLite (``docfile``) and a
-JSON header with the format version and each file's size and SHA-256. A save writes a new version
-folder and then replaces ``CURRENT`` atomically, so a crash leaves the old index or the new one.
+(never unpickled): the band and seed tables as sorted records, each with its fence, read block by
+block (``table.FileRun``), and the unit columns, memory-mapped; the documents in SQLite
+(``docfile``); and a JSON header with the format version and each file's size and SHA-256. A save
+writes a new version folder and then replaces ``CURRENT`` atomically, so a crash leaves the old
+index or the new one.
 
-An index loaded from disk keeps its arrays and texts on disk: resident memory grows only with the
-pages and documents checks touch. References added afterwards live in memory beside it; removals
-are marks, so neither rewrites what is on disk until the next save.
+An index loaded from disk keeps its tables and texts on disk: resident memory holds the fences,
+the unit columns checks touch and a bounded cache of documents. References added afterwards live
+in memory beside it; removals are marks, so neither rewrites what is on disk until the next save.
 """
 
 from __future__ import annotations
@@ -33,16 +35,15 @@ from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFound
 from .fingerprint import NUM_PERM, SCHEME, SEED, signatures
 from .lsh import BandTable, band_keys, lsh_params
 from .seeds import STRIDE, Hits, K, SeedTable, pack, sampled_windows
-from .table import SortedTable
+from .table import FileRun, SortedTable, write_run
 
 FORMAT = "chachong-index"
-VERSION = 2
+VERSION = 3
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
 HEADER_FILE = "header.json"
 CURRENT_FILE = "CURRENT"
-_ARRAYS = {"band_keys": np.uint64, "band_units": np.uint32, "seed_keys": np.uint64,
-           "seed_values": np.uint64, "unit_doc": np.uint32, "unit_start": np.uint32,
-           "unit_end": np.uint32}
+_COLUMNS = {"unit_doc": np.uint32, "unit_start": np.uint32, "unit_end": np.uint32}
+_TABLES = {"band": np.uint32, "seed": np.uint64}  # saved as NAME_table.npy and NAME_fence.npy
 _REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
 
 Progress = Callable[[int], None]  # called with the number of references just indexed
@@ -276,44 +277,41 @@ class ReferenceIndex:
             seed_alive = self._alive[(seed_values >> np.uint64(32)).astype(np.int64)] \
                 if len(seed_values) else None
             seed_keys, seed_vals = self.seeds.table.merged(seed_alive)
-            writer.finish(self.slots, {
-                "band_keys": keys, "band_units": units, "seed_keys": seed_keys,
-                "seed_values": seed_vals, "unit_doc": unit_doc.astype(np.uint32),
-                "unit_start": unit_start.astype(np.uint32),
-                "unit_end": unit_end.astype(np.uint32)})
+            writer.finish(self.slots, {"unit_doc": unit_doc, "unit_start": unit_start,
+                                       "unit_end": unit_end},
+                          {"band": (keys, units), "seed": (seed_keys, seed_vals)})
 
     @classmethod
     def load(cls, path: Path) -> ReferenceIndex:
         path = Path(path)
         folder, header = _read_header(path)
-        arrays: dict[str, np.ndarray] = {}
         try:
-            for name, dtype in _ARRAYS.items():
-                arrays[name] = _random_access(
+            columns = {}
+            for name, dtype in _COLUMNS.items():
+                columns[name] = _random_access(
                     np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False))
-                if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+                if columns[name].dtype != dtype or columns[name].ndim != 1:
                     raise ValueError(f"{name} has the wrong type")
-            if not (len(arrays["band_keys"]) == len(arrays["band_units"])
-                    and len(arrays["seed_keys"]) == len(arrays["seed_values"])
-                    and len(arrays["unit_doc"]) == len(arrays["unit_start"])
-                    == len(arrays["unit_end"])):
-                raise ValueError("array lengths disagree")
-            index = cls._from_parts(header, arrays, DocFile(folder / DOCS_FILE))
+            if not len(columns["unit_doc"]) == len(columns["unit_start"]) \
+                    == len(columns["unit_end"]):
+                raise ValueError("the unit columns disagree in length")
+            tables = {name: SortedTable(dtype, FileRun(
+                folder / f"{name}_table.npy",
+                np.load(folder / f"{name}_fence.npy", allow_pickle=False), dtype))
+                for name, dtype in _TABLES.items()}
+            index = cls._from_parts(header, columns, tables, DocFile(folder / DOCS_FILE))
         except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as exc:
             raise IndexFormatError(f"{path}: the index is damaged or inconsistent ({exc}); "
                                    f"{_REBUILD}") from None
         return index
 
     @classmethod
-    def _from_parts(cls, header: dict, arrays: dict[str, np.ndarray],
-                    docs: DocFile) -> ReferenceIndex:
+    def _from_parts(cls, header: dict, columns: dict[str, np.ndarray],
+                    tables: dict[str, SortedTable], docs: DocFile) -> ReferenceIndex:
         index = cls(header["lsh_threshold"])
-        bands, rows = int(header["bands"]), int(header["rows"])
-        index.bands = BandTable(bands, rows, SortedTable(np.uint32, arrays["band_keys"],
-                                                         arrays["band_units"]))
-        index.seeds = SeedTable(SortedTable(np.uint64, arrays["seed_keys"],
-                                            arrays["seed_values"]))
-        index._units_base = (arrays["unit_doc"], arrays["unit_start"], arrays["unit_end"])
+        index.bands = BandTable(int(header["bands"]), int(header["rows"]), tables["band"])
+        index.seeds = SeedTable(tables["seed"])
+        index._units_base = (columns["unit_doc"], columns["unit_start"], columns["unit_end"])
         slots = int(header["slots"])
         index._slot_ids = [None] * slots
         index._alive = np.zeros(slots, dtype=bool)
@@ -449,12 +447,19 @@ class IndexWriter:
     def add_docs(self, rows: Iterable[tuple]) -> None:
         insert_rows(self.conn, rows)
 
-    def finish(self, slots: int, arrays: dict[str, np.ndarray]) -> None:
+    def finish(self, slots: int, columns: dict[str, np.ndarray],
+               tables: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write the unit ``columns`` and the sorted ``tables`` (name -> keys, values), then
+        publish the folder."""
         self.conn.commit()
         self.conn.close()
         files = {}
-        for name, values in arrays.items():
-            np.save(self.folder / f"{name}.npy", np.ascontiguousarray(values, _ARRAYS[name]))
+        for name, values in columns.items():
+            np.save(self.folder / f"{name}.npy", np.ascontiguousarray(values, _COLUMNS[name]))
+        for name, (keys, values) in tables.items():
+            fence = write_run(self.folder / f"{name}_table.npy", keys,
+                              np.asarray(values, _TABLES[name]))
+            np.save(self.folder / f"{name}_fence.npy", fence)
         for file in sorted(self.folder.iterdir()):
             with file.open("rb+") as fh:
                 os.fsync(fh.fileno())
@@ -528,11 +533,10 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
         seed_keys, seed_values = _sorted_pair(_cat(seed_key_parts, np.uint64),
                                               _cat(seed_value_parts, np.uint64))
         writer.finish(len(seen), {
-            "band_keys": keys, "band_units": units, "seed_keys": seed_keys,
-            "seed_values": seed_values,
             "unit_doc": _cat([p[0] for p in unit_parts], np.uint32),
             "unit_start": _cat([p[1] for p in unit_parts], np.uint32),
-            "unit_end": _cat([p[2] for p in unit_parts], np.uint32)})
+            "unit_end": _cat([p[2] for p in unit_parts], np.uint32)},
+            {"band": (keys, units), "seed": (seed_keys, seed_values)})
     return len(seen)
 
 

@@ -1,9 +1,9 @@
 """Banded LSH over MinHash signatures, stored as flat sorted arrays.
 
 Each of ``bands`` bands hashes ``rows`` signature values to one 64-bit key; a unit is a candidate
-for a query when any band key is equal. Keys and unit ids live in a SortedTable (one sorted uint64
-array beside a uint32 array), so the table costs 12 bytes per unit and band with no per-key Python
-object, is saved as plain arrays, can be memory-mapped, and grows without a rebuild.
+for a query when any band key is equal. Keys and unit ids live in a SortedTable (sorted uint64
+keys beside uint32 unit ids), so the table costs 12 bytes per unit and band with no per-key Python
+object, is saved as plain records searched on disk block by block, and grows without a rebuild.
 """
 
 from __future__ import annotations

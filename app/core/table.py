@@ -1,71 +1,214 @@
-"""A multimap from uint64 keys to fixed-size values, kept as flat sorted arrays.
+"""A multimap from uint64 keys to fixed-size values, kept as sorted runs of (key, value).
 
-The base part may be a read-only memory map of a saved index: a lookup touches only the pages it
-binary-searches, so a table far larger than memory costs little resident memory. Additions go to
-an in-memory sorted tail searched beside the base; ``merged()`` folds the two together when an
-index is saved. Entries are never deleted here: owners filter out removed documents, so a removal
-never rewrites the base.
+A run is searched in two steps: its fence (every BLOCK-th key, small enough to stay in memory and
+in the CPU cache) names the blocks that can hold a key, and only those blocks are read. A run in
+memory reads them by slicing; a run saved on disk (``FileRun``) reads them with ``pread``, so a
+table far larger than memory is searched without mapping it: the process's resident memory is
+the fence, however many lookups run, and the kernel's page cache keeps the hot blocks for every
+process that reads the file.
+
+A table is one base run (in memory or on disk) and an in-memory sorted tail for additions;
+``merged()`` folds the two together when an index is saved. Entries are never deleted here:
+owners filter out removed documents, so a removal never rewrites the base.
 """
 
 from __future__ import annotations
 
+import os
+import weakref
+from pathlib import Path
+
 import numpy as np
+
+BLOCK = 64  # entries per block: one 768-byte read for band records, 1 KB for seed records
+
+
+def record_dtype(value_dtype: np.dtype | type[np.generic]) -> np.dtype:
+    """How a saved run stores one entry: the key and its value side by side, so one read gets
+    both."""
+    return np.dtype([("key", "<u8"), ("value", np.dtype(value_dtype).newbyteorder("<"))])
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For ranges [starts[i], starts[i] + counts[i]): the range number and the position of every
+    member, in order, without a Python loop."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.repeat(starts, counts) + offsets
+
+
+class Run:
+    """One sorted run; subclasses say how blocks are read."""
+
+    fence: np.ndarray
+    size: int
+    value_dtype: np.dtype
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values of entries first[i]..last[i]-1 for each i, concatenated."""
+        raise NotImplementedError
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every key and value (for saving)."""
+        raise NotImplementedError
+
+    def lookup(self, keys: np.ndarray, max_per_key: int | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(index into ``keys``, value) of every entry of every key, and per key how many
+        entries were left out: all of them when a key has more than ``max_per_key``."""
+        keys = np.asarray(keys, np.uint64)
+        skipped = np.zeros(len(keys), dtype=np.int64)
+        if not len(keys) or not self.size:
+            return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
+        left = np.searchsorted(self.fence, keys, side="left")
+        right = np.searchsorted(self.fence, keys, side="right")
+        present = right > 0  # a key below the first block's first key is nowhere
+        first = np.maximum(left - 1, 0)  # the block before may end with the key
+        last = right - 1
+        # blocks strictly between first and last hold nothing but the key: a key spanning more
+        # of them than max_per_key allows is crowded, and only the blocks where it starts and
+        # ends are read (first and first + 1: the key may start at either), to count it exactly
+        whole = present if max_per_key is None else \
+            present & ((last - first - 1) * BLOCK <= max_per_key)
+        ends = present & ~whole
+        _, spanned = _ranges(first[whole], (last - first + 1)[whole])
+        blocks = np.unique(np.concatenate([spanned, first[ends], first[ends] + 1, last[ends]]))
+        if not len(blocks):
+            return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
+        # consecutive blocks are read together
+        cut = np.flatnonzero(np.diff(blocks) != 1) + 1
+        run_first = blocks[np.concatenate([[0], cut])] * BLOCK
+        run_last = np.minimum((blocks[np.concatenate([cut - 1, [len(blocks) - 1]])] + 1) * BLOCK,
+                              self.size)
+        got_keys, got_values = self._read(run_first, run_last)
+        _, got_pos = _ranges(run_first, run_last - run_first)  # place of each entry in the run
+        lo = np.searchsorted(got_keys, keys, side="left")
+        hi = np.searchsorted(got_keys, keys, side="right")
+        found = hi > lo
+        count = np.where(found, got_pos[np.maximum(hi - 1, 0)] - got_pos[np.minimum(
+            lo, len(got_pos) - 1)] + 1, 0)
+        n = hi - lo
+        if max_per_key is not None:
+            crowded = count > max_per_key
+            skipped = np.where(crowded, count, 0)
+            n = np.where(crowded, 0, n)
+        at, where = _ranges(lo, n)
+        return at, np.asarray(got_values[where], self.value_dtype), skipped
+
+
+class ArrayRun(Run):
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        self.keys = np.asarray(keys, np.uint64)
+        self.values = values
+        self.value_dtype = values.dtype
+        self.size = len(self.keys)
+        self.fence = np.ascontiguousarray(self.keys[::BLOCK])
+
+    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(first) == 1:
+            a, b = int(first[0]), int(last[0])
+            return self.keys[a:b], self.values[a:b]
+        _, where = _ranges(first, last - first)
+        return self.keys[where], self.values[where]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.keys, self.values
+
+
+class FileRun(Run):
+    """A run saved as a ``.npy`` file of records (``record_dtype``) beside its fence, read with
+    ``pread``. The file is opened once; a replaced index's file stays readable while open."""
+
+    def __init__(self, path: Path, fence: np.ndarray, value_dtype: type[np.generic]) -> None:
+        self.path = Path(path)
+        self.value_dtype = np.dtype(value_dtype)
+        self.records = record_dtype(value_dtype)
+        self.fence = np.asarray(fence, np.uint64)
+        with self.path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if dtype != self.records or fortran or len(shape) != 1:
+            raise ValueError(f"{self.path.name} does not hold {self.records} records")
+        self.size = int(shape[0])
+        if self.path.stat().st_size != self.offset + self.size * self.records.itemsize:
+            raise ValueError(f"{self.path.name} is not as long as its header says")
+        if len(self.fence) != -(-self.size // BLOCK):
+            raise ValueError(f"the fence of {self.path.name} does not match it")
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        width = self.records.itemsize
+        parts = []
+        for a, b in zip(first.tolist(), last.tolist(), strict=True):
+            want = (b - a) * width
+            data = os.pread(self._fd, want, self.offset + a * width)
+            if len(data) != want:
+                raise OSError(f"{self.path.name} ended early: the index changed under us")
+            parts.append(data)
+        got = np.frombuffer(b"".join(parts), self.records)
+        return got["key"], got["value"]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        got = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return got["key"], got["value"]
+
+
+def write_run(path: Path, keys: np.ndarray, values: np.ndarray,
+              chunk: int = 1 << 24) -> np.ndarray:
+    """Save sorted ``keys`` and their ``values`` as a FileRun's records, a chunk at a time (no
+    second copy of a table that fills memory); returns the fence to save beside it."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=record_dtype(values.dtype),
+                                    shape=(len(keys),))
+    for a in range(0, len(keys), chunk):
+        out["key"][a : a + chunk] = keys[a : a + chunk]
+        out["value"][a : a + chunk] = values[a : a + chunk]
+    out.flush()
+    del out
+    return np.ascontiguousarray(np.asarray(keys, np.uint64)[::BLOCK])
 
 
 class SortedTable:
-    def __init__(self, value_dtype: type[np.generic], keys: np.ndarray | None = None,
-                 values: np.ndarray | None = None) -> None:
+    def __init__(self, value_dtype: type[np.generic], base: Run | None = None) -> None:
         self.value_dtype = np.dtype(value_dtype)
-        self._keys = np.empty(0, np.uint64) if keys is None else keys
-        self._values = np.empty(0, self.value_dtype) if values is None else values
-        self._tail_keys = np.empty(0, np.uint64)
-        self._tail_values = np.empty(0, self.value_dtype)
+        self.base = base or ArrayRun(np.empty(0, np.uint64), np.empty(0, self.value_dtype))
+        self.tail = ArrayRun(np.empty(0, np.uint64), np.empty(0, self.value_dtype))
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self._tail_keys)
+        return len(self.base) + len(self.tail)
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
-        keys = np.concatenate([self._tail_keys, np.asarray(keys, np.uint64)])
-        values = np.concatenate([self._tail_values, np.asarray(values, self.value_dtype)])
+        keys = np.concatenate([self.tail.keys, np.asarray(keys, np.uint64)])
+        values = np.concatenate([self.tail.values, np.asarray(values, self.value_dtype)])
         order = np.argsort(keys, kind="stable")
-        self._tail_keys, self._tail_values = keys[order], values[order]
-
-    def _parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(k, v) for k, v in ((self._keys, self._values),
-                                    (self._tail_keys, self._tail_values)) if len(k)]
+        self.tail = ArrayRun(keys[order], values[order])
 
     def lookup(self, keys: np.ndarray, max_per_key: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
-        entries were left out: a key with more than ``max_per_key`` entries in one part."""
-        found_at: list[np.ndarray] = []
-        found: list[np.ndarray] = []
-        skipped = np.zeros(len(keys), dtype=np.int64)
-        for table_keys, table_values in self._parts():
-            lo = np.searchsorted(table_keys, keys, side="left")
-            hi = np.searchsorted(table_keys, keys, side="right")
-            n = hi - lo
-            if max_per_key is not None:
-                crowded = n > max_per_key
-                skipped += np.where(crowded, n, 0)
-                n = np.where(crowded, 0, n)
-            total = int(n.sum())
-            if not total:
-                continue
-            at = np.repeat(np.arange(len(keys)), n)
-            # positions lo[i], lo[i]+1, ... for each key, without a Python loop
-            offsets = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-            found_at.append(at)
-            found.append(np.asarray(table_values[np.repeat(lo, n) + offsets]))
-        if not found:
-            return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
-        return np.concatenate(found_at), np.concatenate(found), skipped
+        entries were left out: a key with more than ``max_per_key`` entries in one run."""
+        keys = np.asarray(keys, np.uint64)
+        parts = [run.lookup(keys, max_per_key) for run in (self.base, self.tail) if len(run)]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
+                np.zeros(len(keys), dtype=np.int64)
+        if len(parts) == 1:
+            return parts[0]
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                parts[0][2] + parts[1][2])
 
     def merged(self, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """All entries as one sorted (keys, values) pair; ``keep`` is a boolean mask over the
         entries in base-then-tail order."""
-        keys = np.concatenate([self._keys, self._tail_keys])
-        values = np.concatenate([self._values, self._tail_values])
+        base_keys, base_values = self.base.arrays()
+        keys = np.concatenate([base_keys, self.tail.keys])
+        values = np.concatenate([base_values, self.tail.values])
         if keep is not None:
             keys, values = keys[keep], values[keep]
         order = np.argsort(keys, kind="stable")
@@ -73,4 +216,4 @@ class SortedTable:
 
     def all_values(self) -> np.ndarray:
         """Values in base-then-tail order (the order ``merged``'s mask refers to)."""
-        return np.concatenate([self._values, self._tail_values])
+        return np.concatenate([self.base.arrays()[1], self.tail.values])
