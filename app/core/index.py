@@ -43,7 +43,8 @@ LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; 
 HEADER_FILE = "header.json"
 CURRENT_FILE = "CURRENT"
 _COLUMNS = {"unit_doc": np.uint32, "unit_start": np.uint32, "unit_end": np.uint32}
-_TABLES = {"band": np.uint32, "seed": np.uint64}  # saved as NAME_table.npy and NAME_fence.npy
+# each saved as NAME_table.npy (records) and NAME_fence.npy
+_TABLES: dict[str, type[np.generic]] = {"band": np.uint32, "seed": np.uint64}
 _REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
 
 Progress = Callable[[int], None]  # called with the number of references just indexed
