@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,6 +77,26 @@ def test_parallel_folder_build_answers_like_the_memory_index(index: ReferenceInd
     for name in CASES_WITH_COPIES:
         text = case_text(name)
         assert _dump(check_text(text, built)) == _dump(check_text(text, index))
+
+
+def _worker_handlers(_: int) -> tuple[object, object]:
+    return signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+
+def test_build_workers_do_not_inherit_the_callers_signal_handlers() -> None:
+    """A caller that exits on SIGTERM (a server, a benchmark) must not pass that handler to the
+    build's workers: the pool terminates them with SIGTERM, and a worker running exit hooks
+    instead of dying hung the build."""
+    import multiprocessing
+
+    from app.core.index import _plain_signals
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        with multiprocessing.get_context("fork").Pool(1, _plain_signals) as pool:
+            assert pool.map(_worker_handlers, [0]) == [(signal.SIG_DFL, signal.SIG_IGN)]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_folder_build_refuses_a_repeated_id(tmp_path: Path) -> None:

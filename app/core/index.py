@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 import shutil
+import signal
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -361,8 +362,16 @@ def prepared(refs: Iterable[Reference], bands: int, rows: int, workers: int = 1,
     import multiprocessing
 
     # fork: the workers share the loaded jieba dictionary instead of loading their own
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _plain_signals) as pool:
         yield from pool.imap(_prepare_job, jobs, chunksize=16)
+
+
+def _plain_signals() -> None:
+    """A forked worker inherits its parent's Python signal handlers; one that exits on SIGTERM
+    would run the worker's exit hooks, which wait for queue locks, when the pool terminates it at
+    the end, and the build would hang. Workers die on SIGTERM and leave SIGINT to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _prepare_job(args: tuple[Reference, int, int, int | None]) -> Prepared:
