@@ -161,7 +161,7 @@ def index_figures(index: Path) -> dict:
     version = index / (index / "CURRENT").read_text(encoding="ascii").strip()
     header = json.loads((version / "header.json").read_text(encoding="utf-8"))
     units = len(np.load(version / "unit_doc.npy", mmap_mode="r"))
-    seeds = len(np.load(version / "seed_keys.npy", mmap_mode="r"))
+    seeds = len(np.load(version / "seed_table.npy", mmap_mode="r"))
     disk = sum(f.stat().st_blocks * 512 for f in index.rglob("*") if f.is_file())
     files = {name: info["bytes"] for name, info in header["files"].items()}
     return {"references": header["slots"], "units": units, "seed_entries": seeds,
