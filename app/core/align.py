@@ -155,6 +155,12 @@ def align_unit(query: str, q_start: int, q_end: int, ref: str, r_start: int, r_e
     """Align query[q_start:q_end] inside ref[r_start:r_end]; a Segment if it passes."""
     q = query[q_start:q_end]
     region = ref[r_start:r_end]
+    # An alignment pairs no more characters than the whole LCS, so a candidate whose LCS length
+    # (bit-parallel, far cheaper than the blocks) is below what passing needs cannot pass.
+    needed = max(params.min_matched,
+                 int(params.min_query_density * params.min_unit_coverage * len(q)))
+    if LCSseq.similarity(q, region, score_cutoff=needed) < needed:
+        return None
     found = local_alignment(q, region)
     if found is None:
         return None
