@@ -60,9 +60,20 @@ class Run:
         """(index into ``keys``, value) of every entry of every key, and per key how many
         entries were left out: all of them when a key has more than ``max_per_key``."""
         keys = np.asarray(keys, np.uint64)
-        skipped = np.zeros(len(keys), dtype=np.int64)
         if not len(keys) or not self.size:
-            return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
+            return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
+                np.zeros(len(keys), dtype=np.int64)
+        # searched in key order: each binary search starts where the last one ended, so the
+        # fence's upper levels stay in the CPU cache
+        order = np.argsort(keys, kind="stable")
+        at, values, skipped = self._lookup_sorted(keys[order], max_per_key)
+        unsorted = np.empty_like(skipped)
+        unsorted[order] = skipped
+        return order[at], values, unsorted
+
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        skipped = np.zeros(len(keys), dtype=np.int64)
         left = np.searchsorted(self.fence, keys, side="left")
         right = np.searchsorted(self.fence, keys, side="right")
         present = right > 0  # a key below the first block's first key is nowhere
