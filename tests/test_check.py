@@ -400,3 +400,22 @@ def test_golden_agrees_with_truth() -> None:
     assert golden["raw_copied_chars"] == sum(
         sum(not ch.isspace() for ch in m["text"]) for p in golden["paragraphs"]
         for m in p["matches"])
+
+
+@pytest.mark.parametrize(("extra", "credited"), [(2, "jiguan-gongwei"), (20, "later-copy")])
+def test_a_near_tie_is_credited_to_the_earlier_reference(extra: int, credited: str) -> None:
+    """A later report that copied a template paragraph explains a new copy of it a few
+    characters better (its own copy runs on into what the new report has around the
+    paragraph): within the tie tolerance the template, indexed first, is the source; a copy
+    that explains clearly more wins."""
+    from app.core import Reference, build_index, bundled_corpus_dir, check_text, load_corpus
+
+    para = template_paragraph("jiguan-gongwei", "我个人在抓区直机关党建工作")
+    host = _host(1)[0]
+    before, after = host[-extra:], "本年度各项任务全面完成，取得显著成效。"
+    query = host + para + after
+    copy = Reference("later-copy", "另起一段。" + before + para + after[:extra])
+    index = build_index([*load_corpus(bundled_corpus_dir()), copy])
+    result = check_text(query, index)
+    sources = {m.source.id for m in all_matches(result) if m.end > len(query) - len(para) - 40}
+    assert sources == {credited}

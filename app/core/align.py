@@ -14,6 +14,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
+import numpy as np
 from rapidfuzz.distance import LCSseq
 
 # A cluster of matching blocks breaks where either text skips more than this many characters
@@ -336,14 +337,56 @@ def join_segments(segments: list[tuple[Segment, bool]]) -> list[Passage]:
     return out
 
 
+# Sources whose passages cover (nearly) the same query text and pair up nearly as many
+# characters are equally good explanations: a template and the later reports that copied it
+# differ by a few characters at the passage's ends. The earliest-indexed of them (the original,
+# not a copy of it) is credited.
+TIE_MATCHED = 0.02  # share of the best passage's matched characters (at least TIE_MIN_CHARS)
+TIE_MIN_CHARS = 3
+TIE_OVERLAP = 0.9  # share of the best passage's query range the other must cover
+
+
+def _credited_first(ranked: list[Passage], demoted: set[int]) -> list[Passage]:
+    """``ranked`` reordered so that each passage is preceded by its near-ties from earlier
+    sources, the earliest first."""
+    n = len(ranked)
+    if n < 2:
+        return ranked
+    matched = np.array([p.matched for p in ranked], dtype=np.float64)
+    q0 = np.array([p.q_start for p in ranked])
+    q1 = np.array([p.q_end for p in ranked])
+    doc = np.array([p.doc for p in ranked])
+    # non-decreasing along ``ranked`` (demoted last, then most matched first), so the near-ties
+    # of a passage are the ones right after it
+    order_key = np.where([p.doc in demoted for p in ranked], matched.max() + 1, 0.0) - matched
+    used = np.zeros(n, dtype=bool)
+    out: list[Passage] = []
+    i = 0
+    while i < n:
+        if used[i]:
+            i += 1
+            continue
+        tolerance = max(TIE_MIN_CHARS, TIE_MATCHED * matched[i])
+        end = int(np.searchsorted(order_key, order_key[i] + tolerance, side="right"))
+        w = slice(i + 1, end)
+        overlap = np.minimum(q1[i], q1[w]) - np.maximum(q0[i], q0[w])
+        tie = ~used[w] & (overlap >= TIE_OVERLAP * (q1[i] - q0[i])) & (doc[w] < doc[i])
+        # the earliest source among the ties, else the passage itself
+        j = i + 1 + int(np.flatnonzero(tie)[np.argmin(doc[w][tie])]) if tie.any() else i
+        out.append(ranked[j])
+        used[j] = True
+    return out
+
+
 def resolve_overlaps(passages: list[Passage], min_len: int,
                      demoted: set[int] | None = None) -> list[Passage]:
     """Give every query character to at most one source: the passage with the most matched
-    characters wins (sources in ``demoted``, excluded by the reviewer, only after all others);
-    the others keep only their uncovered parts of at least ``min_len``."""
+    characters wins (sources in ``demoted``, excluded by the reviewer, only after all others;
+    among near-ties the earliest-indexed source); the others keep only their uncovered parts of
+    at least ``min_len``."""
     demoted = demoted or set()
-    ranked = sorted(passages, key=lambda p: (p.doc in demoted, -p.matched, -p.density, p.doc,
-                                             p.q_start))
+    ranked = _credited_first(sorted(passages, key=lambda p: (
+        p.doc in demoted, -p.matched, -p.density, p.doc, p.q_start)), demoted)
     taken = Coverage()
     out: list[Passage] = []
     for p in ranked:
