@@ -12,8 +12,10 @@ lengths (sentences per paragraph) and the heading layout ("一、…", "（一�
 their own line or leading a paragraph) are learned from the same texts. About 5 % of the reports
 copy 1-3 whole template paragraphs verbatim; nothing else is copied: every generated sentence,
 heading and title whose normalised form shares a 13-character window with the normalised training
-text is rejected and sampled again, and so is every paragraph in which two sentences happen to
-join into such a window.
+text is rejected and sampled again, and so is every paragraph in which two sentences (or the end
+of one line and the start of the next) happen to join into such a window. So is every sentence
+and line holding a near-copy of a training sentence (a word or two swapped: 70 % similar or
+more), which the checker would rightly flag as a disguised copy of the training text.
 
 Report i depends only on (seed, i), so the output is byte-identical for any number of workers.
 
@@ -23,6 +25,7 @@ Report i depends only on (seed, i), so the output is byte-identical for any numb
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import multiprocessing
@@ -37,6 +40,7 @@ from pathlib import Path
 import jieba
 import jieba.posseg
 import numpy as np
+from rapidfuzz import fuzz
 
 from app.core.corpus import load_corpus
 from app.core.normalize import _CHINESE_NUMERALS, _NUMBER_SEPARATORS, NUMBER, normalize
@@ -49,6 +53,11 @@ TRAIN_DIR = ROOT.parent / "shared" / "corpora" / "provincial-2025"
 TEMPLATE_DIR = ROOT / "reference_corpus"
 
 WINDOW = 13  # a shared run this long counts as copying, as in the evaluation's "dontcare"
+# A line holding something this similar (rapidfuzz partial Indel similarity of normalised text)
+# to a training sentence of NEAR_MIN_CHARS or more is a near-copy of it. Training sentences are
+# found by shared NEAR_GRAM-grams first: at least NEAR_SHARED of the sentence's grams.
+NEAR_SIMILARITY, NEAR_MIN_CHARS, NEAR_GRAM, NEAR_SHARED = 70.0, 10, 4, 0.4
+NEAR_MAX_POSTINGS = 32  # grams in more training sentences than this are not looked up
 MIN_NORM_CHARS = 8  # shorter sentences are mostly stock phrases and repeat across reports
 MIN_SENTENCE, MAX_SENTENCE = 10, 80
 MIN_REPORT, MAX_REPORT = 1500, 6000
@@ -95,6 +104,7 @@ _POLY = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 BITMAP_BITS = 24  # 2 MB of bits: few false positives, and it stays in cache
 _UNKNOWN, _DROPPED = -2, -1
+_SENTENCE_END = re.compile(r"[。！？；!?;\n]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,6 +183,7 @@ class Checker:
     separator: np.ndarray  # code point -> may stand inside a number (5.8, 1,000)
     windows: np.ndarray  # sorted hashes of the training text's 13-windows
     bitmap: np.ndarray  # bit slot(hash) is set if a training window has it: most lookups stop here
+    near: NearCopies
 
     def known(self, text: str) -> bool:
         codes = _codes(text)
@@ -220,8 +231,10 @@ class Checker:
         mark[ends[ok]] -= 1
         return np.cumsum(mark[:n]) > 0
 
-    def hits(self, codes: np.ndarray, seg: np.ndarray, nseg: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per segment: does it share a 13-window with the training text; normalised length."""
+    def hits(self, codes: np.ndarray, seg: np.ndarray, nseg: int,
+             near: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment: does it share a 13-window with the training text (or, with ``near``,
+        hold a near-copy of a training sentence); normalised length."""
         norm, nseg_of = self.normalise(codes, seg)
         length = np.bincount(nseg_of, minlength=nseg)
         hashes, valid = window_hashes(norm, nseg_of)
@@ -233,15 +246,75 @@ class Checker:
             at = np.minimum(np.searchsorted(self.windows, hashes[maybe]), len(self.windows) - 1)
             found = maybe[self.windows[at] == hashes[maybe]]
             hit[nseg_of[found]] = True
+        if near:
+            hit |= self.near.find(norm, nseg_of, nseg, skip=hit)
         return hit, length
 
-    def text_hits(self, texts: list[str]) -> np.ndarray:
-        """Does each string share a 13-window with the training text."""
+    def text_hits(self, texts: list[str], near: bool = True) -> np.ndarray:
+        """Does each string share a 13-window with the training text (or, with ``near``, hold
+        a near-copy of a training sentence)."""
         if not texts:
             return np.zeros(0, dtype=bool)
         codes = _codes("".join(texts))
         seg = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
-        return self.hits(codes, seg, len(texts))[0]
+        return self.hits(codes, seg, len(texts), near)[0]
+
+
+@dataclass
+class NearCopies:
+    """Normalised training sentences, found again by their NEAR_GRAM-grams."""
+
+    sentences: list[str]  # normalised
+    gram_counts: np.ndarray  # grams per sentence
+    grams: np.ndarray  # sorted gram hashes
+    owners: np.ndarray  # the sentence of each gram
+
+    @classmethod
+    def build(cls, sentences: list[str]) -> NearCopies:
+        kept = sorted({s for s in sentences if len(s) >= NEAR_MIN_CHARS})
+        hashes, owners = [], []
+        for i, s in enumerate(kept):
+            h = np.unique(gram_hashes(_codes(s).astype(np.uint64), NEAR_GRAM)[0])
+            hashes.append(h)
+            owners.append(np.full(len(h), i))
+        grams, owner = np.concatenate(hashes), np.concatenate(owners)
+        # grams of stock phrases, in many sentences, say little and would make lookups slow
+        _, inverse, postings = np.unique(grams, return_inverse=True, return_counts=True)
+        rare = postings[inverse] <= NEAR_MAX_POSTINGS
+        grams, owner = grams[rare], owner[rare]
+        order = np.argsort(grams, kind="stable")
+        return cls(kept, np.bincount(owner, minlength=len(kept)), grams[order], owner[order])
+
+    def find(self, norm: np.ndarray, seg: np.ndarray, nseg: int, skip: np.ndarray) -> np.ndarray:
+        """Per segment of ``norm``: does it hold a near-copy of a training sentence (segments
+        in ``skip`` are not looked at)."""
+        out = np.zeros(nseg, dtype=bool)
+        hashes, valid = gram_hashes(norm, NEAR_GRAM, seg)
+        at = np.flatnonzero(valid & ~skip[seg[: len(valid)]])
+        if not len(at):
+            return out
+        lo = np.searchsorted(self.grams, hashes[at], side="left")
+        hi = np.searchsorted(self.grams, hashes[at], side="right")
+        n = hi - lo
+        which = np.repeat(seg[at], n)
+        place = np.repeat(lo, n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        # a gram repeated within a segment counts once; then shared grams per (segment, sentence)
+        first = np.unique(which * len(self.grams) + place)
+        which, place = first // len(self.grams), first % len(self.grams)
+        pair, shared = np.unique(which * len(self.sentences) + self.owners[place],
+                                 return_counts=True)
+        segment, sentence = pair // len(self.sentences), pair % len(self.sentences)
+        enough = shared >= np.maximum(NEAR_SHARED * self.gram_counts[sentence], 2)
+        text = None
+        for k, t in zip(segment[enough].tolist(), sentence[enough].tolist(), strict=True):
+            if out[k]:
+                continue
+            if text is None:
+                text = norm.astype("<u4").tobytes().decode("utf-32-le")
+                bounds = np.searchsorted(seg, np.arange(nseg + 1))
+            line = text[bounds[k] : bounds[k + 1]]
+            out[k] = fuzz.partial_ratio(self.sentences[t], line) >= NEAR_SIMILARITY
+        return out
 
 
 def _codes(text: str) -> np.ndarray:
@@ -254,13 +327,19 @@ def _slot(hashes: np.ndarray) -> np.ndarray:
 
 def window_hashes(norm: np.ndarray, seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Polynomial hash of every 13-window and whether it lies within one segment."""
-    m = len(norm) - WINDOW + 1
+    return gram_hashes(norm, WINDOW, seg)
+
+
+def gram_hashes(norm: np.ndarray, size: int,
+                seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Polynomial hash of every ``size``-window and whether it lies within one segment."""
+    m = len(norm) - size + 1
     if m <= 0:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=bool)
     h = np.zeros(m, dtype=np.uint64)
-    for j in range(WINDOW):
+    for j in range(size):
         h = h * _POLY + norm[j : j + m]
-    valid = np.ones(m, dtype=bool) if seg is None else seg[:m] == seg[WINDOW - 1 :]
+    valid = np.ones(m, dtype=bool) if seg is None else seg[:m] == seg[size - 1 :]
     return h, valid
 
 
@@ -286,8 +365,9 @@ def build_checker(texts: list[str], extra_chars: str) -> Checker:
     windows = np.unique(np.concatenate(hashes))
     bitmap = np.zeros(1 << BITMAP_BITS, dtype=bool)
     bitmap[_slot(windows)] = True
+    sentences = [normalize(piece).chars for t in texts for piece in _SENTENCE_END.split(t)]
     return Checker(fold, numeric, latin, separator, windows,
-                   np.packbits(bitmap, bitorder="little"))
+                   np.packbits(bitmap, bitorder="little"), NearCopies.build(sentences))
 
 
 # --------------------------------------------------------------------------------------------
@@ -928,22 +1008,45 @@ def top_up(draft: Draft) -> bool:
     return True
 
 
+def repair_junction(draft: Draft, k: int) -> None:
+    """Line k's end and line k + 1's start join into training text (the checker reads a report
+    as one stream): draw both ends again (a heading's text, else the sentence there)."""
+    pool = draft.pool
+    pool.tally.rejected += 1
+    for at, end in ((k, -1), (k + 1, 0)):
+        block = draft.blocks[at]
+        if block.clause:
+            block.clause = pool.clause(*(TITLE_CLAUSE if at == 0 else HEADING_CLAUSE))
+        elif block.sentences:
+            block.sentences[end] = pool.take()
+
+
 def finish(model: Model, drafts: list[Draft]) -> None:
-    """Check every generated line of the drafts at once; repair and top up until all pass."""
+    """Check every generated line of the drafts at once, and every two neighbouring lines
+    together; repair and top up until all pass."""
     todo = drafts
     for _ in range(MAX_REPAIR_ROUNDS):
         if not todo:
             return
-        lines = [b.render() for d in todo for b in d.blocks]
+        rendered = [[b.render() for b in d.blocks] for d in todo]
+        lines = [line for mine in rendered for line in mine]
+        pairs = [a + b for mine in rendered for a, b in itertools.pairwise(mine)]
         hits = model.checker.text_hits(lines)
+        # a report is one stream of normalised text: runs may cross a line break (a near-copy
+        # cannot: the checker's units end there)
+        joins = model.checker.text_hits(pairs, near=False)
         bounds = np.cumsum([0] + [len(d.blocks) for d in todo])
+        pair_bounds = np.cumsum([0] + [max(len(d.blocks) - 1, 0) for d in todo])
         again = []
         for k, d in enumerate(todo):
             mine = hits[bounds[k] : bounds[k + 1]]
+            joined = joins[pair_bounds[k] : pair_bounds[k + 1]] & ~mine[:-1] & ~mine[1:]
             if mine.any():
                 repair(model, d, mine)
+            for j in np.flatnonzero(joined).tolist():
+                repair_junction(d, j)
             grown = top_up(d)
-            if mine.any() or grown:
+            if mine.any() or joined.any() or grown:
                 again.append(d)
         todo = again
     raise RuntimeError("generated lines kept matching the training text")

@@ -4,6 +4,7 @@ reports that share little text with each other."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 import sys
@@ -239,3 +240,42 @@ def test_cli_prints_one_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert len(list(out.glob("gen-*.txt"))) == 3
     assert set(json.loads((out / "corpus.json").read_text(encoding="utf-8"))) == {
         "gen-000000", "gen-000001", "gen-000002"}
+
+
+def test_no_run_of_training_text_crosses_a_line_break(corpus: tuple[Path, dict]) -> None:
+    """The checker reads a report as one stream: two neighbouring generated lines together
+    hold no 13-window of the training text either."""
+    out, _ = corpus
+    windows = training_windows()
+    checked = 0
+    for rid, text in _reports(out).items():
+        lines = [line for line in text.split("\n") if line]
+        for a, b in itertools.pairwise(lines):
+            if _copied(a) or _copied(b):
+                continue
+            chars = normalize(a + b).chars
+            found = [chars[i : i + 13] for i in range(len(chars) - 12)
+                     if chars[i : i + 13] in windows]
+            assert not found, (rid, a[-20:], b[:20], found)
+            checked += 1
+    assert checked > 500
+
+
+def test_no_generated_sentence_is_a_near_copy_of_a_training_sentence(
+        corpus: tuple[Path, dict]) -> None:
+    """A sentence with a word or two swapped would be flagged by the checker as a disguised
+    copy of the training text: none is 70 % similar (Indel) to a training sentence."""
+    from rapidfuzz import fuzz, process
+
+    out, _ = corpus
+    training = [provincial_text(p.stem) for p in sorted(PROVINCIAL.glob("*.docx"))]
+    training += templates().values()
+    theirs = sorted({c for text in training for piece in re.split(r"[。！？；\n]", text)
+                     if len(c := normalize(piece).chars) >= 10})
+    ours = sorted({c for rid, text in _reports(out).items() for line in text.split("\n")
+                   if line and not _copied(line) for piece in SENTENCE.findall(line)
+                   if len(c := normalize(piece).chars) >= 10})
+    assert len(ours) > 1000 and len(theirs) > 1000
+    scores = process.cdist(ours, theirs, scorer=fuzz.ratio, dtype=np.uint8, workers=2)
+    worst = np.unravel_index(int(scores.argmax()), scores.shape)
+    assert scores.max() < 70, (ours[worst[0]], theirs[worst[1]], int(scores.max()))
