@@ -26,20 +26,23 @@ DOCS_FILE = "docs.sqlite3"
 _CACHE_SIZE = 2048
 _CHARS_CACHE_SIZE = 50_000  # ~3,000 characters each: ~0.6 GB at most
 
+# ``norm`` comes first: a check reads it for hundreds of documents, and SQLite reads a long row's
+# overflow pages up to the column it wants
 SCHEMA = """
 CREATE TABLE docs (
     slot INTEGER PRIMARY KEY,
+    norm TEXT NOT NULL,
     id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     source TEXT,
     tags TEXT NOT NULL,
     text TEXT NOT NULL,
-    norm TEXT NOT NULL,
     starts BLOB NOT NULL,
     ends BLOB NOT NULL,
     paragraphs BLOB NOT NULL
 );
 """
+DOC_COLUMNS = "slot, id, title, source, tags, text, norm, starts, ends, paragraphs"  # doc_row order
 
 
 def _blob(values: np.ndarray) -> bytes:
@@ -58,7 +61,7 @@ def doc_row(slot: int, ref: Reference, doc: Document) -> tuple:
 
 
 def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
-    conn.executemany("INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.executemany(f"INSERT INTO docs ({DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 class DocFile:

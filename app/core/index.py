@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .corpus import Reference
-from .docfile import DOCS_FILE, SCHEMA, DocFile, doc_row, insert_rows
+from .docfile import DOC_COLUMNS, DOCS_FILE, SCHEMA, DocFile, doc_row, insert_rows
 from .document import Document, analyse
 from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from .fingerprint import NUM_PERM, SCHEME, SEED, signatures
@@ -212,10 +212,14 @@ class ReferenceIndex:
                per_unit: int) -> tuple[Hits, list[UnitPlaces]]:
         """Seed hits of a query's normalised text, and the ``per_unit`` strongest LSH candidates
         of each of its unit signatures."""
-        places = []
-        for units, votes in self.bands.query(sigs, per_unit):
-            docs, starts, ends = self.unit_info(units)
-            places.append(UnitPlaces(docs, starts, ends, votes))
+        found = self.bands.query(sigs, per_unit)
+        if not found:
+            return self.seeds.hits(chars), []
+        # one gather for all query units: the unit columns are mapped, and gathers cost per call
+        docs, starts, ends = self.unit_info(np.concatenate([u for u, _ in found]))
+        cut = np.cumsum([len(u) for u, _ in found])[:-1]
+        places = [UnitPlaces(d, s, e, votes) for d, s, e, (_, votes) in zip(
+            np.split(docs, cut), np.split(starts, cut), np.split(ends, cut), found, strict=True)]
         return self.seeds.hits(chars), places
 
     def prefetch(self, slots: set[int]) -> None:
@@ -446,8 +450,8 @@ class IndexWriter:
             alive = [(slot,) for slot in range(index._disk_slots) if index._alive[slot]]
             self.conn.execute("CREATE TEMP TABLE keep (slot INTEGER PRIMARY KEY)")
             self.conn.executemany("INSERT INTO keep VALUES (?)", alive)
-            self.conn.execute("INSERT INTO docs SELECT * FROM old.docs WHERE slot IN "
-                              "(SELECT slot FROM keep)")
+            self.conn.execute(f"INSERT INTO docs ({DOC_COLUMNS}) SELECT {DOC_COLUMNS} FROM "
+                              "old.docs WHERE slot IN (SELECT slot FROM keep)")
             self.conn.commit()
             self.conn.execute("DETACH DATABASE old")
         rows = (doc_row(slot, ref, doc) for slot, (ref, doc) in sorted(index._memory.items()))
