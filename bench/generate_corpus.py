@@ -970,8 +970,9 @@ def lay_out(model: Model, draft: Draft) -> None:
 
 
 def repair(model: Model, draft: Draft, hits: np.ndarray) -> None:
-    """Fix the lines that share a 13-window with the training text although their sentences do
-    not: where two sentences meet, or behind a heading number."""
+    """Fix the lines that share a 13-window with the training text, or hold a near-copy of a
+    training sentence, although their sentences do not: where two sentences meet, or behind a
+    heading number."""
     pool, checker = draft.pool, model.checker
     for k in np.flatnonzero(hits).tolist():
         block = draft.blocks[k]
@@ -985,7 +986,9 @@ def repair(model: Model, draft: Draft, hits: np.ndarray) -> None:
         if first == 0 and block.prefix:
             block.prefix = ""
         elif len(block.sentences) > 1:
-            del block.sentences[first]
+            # the text may start in the sentence before, where the two meet: both go
+            del block.sentences[max(first - 1, 0) : first + 1]
+            block.sentences = block.sentences or [pool.take()]
         else:
             block.sentences = [pool.take()]
 
