@@ -15,7 +15,7 @@ from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signat
 from app.core.index import LSH_THRESHOLD
 from app.core.lsh import BandTable, lsh_params
 from app.core.seeds import STRIDE, K, SeedTable, common_mask, exact_runs, pack, sampled_windows
-from app.core.table import ArrayRun, FileRun, SortedTable, write_run
+from app.core.table import ArrayRun, FileRun, KeyFilter, SortedTable, write_run
 
 UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
 
@@ -96,9 +96,9 @@ def test_runs_in_memory_and_on_disk_answer_like_a_list(
     stored = np.array([k for k, _ in pairs], np.uint64)
     values = np.array([v for _, v in pairs], np.uint32)
     path = tmp_path_factory.mktemp("run") / "t.npy"
-    fence = write_run(path, stored, values, chunk=100)
+    fence, key_filter = write_run(path, stored, values, chunk=100)
     query = np.array(keys, np.uint64)
-    for run in (ArrayRun(stored, values), FileRun(path, fence, np.uint32)):
+    for run in (ArrayRun(stored, values), FileRun(path, fence, key_filter, np.uint32)):
         at, got, skipped = run.lookup(query, cap)
         expected, expected_skipped = [], []
         for i, k in enumerate(keys):
@@ -108,6 +108,16 @@ def test_runs_in_memory_and_on_disk_answer_like_a_list(
             expected_skipped.append(len(mine) if crowded else 0)
         assert sorted(zip(at.tolist(), got.tolist(), strict=True)) == sorted(expected)
         assert skipped.tolist() == expected_skipped
+
+
+def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:
+    """No false negatives (a check would miss a copy); false positives only cost a read."""
+    rng = np.random.default_rng(7)
+    stored = np.sort(rng.integers(0, 2**63, 200_000, dtype=np.uint64) * np.uint64(2))
+    key_filter = KeyFilter.of_sorted(stored, chunk=30_000)
+    assert key_filter.might_hold(stored).all()
+    absent = rng.integers(0, 2**63, 200_000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    assert key_filter.might_hold(absent).mean() < 0.12
 
 
 def test_common_mask_counts_documents_not_repeats() -> None:

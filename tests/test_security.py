@@ -283,7 +283,7 @@ def test_saved_index_loads_without_pickle(tmp_path: Path, saved_index: Path) -> 
 
     version = saved_index / (saved_index / "CURRENT").read_text().strip()
     arrays = sorted(version.glob("*.npy"))
-    assert len(arrays) == 7
+    assert len(arrays) == 9  # 3 unit columns; records, fence and key filter of 2 tables
     for file in arrays:
         assert np.load(file, allow_pickle=False).dtype != object, file.name
 

@@ -1,11 +1,11 @@
 """The reference index: documents, their sentence units, the LSH band table and the seed table.
 
 Saved as a folder: ``CURRENT`` names the version folder in use, which holds plain ``.npy`` arrays
-(never unpickled): the band and seed tables as sorted records, each with its fence, read block by
-block (``table.FileRun``), and the unit columns, memory-mapped; the documents in SQLite
-(``docfile``); and a JSON header with the format version and each file's size and SHA-256. A save
-writes a new version folder and then replaces ``CURRENT`` atomically, so a crash leaves the old
-index or the new one.
+(never unpickled): the band and seed tables as sorted records, each with its fence and key
+filter, read block by block (``table.FileRun``), and the unit columns, memory-mapped; the
+documents in SQLite (``docfile``); and a JSON header with the format version and each file's size
+and SHA-256. A save writes a new version folder and then replaces ``CURRENT`` atomically, so a
+crash leaves the old index or the new one.
 
 An index loaded from disk keeps its tables and texts on disk: resident memory holds the fences,
 the unit columns checks touch and a bounded cache of documents. References added afterwards live
@@ -44,7 +44,7 @@ LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; 
 HEADER_FILE = "header.json"
 CURRENT_FILE = "CURRENT"
 _COLUMNS = {"unit_doc": np.uint32, "unit_start": np.uint32, "unit_end": np.uint32}
-# each saved as NAME_table.npy (records) and NAME_fence.npy
+# each saved as NAME_table.npy (records), NAME_fence.npy and NAME_filter.npy
 _TABLES: dict[str, type[np.generic]] = {"band": np.uint32, "seed": np.uint64}
 _REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
 
@@ -303,7 +303,8 @@ class ReferenceIndex:
                 raise ValueError("the unit columns disagree in length")
             tables = {name: SortedTable(dtype, FileRun(
                 folder / f"{name}_table.npy",
-                np.load(folder / f"{name}_fence.npy", allow_pickle=False), dtype))
+                np.load(folder / f"{name}_fence.npy", allow_pickle=False),
+                np.load(folder / f"{name}_filter.npy", allow_pickle=False), dtype))
                 for name, dtype in _TABLES.items()}
             index = cls._from_parts(header, columns, tables, DocFile(folder / DOCS_FILE))
         except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as exc:
@@ -471,9 +472,10 @@ class IndexWriter:
         for name, values in columns.items():
             np.save(self.folder / f"{name}.npy", np.ascontiguousarray(values, _COLUMNS[name]))
         for name, (keys, values) in tables.items():
-            fence = write_run(self.folder / f"{name}_table.npy", keys,
-                              np.asarray(values, _TABLES[name]))
+            fence, key_filter = write_run(self.folder / f"{name}_table.npy", keys,
+                                          np.asarray(values, _TABLES[name]))
             np.save(self.folder / f"{name}_fence.npy", fence)
+            np.save(self.folder / f"{name}_filter.npy", key_filter)
         for file in sorted(self.folder.iterdir()):
             with file.open("rb+") as fh:
                 os.fsync(fh.fileno())

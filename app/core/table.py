@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 BLOCK = 64  # entries per block: one 768-byte read for band records, 1 KB for seed records
+FILTER_BYTES_PER_KEY = 0.75  # 6 bits a key: 3 % to 7 % of absent keys still read a block
 
 
 def record_dtype(value_dtype: np.dtype | type[np.generic]) -> np.dtype:
@@ -37,12 +38,46 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return owner, np.repeat(starts, counts) + offsets
 
 
+class KeyFilter:
+    """A blocked Bloom filter over a run's keys: most keys a check looks up (fresh text) are in
+    no block, and the filter says so without a read. Each key sets three bits of one byte; the
+    byte comes from the key's high bits, so sorted keys fill the filter in one pass. Keys are
+    well-mixed hashes, so their own bits serve as the filter's hash."""
+
+    def __init__(self, bits: np.ndarray) -> None:
+        self.bits = bits
+
+    @staticmethod
+    def _place(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.asarray(keys, np.uint64)
+        byte = ((keys >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32)  # monotone in key
+        one = np.uint64(1)
+        mask = ((one << (keys & np.uint64(7))) | (one << ((keys >> np.uint64(3)) & np.uint64(7)))
+                | (one << ((keys >> np.uint64(6)) & np.uint64(7)))).astype(np.uint8)
+        return byte.astype(np.int64), mask
+
+    @classmethod
+    def of_sorted(cls, keys: np.ndarray, chunk: int = 1 << 24) -> KeyFilter:
+        size = int(min(max(len(keys) * FILTER_BYTES_PER_KEY, 64), 1 << 32))
+        bits = np.zeros(size, dtype=np.uint8)
+        for a in range(0, len(keys), chunk):
+            byte, mask = cls._place(keys[a : a + chunk], size)
+            first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted: runs of a byte
+            bits[byte[first]] |= np.bitwise_or.reduceat(mask, first)
+        return cls(bits)
+
+    def might_hold(self, keys: np.ndarray) -> np.ndarray:
+        byte, mask = self._place(keys, len(self.bits))
+        return (self.bits[byte] & mask) == mask
+
+
 class Run:
     """One sorted run; subclasses say how blocks are read."""
 
     fence: np.ndarray
     size: int
     value_dtype: np.dtype
+    filter: KeyFilter | None = None
 
     def __len__(self) -> int:
         return self.size
@@ -77,6 +112,8 @@ class Run:
         left = np.searchsorted(self.fence, keys, side="left")
         right = np.searchsorted(self.fence, keys, side="right")
         present = right > 0  # a key below the first block's first key is nowhere
+        if self.filter is not None:
+            present &= self.filter.might_hold(keys)
         first = np.maximum(left - 1, 0)  # the block before may end with the key
         last = right - 1
         # blocks strictly between first and last hold nothing but the key: a key spanning more
@@ -133,11 +170,15 @@ class FileRun(Run):
     """A run saved as a ``.npy`` file of records (``record_dtype``) beside its fence, read with
     ``pread``. The file is opened once; a replaced index's file stays readable while open."""
 
-    def __init__(self, path: Path, fence: np.ndarray, value_dtype: type[np.generic]) -> None:
+    def __init__(self, path: Path, fence: np.ndarray, key_filter: np.ndarray,
+                 value_dtype: type[np.generic]) -> None:
         self.path = Path(path)
         self.value_dtype = np.dtype(value_dtype)
         self.records = record_dtype(value_dtype)
         self.fence = np.asarray(fence, np.uint64)
+        if key_filter.dtype != np.uint8 or key_filter.ndim != 1 or not len(key_filter):
+            raise ValueError(f"the filter of {self.path.name} is not a byte array")
+        self.filter = KeyFilter(key_filter)
         with self.path.open("rb") as fh:
             version = np.lib.format.read_magic(fh)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
@@ -172,9 +213,10 @@ class FileRun(Run):
 
 
 def write_run(path: Path, keys: np.ndarray, values: np.ndarray,
-              chunk: int = 1 << 24) -> np.ndarray:
+              chunk: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
     """Save sorted ``keys`` and their ``values`` as a FileRun's records, a chunk at a time (no
-    second copy of a table that fills memory); returns the fence to save beside it."""
+    second copy of a table that fills memory); returns the fence and the key filter's bytes to
+    save beside it."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=record_dtype(values.dtype),
                                     shape=(len(keys),))
     for a in range(0, len(keys), chunk):
@@ -182,7 +224,8 @@ def write_run(path: Path, keys: np.ndarray, values: np.ndarray,
         out["value"][a : a + chunk] = values[a : a + chunk]
     out.flush()
     del out
-    return np.ascontiguousarray(np.asarray(keys, np.uint64)[::BLOCK])
+    keys = np.asarray(keys, np.uint64)
+    return np.ascontiguousarray(keys[::BLOCK]), KeyFilter.of_sorted(keys, chunk).bits
 
 
 class SortedTable:
