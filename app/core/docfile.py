@@ -23,8 +23,12 @@ from .normalize import NormalizedText
 from .segment import Span
 
 DOCS_FILE = "docs.sqlite3"
-_CACHE_SIZE = 2048
-_CHARS_CACHE_SIZE = 50_000  # ~3,000 characters each: ~0.6 GB at most
+# Caches per process (each server worker has its own): whole documents for the few sources a
+# check reports (~60 KB each with offsets), normalised texts for the hundreds it aligns with
+# (~6 KB each). The texts of a large corpus do not fit anyway; the kernel's page cache keeps
+# the database's hot pages for every worker.
+_CACHE_SIZE = 512
+_CHARS_CACHE_SIZE = 20_000
 
 # ``norm`` comes first: a check reads it for hundreds of documents, and SQLite reads a long row's
 # overflow pages up to the column it wants
