@@ -1,11 +1,12 @@
 """A multimap from uint64 keys to fixed-size values, kept as sorted runs of (key, value).
 
-A run is searched in two steps: its fence (every BLOCK-th key, small enough to stay in memory and
-in the CPU cache) names the blocks that can hold a key, and only those blocks are read. A run in
-memory reads them by slicing; a run saved on disk (``FileRun``) reads them with ``pread``, so a
-table far larger than memory is searched without mapping it: the process's resident memory is
-the fence, however many lookups run, and the kernel's page cache keeps the hot blocks for every
-process that reads the file.
+A run in memory (``ArrayRun``) is binary-searched directly. A run saved on disk (``FileRun``) is
+searched in two steps: its fence (every BLOCK-th key, small enough to stay in memory) names the
+blocks that can hold a key, and only those blocks are read, with ``pread``; a Bloom filter of its
+keys rules most absent keys out before that. So a table far larger than memory is searched
+without mapping it: the process's resident memory is the fence and the filter, however many
+lookups run, and the kernel's page cache keeps the hot blocks for every process that reads the
+file.
 
 A table is one base run (in memory or on disk) and an in-memory sorted tail for additions;
 ``merged()`` folds the two together when an index is saved. Entries are never deleted here:
@@ -72,7 +73,7 @@ class KeyFilter:
 
 
 class Run:
-    """One sorted run; subclasses say how blocks are read."""
+    """One sorted run, searched block by block; subclasses say how blocks are read."""
 
     fence: np.ndarray
     size: int
@@ -148,19 +149,27 @@ class Run:
 
 
 class ArrayRun(Run):
+    """A run in memory. Its blocks cost nothing to read, so a lookup binary-searches the whole
+    array directly (two numpy calls instead of the block machinery: a single LSH query is 37
+    keys, and per-call overhead would dominate)."""
+
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
         self.keys = np.asarray(keys, np.uint64)
         self.values = values
         self.value_dtype = values.dtype
         self.size = len(self.keys)
-        self.fence = np.ascontiguousarray(self.keys[::BLOCK])
 
-    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(first) == 1:
-            a, b = int(first[0]), int(last[0])
-            return self.keys[a:b], self.values[a:b]
-        _, where = _ranges(first, last - first)
-        return self.keys[where], self.values[where]
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lo = np.searchsorted(self.keys, keys, side="left")
+        n = np.searchsorted(self.keys, keys, side="right") - lo
+        skipped = np.zeros(len(keys), dtype=np.int64)
+        if max_per_key is not None:
+            crowded = n > max_per_key
+            skipped = np.where(crowded, n, 0)
+            n = np.where(crowded, 0, n)
+        at, where = _ranges(lo, n)
+        return at, self.values[where], skipped
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.keys, self.values
