@@ -73,18 +73,17 @@ class KeyFilter:
 
 
 class Run:
-    """One sorted run, searched block by block; subclasses say how blocks are read."""
+    """One sorted run; subclasses search it for sorted keys."""
 
-    fence: np.ndarray
     size: int
     value_dtype: np.dtype
-    filter: KeyFilter | None = None
 
     def __len__(self) -> int:
         return self.size
 
-    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values of entries first[i]..last[i]-1 for each i, concatenated."""
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``lookup`` for keys in ascending order."""
         raise NotImplementedError
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -100,21 +99,76 @@ class Run:
             return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
                 np.zeros(len(keys), dtype=np.int64)
         # searched in key order: each binary search starts where the last one ended, so the
-        # fence's upper levels stay in the CPU cache
+        # upper levels of the search stay in the CPU cache
         order = np.argsort(keys, kind="stable")
         at, values, skipped = self._lookup_sorted(keys[order], max_per_key)
         unsorted = np.empty_like(skipped)
         unsorted[order] = skipped
         return order[at], values, unsorted
 
+class ArrayRun(Run):
+    """A run in memory, binary-searched directly (a single LSH query is 37 keys: two numpy
+    calls, where per-call overhead dominates)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        self.keys = np.asarray(keys, np.uint64)
+        self.values = values
+        self.value_dtype = values.dtype
+        self.size = len(self.keys)
+
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lo = np.searchsorted(self.keys, keys, side="left")
+        n = np.searchsorted(self.keys, keys, side="right") - lo
+        skipped = np.zeros(len(keys), dtype=np.int64)
+        if max_per_key is not None:
+            crowded = n > max_per_key
+            skipped = np.where(crowded, n, 0)
+            n = np.where(crowded, 0, n)
+        at, where = _ranges(lo, n)
+        return at, self.values[where], skipped
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.keys, self.values
+
+
+class FileRun(Run):
+    """A run saved as a ``.npy`` file of records (``record_dtype``), with its fence and key
+    filter in memory; blocks are read with ``pread``. The file is opened once; a replaced
+    index's file stays readable while open."""
+
+    def __init__(self, path: Path, fence: np.ndarray, key_filter: np.ndarray,
+                 value_dtype: type[np.generic]) -> None:
+        self.path = Path(path)
+        self.value_dtype = np.dtype(value_dtype)
+        self.records = record_dtype(value_dtype)
+        self.fence = np.asarray(fence, np.uint64)
+        if key_filter.dtype != np.uint8 or key_filter.ndim != 1 or not len(key_filter):
+            raise ValueError(f"the filter of {self.path.name} is not a byte array")
+        self.filter = KeyFilter(key_filter)
+        with self.path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if dtype != self.records or fortran or len(shape) != 1:
+            raise ValueError(f"{self.path.name} does not hold {self.records} records")
+        self.size = int(shape[0])
+        if self.path.stat().st_size != self.offset + self.size * self.records.itemsize:
+            raise ValueError(f"{self.path.name} is not as long as its header says")
+        if len(self.fence) != -(-self.size // BLOCK):
+            raise ValueError(f"the fence of {self.path.name} does not match it")
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
     def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         skipped = np.zeros(len(keys), dtype=np.int64)
         left = np.searchsorted(self.fence, keys, side="left")
         right = np.searchsorted(self.fence, keys, side="right")
-        present = right > 0  # a key below the first block's first key is nowhere
-        if self.filter is not None:
-            present &= self.filter.might_hold(keys)
+        # a key below the first block's first key is nowhere; most absent keys fail the filter
+        present = (right > 0) & self.filter.might_hold(keys)
         first = np.maximum(left - 1, 0)  # the block before may end with the key
         last = right - 1
         # blocks strictly between first and last hold nothing but the key: a key spanning more
@@ -147,64 +201,8 @@ class Run:
         at, where = _ranges(lo, n)
         return at, np.asarray(got_values[where], self.value_dtype), skipped
 
-
-class ArrayRun(Run):
-    """A run in memory. Its blocks cost nothing to read, so a lookup binary-searches the whole
-    array directly (two numpy calls instead of the block machinery: a single LSH query is 37
-    keys, and per-call overhead would dominate)."""
-
-    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        self.keys = np.asarray(keys, np.uint64)
-        self.values = values
-        self.value_dtype = values.dtype
-        self.size = len(self.keys)
-
-    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lo = np.searchsorted(self.keys, keys, side="left")
-        n = np.searchsorted(self.keys, keys, side="right") - lo
-        skipped = np.zeros(len(keys), dtype=np.int64)
-        if max_per_key is not None:
-            crowded = n > max_per_key
-            skipped = np.where(crowded, n, 0)
-            n = np.where(crowded, 0, n)
-        at, where = _ranges(lo, n)
-        return at, self.values[where], skipped
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.keys, self.values
-
-
-class FileRun(Run):
-    """A run saved as a ``.npy`` file of records (``record_dtype``) beside its fence, read with
-    ``pread``. The file is opened once; a replaced index's file stays readable while open."""
-
-    def __init__(self, path: Path, fence: np.ndarray, key_filter: np.ndarray,
-                 value_dtype: type[np.generic]) -> None:
-        self.path = Path(path)
-        self.value_dtype = np.dtype(value_dtype)
-        self.records = record_dtype(value_dtype)
-        self.fence = np.asarray(fence, np.uint64)
-        if key_filter.dtype != np.uint8 or key_filter.ndim != 1 or not len(key_filter):
-            raise ValueError(f"the filter of {self.path.name} is not a byte array")
-        self.filter = KeyFilter(key_filter)
-        with self.path.open("rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(fh)
-            self.offset = fh.tell()
-        if dtype != self.records or fortran or len(shape) != 1:
-            raise ValueError(f"{self.path.name} does not hold {self.records} records")
-        self.size = int(shape[0])
-        if self.path.stat().st_size != self.offset + self.size * self.records.itemsize:
-            raise ValueError(f"{self.path.name} is not as long as its header says")
-        if len(self.fence) != -(-self.size // BLOCK):
-            raise ValueError(f"the fence of {self.path.name} does not match it")
-        self._fd = os.open(self.path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)
-
     def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values of entries first[i]..last[i]-1 for each i, concatenated."""
         width = self.records.itemsize
         parts = []
         for a, b in zip(first.tolist(), last.tolist(), strict=True):
