@@ -108,7 +108,7 @@ def test_folder_build_refuses_a_repeated_id(tmp_path: Path) -> None:
 
 def test_loaded_index_grows_and_shrinks_without_a_rebuild(saved_index: Path,
                                                           tmp_path: Path) -> None:
-    """References added to a loaded (memory-mapped) index are found at once, removed ones
+    """References added to a loaded (on-disk) index are found at once, removed ones
     disappear, and a save keeps both changes."""
     loaded = ReferenceIndex.load(saved_index)
     extra = case_text("case-000.txt")
