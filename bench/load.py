@@ -35,6 +35,8 @@ SHARED = ROOT.parent / "shared"
 DEV = SHARED / "eval" / "dev"
 
 
+# This script keeps its own server helpers: the other benches' (bench/scale.py) import httpx,
+# and so ssl, which must come after gevent's patching (see main).
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

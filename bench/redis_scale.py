@@ -33,6 +33,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scale import free_port  # noqa: E402  (bench/ is this script's own folder)
+
 from app.core import (  # noqa: E402
     CheckOptions,
     build_index,
@@ -43,12 +45,6 @@ from app.core import (  # noqa: E402
 from app.core.combined import CombinedIndex  # noqa: E402
 from app.core.corpus import corpus_files, iter_corpus  # noqa: E402
 from app.shared_index import RedisIndex  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
