@@ -13,9 +13,9 @@ from support import template
 from app.core.document import analyse
 from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signatures
 from app.core.index import LSH_THRESHOLD
-from app.core.lsh import BandTable, lsh_params
+from app.core.lsh import BandTable, band_keys, lsh_params
 from app.core.seeds import STRIDE, K, SeedTable, common_mask, exact_runs, pack, sampled_windows
-from app.core.table import ArrayRun, FileRun, KeyFilter, SortedTable, write_run
+from app.core.table import ArrayRun, FileRun, KeyDirectory, KeyFilter, SortedTable, write_run
 
 UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
 
@@ -57,6 +57,25 @@ def test_band_table_finds_what_minhash_lsh_finds() -> None:
         assert votes.tolist() == sorted(votes.tolist(), reverse=True)  # strongest first
         found += len(theirs)
     assert found > 0  # the two templates share stock sentences, so the comparison is not empty
+
+
+@pytest.mark.parametrize(("bands", "rows"), [(37, 3), (25, 5), (1, 1)])
+def test_band_keys_follow_the_step_by_step_hash(bands: int, rows: int) -> None:
+    """Saved indexes hold band keys: the vectorised hash must stay the one defined step by step
+    (start at 0; per row key * MIX + value + row + 1; then key * MIX + band + 1; xor-shift)."""
+    sigs = np.random.default_rng(3).integers(0, 2**32, (20, NUM_PERM), dtype=np.uint32)
+    mix, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
+    expected = []
+    for sig in sigs.tolist():
+        row_keys = []
+        for band in range(bands):
+            key = 0
+            for r in range(rows):
+                key = (key * mix + sig[band * rows + r] + r + 1) & mask
+            key = (key * mix + band + 1) & mask
+            row_keys.append(key ^ (key >> 29))
+        expected.append(row_keys)
+    assert band_keys(sigs, bands, rows).tolist() == expected
 
 
 @settings(max_examples=60, deadline=None)
@@ -108,6 +127,29 @@ def test_runs_in_memory_and_on_disk_answer_like_a_list(
             expected_skipped.append(len(mine) if crowded else 0)
         assert sorted(zip(at.tolist(), got.tolist(), strict=True)) == sorted(expected)
         assert skipped.tolist() == expected_skipped
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 6000),
+       crowded=st.lists(st.tuples(st.sampled_from([0, 1, 2**63, 2**64 - 1, None]),
+                                  st.integers(1, 300)), max_size=4))
+@example(seed=1, n=2000, crowded=[(2**64 - 1, 40)])  # a crowded key at the very end
+def test_key_directory_bounds_are_searchsorted(seed: int, n: int,
+                                               crowded: list[tuple[int | None, int]]) -> None:
+    """Well-mixed keys, keys repeated past a window, keys at both ends of the range: the
+    directory's bounds are numpy's binary search's, for stored, absent and extreme keys."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)]
+    for key, count in crowded:
+        value = rng.integers(0, 2**64 - 1, dtype=np.uint64) if key is None else np.uint64(key)
+        parts.append(np.full(count, value, np.uint64))
+    keys = np.sort(np.concatenate(parts))
+    stored = keys[rng.integers(0, len(keys), 200)] if len(keys) else keys
+    query = np.concatenate([stored, rng.integers(0, 2**64 - 1, 200, dtype=np.uint64),
+                            np.array([0, 1, 2**64 - 2, 2**64 - 1], np.uint64)])
+    left, right = KeyDirectory(keys).bounds(query)
+    assert left.tolist() == np.searchsorted(keys, query, side="left").tolist()
+    assert right.tolist() == np.searchsorted(keys, query, side="right").tolist()
 
 
 def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:

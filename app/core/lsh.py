@@ -8,6 +8,7 @@ object, is saved as plain records searched on disk block by block, and grows wit
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -21,6 +22,13 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative ha
 # cost more than the rest of a check. Its votes are left out; verbatim seeds still see the text.
 MAX_BAND_POSTINGS = 1000
 
+# a query's ranking key: query number, then bands missed, then unit id, in one uint64
+_UNIT_BITS = np.uint64(32)
+_UNIT_MASK = np.uint64(0xFFFFFFFF)
+_OWNER_SHIFT = np.uint64(40)
+_VOTE_MASK = np.uint64(0xFF)
+_QUERIES_PER_CALL = 1 << 24  # query numbers fit the key's top 24 bits
+
 
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) that minimise false positives plus false negatives at ``threshold``,
@@ -29,20 +37,41 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     return int(bands), int(rows)
 
 
+@lru_cache(maxsize=8)
+def _band_hash(bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The band hash in closed form. Step by step, a band's key starts at 0, takes ``key * MIX +
+    value + row + 1`` for each of its rows, then ``key * MIX + band + 1``; unrolled (mod 2**64)
+    that is each row's value times a power of MIX, plus a constant of the band."""
+    mix, mod = int(_MIX), 1 << 64
+    powers = [pow(mix, rows - r, mod) for r in range(rows)]
+    steps = sum((r + 1) * p for r, p in enumerate(powers))
+    constants = [(steps + band + 1) % mod for band in range(bands)]
+    return np.array(powers, np.uint64), np.array(constants, np.uint64)
+
+
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """Band keys, shape (n, bands), uint64; the band number is mixed in so keys of different
-    bands never collide by construction."""
-    values = np.asarray(sigs, dtype=np.uint64)
-    keys = np.zeros((values.shape[0], bands), dtype=np.uint64)
+    bands never collide by construction. Part of the saved index's format."""
+    powers, constants = _band_hash(bands, rows)
+    values = np.asarray(sigs)[:, : bands * rows].reshape(-1, bands, rows).astype(np.uint64)
     with np.errstate(over="ignore"):
-        for r in range(rows):
-            keys *= _MIX
-            keys += values[:, r : bands * rows : rows][:, :bands]
-            keys += np.uint64(r + 1)
-        keys *= _MIX
-        keys += np.arange(1, bands + 1, dtype=np.uint64)
+        keys = (values * powers).sum(axis=2, dtype=np.uint64)
+        keys += constants
         keys ^= keys >> np.uint64(29)
     return keys
+
+
+def _counted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted, non-empty array and how often each occurs (np.unique's
+    answer in fewer calls)."""
+    new = np.empty(len(values), dtype=bool)
+    new[0] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    counts = np.empty_like(first)
+    counts[:-1] = first[1:] - first[:-1]
+    counts[-1] = len(values) - first[-1]
+    return values[first], counts
 
 
 class BandTable:
@@ -67,17 +96,28 @@ class BandTable:
               ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query signature, the unit ids sharing at least one band key and how many
         bands each shares (its votes), most votes first, then lower unit id; at most ``limit``."""
+        return [found for a in range(0, len(sigs), _QUERIES_PER_CALL)
+                for found in self._query(sigs[a : a + _QUERIES_PER_CALL], limit)]
+
+    def _query(self, sigs: np.ndarray, limit: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
         keys = band_keys(sigs, self.bands, self.rows)
         at, units, _ = self.table.lookup(keys.ravel(), MAX_BAND_POSTINGS)
-        if len(keys) == 1:  # one query: the same answer with fewer steps
-            found, votes = np.unique(units, return_counts=True)
+        if not len(units):
+            none = np.empty(0, np.int64)
+            return [(none, none)] * len(keys)
+        if len(keys) == 1:  # one query: fewer steps (numpy's per-call cost is most of it)
+            found, votes = _counted(np.sort(units))
             order = np.argsort(-votes, kind="stable")[:limit]
             return [(found[order].astype(np.int64), votes[order])]
-        pairs, votes = np.unique((at // self.bands).astype(np.uint64) << np.uint64(32)
-                                 | units.astype(np.uint64), return_counts=True)
-        owner = (pairs >> np.uint64(32)).astype(np.int64)
-        units = (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        order = np.lexsort((units, -votes, owner))
-        owner, units, votes = owner[order], units[order], votes[order]
-        bounds = np.searchsorted(owner, np.arange(len(keys) + 1))
-        return [(units[a:b][:limit], votes[a:b][:limit]) for a, b in pairwise(bounds)]
+        # two sorts of one uint64 each, where unique plus lexsort took twice as long: (query,
+        # unit) pairs, whose repeats are the votes; then (query, bands - votes, unit)
+        pairs, votes = _counted(np.sort((at // self.bands).astype(np.uint64) << _UNIT_BITS
+                                        | units.astype(np.uint64)))
+        ranked = np.sort((pairs >> _UNIT_BITS) << _OWNER_SHIFT
+                         | (np.uint64(self.bands) - votes.astype(np.uint64)) << _UNIT_BITS
+                         | (pairs & _UNIT_MASK))
+        units_out = (ranked & _UNIT_MASK).astype(np.int64)
+        votes_out = self.bands - ((ranked >> _UNIT_BITS) & _VOTE_MASK).astype(np.int64)
+        bounds = np.searchsorted(ranked >> _OWNER_SHIFT,
+                                 np.arange(len(keys) + 1, dtype=np.uint64))
+        return [(units_out[a:b][:limit], votes_out[a:b][:limit]) for a, b in pairwise(bounds)]

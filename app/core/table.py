@@ -34,9 +34,9 @@ def record_dtype(value_dtype: np.dtype | type[np.generic]) -> np.dtype:
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For ranges [starts[i], starts[i] + counts[i]): the range number and the position of every
     member, in order, without a Python loop."""
+    ends = np.cumsum(counts)
     owner = np.repeat(np.arange(len(counts)), counts)
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return owner, np.repeat(starts, counts) + offsets
+    return owner, np.arange(int(ends[-1]) if len(ends) else 0) + (starts - ends + counts)[owner]
 
 
 class KeyFilter:
@@ -72,8 +72,59 @@ class KeyFilter:
         return (self.bits[byte] & mask) == mask
 
 
+class KeyDirectory:
+    """``np.searchsorted`` over sorted hash keys through a directory of where each bucket of
+    top bits starts: one gather and a scan of a short window per key, where a binary search
+    over a large array costs a cache miss at nearly every step. Keys are well-mixed hashes, so
+    buckets are even; a key whose window is too short (a crowded key, repeated many times)
+    falls back to the binary search."""
+
+    WINDOW = 16  # keys scanned per searched key: two cache lines
+    PER_BUCKET = 8  # mean keys a bucket: 1 directory byte a key, few windows too short
+    SMALL = 1024  # below this many keys a binary search is as fast
+    FEW_SHORT = 8  # short windows searched one by one, below a binary search's call cost
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self.size = len(keys)
+        self.starts: np.ndarray | None = None
+        if self.size >= self.SMALL:
+            bits = min(max((self.size // self.PER_BUCKET).bit_length() - 1, 1), 32)
+            self.shift = np.uint64(64 - bits)
+            counts = np.bincount((keys >> self.shift).astype(np.intp), minlength=1 << bits)
+            starts = np.zeros(len(counts) + 1, np.int64)
+            np.cumsum(counts, out=starts[1:])
+            self.starts = starts.astype(np.int32 if self.size < 1 << 31 else np.int64)
+            self.window = np.arange(self.WINDOW)
+
+    def bounds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``np.searchsorted(keys, x, side)`` for side "left" and "right"."""
+        if self.starts is None:
+            return (np.searchsorted(self.keys, x, side="left"),
+                    np.searchsorted(self.keys, x, side="right"))
+        first = self.starts[x >> self.shift].astype(np.int64)
+        # past the end the last key stands in, so that a window reaching the end counts as
+        # short wherever it could count a key twice
+        seen = self.keys[np.minimum(first[:, None] + self.window, self.size - 1)]
+        left = first + (seen < x[:, None]).sum(axis=1)
+        upto = (seen <= x[:, None]).sum(axis=1)
+        right = first + upto
+        short = np.flatnonzero(upto == self.WINDOW)  # keys up to x may go on past the window
+        if len(short) > self.FEW_SHORT:
+            left[short] = np.searchsorted(self.keys, x[short], side="left")
+            right[short] = np.searchsorted(self.keys, x[short], side="right")
+        else:  # a few: each is searched in its bucket alone, a slice of the keys
+            for i, key in zip(short.tolist(), x[short], strict=True):
+                bucket = int(key >> self.shift)
+                a, b = int(self.starts[bucket]), int(self.starts[bucket + 1])
+                within = self.keys[a:b]
+                left[i] = a + int(within.searchsorted(key, side="left"))
+                right[i] = a + int(within.searchsorted(key, side="right"))
+        return left, right
+
+
 class Run:
-    """One sorted run; subclasses search it for sorted keys."""
+    """One sorted run; subclasses search it."""
 
     size: int
     value_dtype: np.dtype
@@ -81,9 +132,9 @@ class Run:
     def __len__(self) -> int:
         return self.size
 
-    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``lookup`` for keys in ascending order."""
+    def _lookup(self, keys: np.ndarray, max_per_key: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``lookup`` for a non-empty run and keys."""
         raise NotImplementedError
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -98,34 +149,42 @@ class Run:
         if not len(keys) or not self.size:
             return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
                 np.zeros(len(keys), dtype=np.int64)
-        # searched in key order: each binary search starts where the last one ended, so the
-        # upper levels of the search stay in the CPU cache
-        order = np.argsort(keys, kind="stable")
-        at, values, skipped = self._lookup_sorted(keys[order], max_per_key)
-        unsorted = np.empty_like(skipped)
-        unsorted[order] = skipped
-        return order[at], values, unsorted
+        return self._lookup(keys, max_per_key)
+
+
+def _entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For keys found at [lo, hi) of a run: (key number, position) of every entry, and per key
+    the entries left out because there are more than ``max_per_key``."""
+    n = hi - lo
+    skipped = np.zeros(len(n), dtype=np.int64)
+    if max_per_key is not None:
+        crowded = n > max_per_key
+        skipped = np.where(crowded, n, 0)
+        n = np.where(crowded, 0, n)
+    at, where = _ranges(lo, n)
+    return at, where, skipped
+
 
 class ArrayRun(Run):
-    """A run in memory, binary-searched directly (a single LSH query is 37 keys: two numpy
-    calls, where per-call overhead dominates)."""
+    """A run in memory, searched through a KeyDirectory made at its first lookup (a run being
+    filled by many additions is never searched in between)."""
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
         self.keys = np.asarray(keys, np.uint64)
         self.values = values
         self.value_dtype = values.dtype
         self.size = len(self.keys)
+        self._directory: KeyDirectory | None = None
 
-    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lo = np.searchsorted(self.keys, keys, side="left")
-        n = np.searchsorted(self.keys, keys, side="right") - lo
-        skipped = np.zeros(len(keys), dtype=np.int64)
-        if max_per_key is not None:
-            crowded = n > max_per_key
-            skipped = np.where(crowded, n, 0)
-            n = np.where(crowded, 0, n)
-        at, where = _ranges(lo, n)
+    def directory(self) -> KeyDirectory:
+        if self._directory is None:
+            self._directory = KeyDirectory(self.keys)
+        return self._directory
+
+    def _lookup(self, keys: np.ndarray, max_per_key: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        at, where, skipped = _entries(*self.directory().bounds(keys), max_per_key)
         return at, self.values[where], skipped
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +202,7 @@ class FileRun(Run):
         self.value_dtype = np.dtype(value_dtype)
         self.records = record_dtype(value_dtype)
         self.fence = np.asarray(fence, np.uint64)
+        self.blocks = KeyDirectory(self.fence)
         if key_filter.dtype != np.uint8 or key_filter.ndim != 1 or not len(key_filter):
             raise ValueError(f"the filter of {self.path.name} is not a byte array")
         self.filter = KeyFilter(key_filter)
@@ -162,11 +222,20 @@ class FileRun(Run):
         self._fd = os.open(self.path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)
 
+    def _lookup(self, keys: np.ndarray, max_per_key: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # searched in key order, so that the blocks to read come out sorted and neighbours
+        # are read together
+        order = np.argsort(keys, kind="stable")
+        at, values, skipped = self._lookup_sorted(keys[order], max_per_key)
+        unsorted = np.empty_like(skipped)
+        unsorted[order] = skipped
+        return order[at], values, unsorted
+
     def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         skipped = np.zeros(len(keys), dtype=np.int64)
-        left = np.searchsorted(self.fence, keys, side="left")
-        right = np.searchsorted(self.fence, keys, side="right")
+        left, right = self.blocks.bounds(keys)
         # a key below the first block's first key is nowhere; most absent keys fail the filter
         present = (right > 0) & self.filter.might_hold(keys)
         first = np.maximum(left - 1, 0)  # the block before may end with the key
