@@ -316,8 +316,10 @@ def serve(
         load_index(settings.corpus, settings.index)
     except ChachongError as exc:
         raise _fail(str(exc)) from None
+    from app.api.protocol import NoDelayProtocol
+
     uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_config=LOG_CONFIG)
+                log_config=LOG_CONFIG, http=NoDelayProtocol)
 
 
 def main() -> None:
