@@ -8,6 +8,7 @@ import opencc
 import pytest
 from support import TEMPLATE_IDS, case_text, is_content, template, template_paragraph
 
+from app.core import normalize as normalize_module
 from app.core.normalize import NUMBER, normalize
 
 _T2S = opencc.OpenCC("t2s")
@@ -124,3 +125,19 @@ def test_number_symbol_maps_to_the_whole_filled_run() -> None:
 def test_empty_text() -> None:
     norm = normalize("")
     assert norm.chars == "" and len(norm.starts) == 0 and len(norm.ends) == 0
+
+
+def test_text_of_many_distinct_characters_folds_each_and_keeps_the_tables_bounded() -> None:
+    """The per-character tables behind normalize() are filled as characters are met; a text of
+    more distinct code points than they keep (fuzzing, binary read as text) must still fold each
+    character and not grow them without end."""
+    letters = [chr(c) for c in range(0x20000, 0x40000)
+               if unicodedata.category(chr(c)) == "Lo"]  # CJK extensions B and on
+    assert len(letters) > normalize_module._TABLE_LIMIT
+    text = "".join(letters) + "第XX个"
+    norm = normalize(text)
+    alone = [normalize(ch).chars for ch in letters]
+    assert norm.chars == "".join(alone) + "第0个"
+    assert norm.starts.tolist() == [i for i, a in enumerate(alone) if a] + \
+        [len(letters), len(letters) + 1, len(letters) + 3]
+    assert len(normalize_module._FOLDED) <= normalize_module._TABLE_LIMIT

@@ -8,7 +8,9 @@ placeholders folded to one symbol. ``chars[i]`` came from the original code poin
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,56 +59,69 @@ def _simplify_char(ch: str) -> str:
     return converted if len(converted) == 1 else ch
 
 
-def _to_simplified(chars: list[str]) -> list[str]:
+def _to_simplified(chars: str) -> str:
     """Traditional to simplified; whole-text conversion uses OpenCC's phrase tables and is kept
     when it preserves length (it almost always does), else each character is converted alone."""
-    joined = "".join(chars)
-    converted: str = _t2s.convert(joined)
-    if len(converted) == len(joined):
-        return list(converted)
-    return [_simplify_char(c) for c in chars]
+    converted: str = _t2s.convert(chars)
+    if len(converted) == len(chars):
+        return converted
+    return "".join(_simplify_char(c) for c in chars)
 
 
-def _is_number(c: str) -> bool:
-    return c.isdigit() or c in _CHINESE_NUMERALS
+_TABLE_LIMIT = 65536
+
+
+class _CharTable(dict[int, str]):
+    """A ``str.translate`` table filled on first use: ``text.translate`` then runs at C speed
+    over the characters it has seen before, which is nearly all of them."""
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, code: int) -> str:
+        if len(self) >= _TABLE_LIMIT:  # text of random code points: stay bounded
+            self.clear()
+        self[code] = value = self.fn(chr(code))
+        return value
+
+
+_FOLDED = _CharTable(_fold_char)
+# per character: how many content characters it folds to, as a code point (0, 1, 2, ...)
+_FOLDED_LENGTH = _CharTable(lambda ch: chr(len(_fold_char(ch))))
+_NUMERIC = _CharTable(lambda ch: "\x01" if ch.isdigit() or ch in _CHINESE_NUMERALS else "\x00")
+_PLACEHOLDER = re.compile("x+")
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def normalize(text: str) -> NormalizedText:
     """Return the content stream of ``text`` with its map back to original offsets."""
-    chars: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(text):
-        for c in _fold_char(ch):
-            chars.append(c)
-            origin.append(i)
-    chars = _to_simplified(chars)
+    chars = _to_simplified(text.translate(_FOLDED))
+    if not chars:
+        return NormalizedText("", np.empty(0, np.int64), np.empty(0, np.int64))
+    lengths = _codes(text.translate(_FOLDED_LENGTH))
+    origin = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
 
-    numeric = [_is_number(c) for c in chars]
+    numeric = _codes(chars.translate(_NUMERIC)).astype(bool)
     for a, b in _placeholder_runs(chars, origin):
-        numeric[a:b] = [True] * (b - a)
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    n = len(chars)
-    i = 0
-    while i < n:
-        c = chars[i]
-        if numeric[i]:
-            j = i + 1
-            while j < n and numeric[j] and _joins_number(text, origin[j - 1], origin[j]):
-                j += 1
-            out.append(NUMBER)
-            starts.append(origin[i])
-            ends.append(origin[j - 1] + 1)
-            i = j
-            continue
-        out.append(c)
-        starts.append(origin[i])
-        ends.append(origin[i] + 1)
-        i += 1
-    return NormalizedText(
-        "".join(out), np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-    )
+        numeric[a:b] = True
+    # a numeric character continues the number before it unless something other than one
+    # separator stands between them in the original
+    joins = np.zeros(len(chars), dtype=bool)
+    for j in np.flatnonzero(numeric[1:] & numeric[:-1]).tolist():
+        joins[j + 1] = _joins_number(text, int(origin[j]), int(origin[j + 1]))
+    keep = ~joins
+    starts = origin[keep]
+    kept = np.flatnonzero(keep)
+    # each kept character ends where the last character it stands for ends
+    last = np.append(kept[1:], len(chars)) - 1
+    ends = origin[last] + 1
+    codes = _codes(chars)[keep].copy()
+    codes[numeric[keep]] = ord(NUMBER)
+    return NormalizedText(codes.tobytes().decode("utf-32-le"), starts, ends)
 
 
 _NUMBER_SEPARATORS = frozenset(".,，．·'")
@@ -119,23 +134,17 @@ def _joins_number(text: str, prev: int, nxt: int) -> bool:
     return not gap or (len(gap) == 1 and gap in _NUMBER_SEPARATORS)
 
 
-def _placeholder_runs(chars: list[str], origin: list[int]) -> list[tuple[int, int]]:
+def _placeholder_runs(chars: str, origin: np.ndarray) -> list[tuple[int, int]]:
     """Runs of x that are template placeholders (XX个, X次), not part of a Latin word (Xbox):
-    not glued to another Latin letter on either side. One pass over the text."""
+    not glued to another Latin letter on either side."""
     out = []
-    i, n = 0, len(chars)
-    while i < n:
-        if chars[i] != "x":
-            i += 1
-            continue
-        k = i
-        while k < n and chars[k] == "x":
-            k += 1
+    n = len(chars)
+    for match in _PLACEHOLDER.finditer(chars):
+        i, k = match.span()
         glued_before = i > 0 and origin[i - 1] + 1 == origin[i] and _is_latin(chars[i - 1])
         glued_after = k < n and origin[k - 1] + 1 == origin[k] and _is_latin(chars[k])
         if not (glued_before or glued_after):
             out.append((i, k))
-        i = k
     return out
 
 
