@@ -14,7 +14,16 @@ from app.core.document import analyse
 from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signatures
 from app.core.index import LSH_THRESHOLD
 from app.core.lsh import BandTable, band_keys, lsh_params
-from app.core.seeds import STRIDE, K, SeedTable, common_mask, exact_runs, pack, sampled_windows
+from app.core.seeds import (
+    STRIDE,
+    K,
+    SeedTable,
+    common_mask,
+    exact_runs,
+    lex_order,
+    pack,
+    sampled_windows,
+)
 from app.core.table import ArrayRun, FileRun, KeyDirectory, KeyFilter, SortedTable, write_run
 
 UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
@@ -150,6 +159,18 @@ def test_key_directory_bounds_are_searchsorted(seed: int, n: int,
     left, right = KeyDirectory(keys).bounds(query)
     assert left.tolist() == np.searchsorted(keys, query, side="left").tolist()
     assert right.tolist() == np.searchsorted(keys, query, side="right").tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(columns=st.lists(st.lists(st.integers(0, 2**40), min_size=30, max_size=30),
+                        min_size=1, max_size=3),
+       narrow=st.integers(1, 2**12))
+def test_lex_order_is_lexsort(columns: list[list[int]], narrow: int) -> None:
+    """Packed into one sort key when the columns' bits fit, left to lexsort when they do not
+    (three columns of 41 bits): either way numpy's lexsort order, ties kept in input order."""
+    keys = [np.array(c, np.int64) % narrow if i else np.array(c, np.int64)
+            for i, c in enumerate(columns)]
+    assert lex_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()
 
 
 def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:

