@@ -141,7 +141,7 @@ class Groups:
 
 def lex_order(*keys: np.ndarray) -> np.ndarray:
     """``np.lexsort(keys[::-1])`` (the first key major) for non-negative integer keys: one
-    stable argsort of the keys packed into a uint64 when their bits fit, a third of the time."""
+    stable argsort of the keys packed into a uint64 when their bits fit, instead of three."""
     bits = [int(k.max()).bit_length() if len(k) else 0 for k in keys]
     if sum(bits) > 64 or any(len(k) and k.min() < 0 for k in keys):
         return np.lexsort(keys[::-1])

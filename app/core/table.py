@@ -80,7 +80,7 @@ class KeyDirectory:
     falls back to the binary search."""
 
     WINDOW = 16  # keys scanned per searched key: two cache lines
-    PER_BUCKET = 8  # mean keys a bucket: 1 directory byte a key, few windows too short
+    PER_BUCKET = 8  # mean keys a bucket: half a directory byte a key, few windows too short
     SMALL = 1024  # below this many keys a binary search is as fast
     FEW_SHORT = 8  # short windows searched one by one, below a binary search's call cost
 
