@@ -18,6 +18,8 @@ from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.minhash import _fmix
 
+from .words import cut
+
 NUM_PERM = 128
 SEED = 20240601
 SCHEME = "affine32"  # datasketch's hashing scheme; part of the saved index's format
@@ -26,8 +28,9 @@ jieba.setLogLevel(logging.WARNING)
 
 
 def tokens(chars: str) -> list[str]:
-    """jieba words of a normalised unit (no HMM: new-word guessing is slower and less stable)."""
-    return jieba.lcut(chars, HMM=False)
+    """jieba words of a normalised unit (no HMM: new-word guessing is slower and less stable),
+    as ``jieba.lcut(chars, HMM=False)`` gives them, in half its time."""
+    return cut(chars)
 
 
 def shingles(chars: str) -> set[bytes]:
