@@ -5,8 +5,8 @@ lists), then picks the best route with a ``max`` over a generator of tuples per 
 walks the route: about 40 % of the time it takes to index a reference. Here the route is
 chosen as the words are found, right to left, over jieba's own dictionary (``jieba.dt.FREQ``,
 ``jieba.dt.total``) and with its regular expressions, so the words are jieba's (tests compare
-the two on the bundled corpora and on random text). jieba 0.42 has not changed this code since
-2020; its HMM mode, user dictionaries and parallel mode are not used here.
+the two on the bundled corpora and on random text, so a jieba release that cut differently
+would fail them). jieba's HMM mode, user dictionaries and parallel mode are not used here.
 """
 
 from __future__ import annotations
