@@ -11,12 +11,9 @@ would fail them). jieba's HMM mode, user dictionaries and parallel mode are not 
 
 from __future__ import annotations
 
-import re
 from math import log
 
 import jieba
-
-_ENGLISH = re.compile("[a-zA-Z0-9]")  # jieba's re_eng: single letters and digits are run together
 
 
 def cut(text: str, tokenizer: jieba.Tokenizer | None = None) -> list[str]:
@@ -68,7 +65,7 @@ def _cut_block(block: str, freq: dict[str, int], log_total: float, words: list[s
     while x < n:
         y = end[x]
         word = block[x:y]
-        if y - x == 1 and _ENGLISH.match(word):
+        if y - x == 1 and jieba.re_eng.match(word):  # single letters and digits run together
             buf += word
         else:
             if buf:
