@@ -347,8 +347,8 @@ class ReferenceIndex:
 
 
 def _random_access(array: np.ndarray) -> np.ndarray:
-    """Tell the kernel lookups jump around: no read-ahead, so a binary search maps only the
-    pages it reads (less I/O, and resident memory grows with what checks touch)."""
+    """Tell the kernel lookups jump around: no read-ahead, so a gather by unit number maps only
+    the pages it reads (less I/O, and resident memory grows with what checks touch)."""
     mapping = getattr(array, "_mmap", None)
     if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
         mapping.madvise(mmap.MADV_RANDOM)

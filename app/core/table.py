@@ -1,12 +1,13 @@
 """A multimap from uint64 keys to fixed-size values, kept as sorted runs of (key, value).
 
-A run in memory (``ArrayRun``) is binary-searched directly. A run saved on disk (``FileRun``) is
-searched in two steps: its fence (every BLOCK-th key, small enough to stay in memory) names the
-blocks that can hold a key, and only those blocks are read, with ``pread``; a Bloom filter of its
-keys rules most absent keys out before that. So a table far larger than memory is searched
-without mapping it: the process's resident memory is the fence and the filter, however many
-lookups run, and the kernel's page cache keeps the hot blocks for every process that reads the
-file.
+Sorted keys are searched through a ``KeyDirectory`` (where each bucket of their top bits
+starts) rather than by binary search. A run in memory (``ArrayRun``) is searched that way
+directly. A run saved on disk (``FileRun``) is searched in two steps: its fence (every BLOCK-th
+key, small enough to stay in memory) names the blocks that can hold a key, and only those blocks
+are read, with ``pread``; a Bloom filter of its keys rules most absent keys out before that. So
+a table far larger than memory is searched without mapping it: the process's resident memory is
+the fence and the filter, however many lookups run, and the kernel's page cache keeps the hot
+blocks for every process that reads the file.
 
 A table is one base run (in memory or on disk) and an in-memory sorted tail for additions;
 ``merged()`` folds the two together when an index is saved. Entries are never deleted here:
