@@ -6,7 +6,9 @@ Layout (``p`` is the key prefix), plain bytes and strings only, nothing pickled:
   uint32, appended; one key per LSH band key, so a report's lookups are one ``MGET``;
 - ``p:seed:<8-byte window hash>``: 8-byte records (doc slot, position) of the sampled windows;
 - ``p:doc:<slot>``: a hash with the reference and its analysis (as in the on-disk index) and
-  ``live`` = 1 once the reference is published; ``p:ids``: id -> slot; ``p:slots``: a counter.
+  ``live`` = 1 once the reference is published; ``p:ids``: id -> slot; ``p:slots``: a counter;
+- ``p:layout``: what the keys were made with (fingerprint and LSH parameters), written by the
+  first addition; a process made otherwise refuses the store rather than misread it.
 
 A check sends the seed and band lookups of the whole report in one pipelined round trip, then
 reads the documents it needs in a second one. An addition writes its records and document first
@@ -28,14 +30,15 @@ from app.core.docfile import doc_row
 from app.core.document import Document
 from app.core.errors import (
     DuplicateReferenceError,
+    IndexFormatError,
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
-from app.core.fingerprint import NUM_PERM
+from app.core.fingerprint import NUM_PERM, SCHEME, SEED, SHINGLES
 from app.core.index import LSH_THRESHOLD, Progress, UnitPlaces, prepared
 from app.core.lsh import MAX_BAND_POSTINGS, band_keys, lsh_params
 from app.core.normalize import NormalizedText
-from app.core.seeds import MAX_POSTINGS, Hits, window_hashes
+from app.core.seeds import MAX_POSTINGS, STRIDE, Hits, K, window_hashes
 from app.core.segment import Span
 
 _CACHE_SIZE = 2048
@@ -74,6 +77,9 @@ class RedisIndex:
                                            health_check_interval=10)
         self._p = prefix.encode()
         self.bands, self.rows = lsh_params(lsh_threshold, NUM_PERM)
+        self.layout = (f"chachong-redis-index 1; num_perm={NUM_PERM} seed={SEED} scheme={SCHEME} "
+                       f"shingles={SHINGLES} bands={self.bands} rows={self.rows} k={K} "
+                       f"stride={STRIDE}").encode()
         self._publish = self._redis.register_script(_PUBLISH)
         self._remove = self._redis.register_script(_REMOVE)
         # documents never change under a slot (slots are not reused); liveness can, so it is
@@ -104,7 +110,26 @@ class RedisIndex:
         return bool(self._call(self._redis.hexists, self._key(b"ids", b""), doc_id))
 
     def ping(self) -> None:
-        self._call(self._redis.ping)
+        """Reachable, and holding keys this process can read."""
+        pipe = self._redis.pipeline(transaction=False)
+        self._layout_reads(pipe)
+        self._check_layout(*self._call(pipe.execute))
+
+    def _layout_reads(self, pipe: Any) -> None:
+        pipe.get(self._key(b"layout", b""))
+        pipe.exists(self._key(b"slots", b""))
+
+    def _check_layout(self, found: bytes | None, written: int) -> None:
+        """An empty store has no layout yet; any other must have been made as this process
+        makes keys, or its band and seed keys would silently match nothing."""
+        if found == self.layout or (found is None and not written):
+            return
+        made = found.decode(errors="replace") if found is not None else \
+            "an earlier release of chachong"
+        raise IndexFormatError(
+            f"the Redis index at {self.url} was written by {made}, not as this server writes "
+            f"({self.layout.decode()}); delete its keys ({self._p.decode()}*) and add the "
+            "references again")
 
     def ids(self) -> list[str]:
         return sorted(k.decode() for k in self._call(self._redis.hkeys, self._key(b"ids", b"")))
@@ -116,7 +141,9 @@ class RedisIndex:
         pipe = self._redis.pipeline(transaction=False)
         pipe.mget([self._key(b"seed", k.tobytes()) for k in windows] or [b"-"])
         pipe.mget([self._key(b"band", k.tobytes()) for k in keys] or [b"-"])
-        seed_values, band_values = self._call(pipe.execute)
+        self._layout_reads(pipe)
+        seed_values, band_values, *layout = self._call(pipe.execute)
+        self._check_layout(*layout)
         return self._hits(seed_values[: len(windows)]), self._places(band_values[: len(keys)],
                                                                      len(sigs), per_unit)
 
@@ -216,6 +243,9 @@ class RedisIndex:
 
     def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
                  progress: Progress | None = None) -> None:
+        self.ping()
+        if not self._call(self._redis.set, self._key(b"layout", b""), self.layout, nx=True):
+            self.ping()  # another process wrote the layout since: it must be this one
         for item in prepared(refs, self.bands, self.rows, workers):
             if replace and item.ref.id in self:
                 self.remove(item.ref.id)

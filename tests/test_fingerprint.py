@@ -6,12 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support import template
 
 from app.core.document import analyse
-from app.core.fingerprint import NUM_PERM, SCHEME, SEED, _hash, shingles, signatures
+from app.core.fingerprint import (
+    NUM_PERM,
+    SCHEME,
+    SEED,
+    pair_hashes,
+    shingle_hashes,
+    signatures,
+    tokens,
+)
 from app.core.index import LSH_THRESHOLD
 from app.core.lsh import BandTable, band_keys, lsh_params
 from app.core.seeds import (
@@ -30,8 +39,9 @@ UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy
 
 
 def _datasketch(units: list[str]) -> np.ndarray:
-    made = MinHash.generator((sorted(shingles(u)) for u in units), num_perm=NUM_PERM, seed=SEED,
-                             scheme=SCHEME, hashfunc=_hash)
+    """datasketch's MinHash of each unit's shingle hashes, one object per unit."""
+    made = MinHash.generator((shingle_hashes(u).tolist() for u in units), num_perm=NUM_PERM,
+                             seed=SEED, scheme=SCHEME, hashfunc=int)
     return np.array([m.hashvalues for m in made], dtype=np.uint32).reshape(len(units), NUM_PERM)
 
 
@@ -40,6 +50,40 @@ def _datasketch(units: list[str]) -> np.ndarray:
 def test_signatures_equal_datasketch_minhashes(units: list[str]) -> None:
     """The batched permutation gives datasketch's values exactly, empty units included."""
     assert np.array_equal(signatures(units), _datasketch(units))
+
+
+def test_signatures_of_a_long_report_span_chunks() -> None:
+    """More shingles than one scratch chunk holds, and one unit larger than a chunk: the same
+    values as one unit at a time."""
+    units = _units("jiguan-gongwei") * 40 + ["推进" * 20_000]
+    assert sum(len(shingle_hashes(u)) for u in units) > 2 * (1 << 15)
+    assert np.array_equal(signatures(units), np.concatenate([signatures([u]) for u in units]))
+
+
+def test_shingles_are_words_by_sha1_and_ordered_pairs() -> None:
+    """Words hash as datasketch's default SHA-1 of their UTF-8; a pair depends on its order and
+    on both words, and collides with no word of the unit."""
+    unit = "全面落实党建工作责任制推进全面从严治党"
+    words = tokens(unit)
+    hashes = shingle_hashes(unit)
+    assert hashes[: len(words)].tolist() == [sha1_hash32(w.encode()) for w in words]
+    pairs = hashes[len(words):]
+    assert len(pairs) == len(words) - 1
+    word_hashes = hashes[: len(words)]
+    assert pairs.tolist() == pair_hashes(word_hashes[:-1], word_hashes[1:]).tolist()
+    assert not set(pairs.tolist()) & set(word_hashes.tolist())
+    swapped = pair_hashes(word_hashes[1:], word_hashes[:-1])
+    assert (swapped != pairs).all()
+    # 200,000 distinct pairs, as alike as pairs get: about 4.7 collisions expected of a random
+    # 32-bit hash (n**2 / 2**33), and fewer than 30 but with a chance below 1e-15
+    a = np.arange(200_000, dtype=np.uint32)
+    for first, second in [(a, np.full_like(a, 7)), (np.full_like(a, 7), a), (a, a)]:
+        assert len(np.unique(pair_hashes(first, second))) > 200_000 - 30
+    b = np.random.default_rng(5).integers(0, 2**32, 200_000, dtype=np.uint32)
+    mixed = pair_hashes(a, b)
+    flipped = pair_hashes(a ^ np.uint32(1), b)  # one bit of the first word changes about half
+    changed = np.unpackbits((mixed ^ flipped).view(np.uint8)).mean()
+    assert 0.45 < changed < 0.55
 
 
 def _units(name: str) -> list[str]:

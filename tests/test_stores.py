@@ -24,6 +24,7 @@ from app.core import (
 from app.core.document import analyse
 from app.core.errors import (
     DuplicateReferenceError,
+    IndexFormatError,
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
@@ -168,7 +169,7 @@ def test_redis_index_keeps_plain_bytes(redis_server: RedisServer) -> None:
     index.add(_ref("plain"))
     client = index._redis
     kinds = {key.split(b":")[2] for key in client.scan_iter(b"chachong:index:*")}
-    assert kinds == {b"band", b"seed", b"doc", b"ids", b"slots"}
+    assert kinds == {b"band", b"seed", b"doc", b"ids", b"slots", b"layout"}
     for key in client.scan_iter(b"chachong:index:band:*"):
         assert len(client.get(key)) % 12 == 0
     doc = client.hgetall(next(client.scan_iter(b"chachong:index:doc:*")))
@@ -200,6 +201,31 @@ def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: 
         found = {m["source"]["id"] for p in client.post("/v1/check", json={"text": NEW_TEXT})
                  .json()["paragraphs"] for m in p["matches"]}
         assert found == {"r3"}  # r1 went with the old Redis data; the index followed
+
+
+def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path: Path) -> None:
+    """The first addition records how the keys were made; a store made with other parameters,
+    or by a release that recorded nothing, is refused with a clear error instead of matching
+    nothing."""
+    index = RedisIndex(redis_server.url)
+    index.add(_ref("first"))
+    assert index._redis.get(b"chachong:index:layout:") == index.layout
+    other = RedisIndex(redis_server.url, lsh_threshold=0.5)  # other bands and rows
+    query = analyse(NEW_TEXT)
+    sigs = signatures([query.unit_chars(u) for u in query.units])
+    for refused in (other.ping, lambda: other.add(_ref("second")),
+                    lambda: other.lookup(query.norm.chars, sigs, 10)):
+        with pytest.raises(IndexFormatError, match="delete its keys"):
+            refused()
+    assert index.ids() == ["first"]
+    index._redis.delete(b"chachong:index:layout:")  # as an earlier release left it
+    with pytest.raises(IndexFormatError, match="earlier release"):
+        RedisIndex(redis_server.url).lookup(query.norm.chars, sigs, 10)
+    with TestClient(create_app(Settings(data=tmp_path, store=redis_server.url))) as client:
+        response = client.post("/v1/check", json={"text": NEW_TEXT})
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "index_format"
+        assert client.get("/readyz").status_code == 409
 
 
 def test_unreachable_redis_is_a_clear_error() -> None:

@@ -33,13 +33,13 @@ from .corpus import Reference
 from .docfile import DOC_COLUMNS, DOCS_FILE, SCHEMA, DocFile, doc_row, insert_rows
 from .document import Document, analyse
 from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
-from .fingerprint import NUM_PERM, SCHEME, SEED, signatures
+from .fingerprint import NUM_PERM, SCHEME, SEED, SHINGLES, signatures
 from .lsh import BandTable, band_keys, lsh_params
 from .seeds import STRIDE, Hits, K, SeedTable, pack, sampled_windows
 from .table import FileRun, SortedTable, write_run
 
 FORMAT = "chachong-index"
-VERSION = 3
+VERSION = 4
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
 HEADER_FILE = "header.json"
 CURRENT_FILE = "CURRENT"
@@ -410,7 +410,8 @@ def _read_header(path: Path) -> tuple[Path, dict]:
         raise IndexFormatError(f"{path}: index format {header.get('format')} version "
                                f"{header.get('version')} is not supported (expected version "
                                f"{VERSION}); {_REBUILD}")
-    expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "k": K, "stride": STRIDE}
+    expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "shingles": SHINGLES,
+                "k": K, "stride": STRIDE}
     if any(header.get(k) != v for k, v in expected.items()):
         raise IndexFormatError(f"{path}: built with other fingerprint parameters; {_REBUILD}")
     if not isinstance(header.get("files"), dict) or not isinstance(header.get("slots"), int):
@@ -482,7 +483,7 @@ class IndexWriter:
             files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
         bands, rows = lsh_params(self.lsh_threshold, NUM_PERM)
         header = {"format": FORMAT, "version": VERSION, "num_perm": NUM_PERM, "seed": SEED,
-                  "scheme": SCHEME, "k": K, "stride": STRIDE,
+                  "scheme": SCHEME, "shingles": SHINGLES, "k": K, "stride": STRIDE,
                   "lsh_threshold": self.lsh_threshold, "bands": bands, "rows": rows,
                   "slots": slots, "files": files}
         _write_synced(self.folder / HEADER_FILE, json.dumps(header, indent=1).encode())
