@@ -33,7 +33,15 @@ from app.core.seeds import (
     pack,
     sampled_windows,
 )
-from app.core.table import ArrayRun, FileRun, KeyDirectory, KeyFilter, SortedTable, write_run
+from app.core.table import (
+    ArrayRun,
+    FileRun,
+    KeyDirectory,
+    KeyFilter,
+    SortedTable,
+    sort_keys,
+    write_run,
+)
 
 UNITS = st.lists(st.text(alphabet="报告工作推进全面落实党建发展0xy", max_size=40), max_size=12)
 
@@ -203,6 +211,26 @@ def test_key_directory_bounds_are_searchsorted(seed: int, n: int,
     left, right = KeyDirectory(keys).bounds(query)
     assert left.tolist() == np.searchsorted(keys, query, side="left").tolist()
     assert right.tolist() == np.searchsorted(keys, query, side="right").tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 5000),
+       prefixes=st.integers(1, 64), repeats=st.integers(0, 50), threads=st.integers(1, 3))
+@example(seed=0, n=0, prefixes=1, repeats=0, threads=2)
+@example(seed=1, n=1, prefixes=1, repeats=0, threads=2)
+def test_sort_keys_is_a_stable_argsort(seed: int, n: int, prefixes: int, repeats: int,
+                                       threads: int) -> None:
+    """Keys sharing their top bits (so the packed sort leaves them in position order, to be put
+    right), keys repeated, keys at both ends of the range: numpy's stable argsort exactly."""
+    rng = np.random.default_rng(seed)
+    tops = rng.integers(0, 2**64 - 1, prefixes, dtype=np.uint64, endpoint=True)
+    keys = tops[rng.integers(0, prefixes, n)] ^ rng.integers(0, 1 << 12, n, dtype=np.uint64)
+    if n:
+        keys[rng.integers(0, n, repeats)] = np.array([0, 2**64 - 1, keys[0]], np.uint64)[seed % 3]
+    got, order = sort_keys(keys, threads)
+    expected = np.argsort(keys, kind="stable")
+    assert order.tolist() == expected.tolist()
+    assert got.tolist() == keys[expected].tolist()
 
 
 @settings(max_examples=80, deadline=None)

@@ -36,7 +36,7 @@ from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFound
 from .fingerprint import NUM_PERM, SCHEME, SEED, SHINGLES, signatures
 from .lsh import BandTable, band_keys, lsh_params
 from .seeds import STRIDE, Hits, K, SeedTable, pack, sampled_windows
-from .table import FileRun, SortedTable, write_run
+from .table import FileRun, SortedTable, sort_keys, write_run
 
 FORMAT = "chachong-index"
 VERSION = 4
@@ -542,13 +542,12 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
         writer.add_docs(batch)
         all_keys = _cat(band_parts, np.uint64)
         del band_parts
-        order = np.argsort(all_keys)
-        keys = all_keys[order]
+        keys, order = sort_keys(all_keys, max(workers, 1))
         del all_keys
         units = (order // bands).astype(np.uint32)  # entry i belongs to unit i // bands
         del order
         seed_keys, seed_values = _sorted_pair(_cat(seed_key_parts, np.uint64),
-                                              _cat(seed_value_parts, np.uint64))
+                                              _cat(seed_value_parts, np.uint64), workers)
         writer.finish(len(seen), {
             "unit_doc": _cat([p[0] for p in unit_parts], np.uint32),
             "unit_start": _cat([p[1] for p in unit_parts], np.uint32),
@@ -561,6 +560,7 @@ def _cat(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
 
-def _sorted_pair(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(keys)  # equal keys may come in any order: lookups return them all
-    return keys[order], values[order]
+def _sorted_pair(keys: np.ndarray, values: np.ndarray,
+                 workers: int) -> tuple[np.ndarray, np.ndarray]:
+    keys, order = sort_keys(keys, max(workers, 1))
+    return keys, values[order]
