@@ -59,7 +59,8 @@ def sort_keys(keys: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarra
         return keys[order], order
     low = np.uint64((1 << bits) - 1)
     packed = keys & ~low
-    packed |= np.arange(n, dtype=np.uint64)
+    for a in range(0, n, 1 << 24):  # positions a chunk at a time: no second full-size array
+        packed[a : a + (1 << 24)] |= np.arange(a, min(a + (1 << 24), n), dtype=np.uint64)
     step = -(-n // threads) if n else 1
     parts = [slice(a, a + step) for a in range(0, n, step)]
     if len(parts) > 1:  # split in place around the parts' bounds, then sort the parts
