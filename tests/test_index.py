@@ -18,6 +18,7 @@ from support import CORPUS_DIR, ROOT, case_text, template
 
 from app.core import CheckResult, ReferenceIndex, build_index, check_text, load_corpus
 from app.core.corpus import Reference
+from app.core.document import analyse
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from app.core.index import build_index_folder
 
@@ -121,6 +122,10 @@ def test_loaded_index_grows_and_shrinks_without_a_rebuild(saved_index: Path,
     again = ReferenceIndex.load(path)
     assert sorted(again.ids()) == sorted(loaded.ids())
     assert _dump(check_text(extra, again)) == _dump(check_text(extra, loaded))
+    for doc_id in again.ids():  # copied, added and after a removed slot: each text is its own
+        slot = again.by_id[doc_id]
+        assert again.chars(slot) == analyse(again.get(doc_id).text).norm.chars
+        assert again.doc(slot).norm.chars == again.chars(slot)
 
 
 # -- atomic writes -----------------------------------------------------------------------------
@@ -204,6 +209,10 @@ CORRUPTIONS: list = [
                  id="arrays-of-different-lengths"),
     pytest.param(lambda p: (_version(p) / "docs.sqlite3").write_bytes(b"garbage" * 500),
                  id="documents-not-a-database"),
+    pytest.param(lambda p: _truncate(_version(p) / "norms.bin"), id="truncated-texts"),
+    pytest.param(lambda p: (_version(p) / "norm_starts.npy").unlink(), id="missing-text-starts"),
+    pytest.param(lambda p: _save_array(_version(p) / "norm_starts.npy", np.zeros(2, "<i8")),
+                 id="text-starts-of-another-length"),
     pytest.param(lambda p: _save_array(_version(p) / "band_fence.npy",
                                        np.array(["x"], dtype=object)), id="pickled-array"),
 ]

@@ -278,12 +278,14 @@ def test_the_source_check_sees_what_it_looks_for(tmp_path: Path) -> None:
 
 
 def test_saved_index_loads_without_pickle(tmp_path: Path, saved_index: Path) -> None:
-    """An index is plain arrays, JSON and SQLite: numpy refuses to unpickle any array in it."""
+    """An index is plain arrays, JSON, SQLite and UTF-16 text: numpy refuses to unpickle any
+    array in it."""
     import numpy as np
 
     version = saved_index / (saved_index / "CURRENT").read_text().strip()
     arrays = sorted(version.glob("*.npy"))
-    assert len(arrays) == 9  # 3 unit columns; records, fence and key filter of 2 tables
+    # 3 unit columns; records, fence and key filter of 2 tables; where each text starts
+    assert len(arrays) == 10
     for file in arrays:
         assert np.load(file, allow_pickle=False).dtype != object, file.name
 

@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .corpus import Reference
-from .docfile import DOC_COLUMNS, DOCS_FILE, SCHEMA, DocFile, doc_row, insert_rows
+from .docfile import DocFile, DocWriter, doc_row
 from .document import Document, analyse
 from .errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from .fingerprint import NUM_PERM, SCHEME, SEED, SHINGLES, signatures
@@ -39,7 +39,7 @@ from .seeds import STRIDE, Hits, K, SeedTable, pack, sampled_windows
 from .table import FileRun, SortedTable, sort_keys, write_run
 
 FORMAT = "chachong-index"
-VERSION = 4
+VERSION = 5
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
 HEADER_FILE = "header.json"
 CURRENT_FILE = "CURRENT"
@@ -306,7 +306,8 @@ class ReferenceIndex:
                 np.load(folder / f"{name}_fence.npy", allow_pickle=False),
                 np.load(folder / f"{name}_filter.npy", allow_pickle=False), dtype))
                 for name, dtype in _TABLES.items()}
-            index = cls._from_parts(header, columns, tables, DocFile(folder / DOCS_FILE))
+            index = cls._from_parts(header, columns, tables,
+                                    DocFile(folder, int(header["slots"])))
         except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as exc:
             raise IndexFormatError(f"{path}: the index is damaged or inconsistent ({exc}); "
                                    f"{_REBUILD}") from None
@@ -430,45 +431,37 @@ class IndexWriter:
                                    "path")
         path.mkdir(exist_ok=True)  # its parent must exist: a typo should not grow folders
         self.folder = Path(tempfile.mkdtemp(dir=path, prefix="v-"))
-        self.conn = sqlite3.connect(self.folder / DOCS_FILE)
-        self.conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: durability comes from fsync
-        self.conn.executescript(SCHEMA)
+        try:
+            self.docs = DocWriter(self.folder)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self._done = False
 
     def __enter__(self) -> IndexWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.conn.close()
         if not self._done:
+            self.docs.close()
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def copy_docs(self, index: ReferenceIndex) -> None:
-        """The documents of ``index``: the saved ones copied row by row from its file."""
-        rows: Iterable[tuple]
+        """The documents of ``index``: the saved ones copied as they are from its files."""
         if index._disk is not None:
-            self.conn.execute("ATTACH DATABASE ? AS old", (f"{index._disk.path.resolve().as_uri()}"
-                                                          "?mode=ro",))
-            alive = [(slot,) for slot in range(index._disk_slots) if index._alive[slot]]
-            self.conn.execute("CREATE TEMP TABLE keep (slot INTEGER PRIMARY KEY)")
-            self.conn.executemany("INSERT INTO keep VALUES (?)", alive)
-            self.conn.execute(f"INSERT INTO docs ({DOC_COLUMNS}) SELECT {DOC_COLUMNS} FROM "
-                              "old.docs WHERE slot IN (SELECT slot FROM keep)")
-            self.conn.commit()
-            self.conn.execute("DETACH DATABASE old")
-        rows = (doc_row(slot, ref, doc) for slot, (ref, doc) in sorted(index._memory.items()))
-        insert_rows(self.conn, rows)
-        self.conn.commit()
+            self.docs.copy(index._disk, [slot for slot in range(index._disk_slots)
+                                         if index._alive[slot]])
+        self.docs.add(doc_row(slot, ref, doc) for slot, (ref, doc) in
+                      sorted(index._memory.items()))
 
     def add_docs(self, rows: Iterable[tuple]) -> None:
-        insert_rows(self.conn, rows)
+        self.docs.add(rows)
 
     def finish(self, slots: int, columns: dict[str, np.ndarray],
                tables: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Write the unit ``columns`` and the sorted ``tables`` (name -> keys, values), then
         publish the folder."""
-        self.conn.commit()
-        self.conn.close()
+        self.docs.close(slots)
         files = {}
         for name, values in columns.items():
             np.save(self.folder / f"{name}.npy", np.ascontiguousarray(values, _COLUMNS[name]))
