@@ -39,6 +39,7 @@ from app.core.table import (
     KeyDirectory,
     KeyFilter,
     SortedTable,
+    distinct,
     sort_keys,
     write_run,
 )
@@ -211,6 +212,15 @@ def test_key_directory_bounds_are_searchsorted(seed: int, n: int,
     left, right = KeyDirectory(keys).bounds(query)
     assert left.tolist() == np.searchsorted(keys, query, side="left").tolist()
     assert right.tolist() == np.searchsorted(keys, query, side="right").tolist()
+
+
+@given(values=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60),
+       repeats=st.lists(st.integers(0, 5), max_size=60))
+def test_distinct_is_numpys_unique(values: list[int], repeats: list[int]) -> None:
+    """Sorted distinct values, as np.unique gives them, with repeats and extremes."""
+    again = [v for v, n in zip(values, repeats, strict=False) for _ in range(n)]
+    array = np.array(values + again, np.int64)
+    assert distinct(array).tolist() == np.unique(array).tolist()
 
 
 @settings(max_examples=80, deadline=None)

@@ -18,6 +18,7 @@ from .index import Index, UnitPlaces
 from .schema import CheckResult
 from .scoring import score
 from .seeds import MIN_RUN, common_mask, group_hits, grow_runs, strongest
+from .table import distinct
 
 DEFAULT_THRESHOLD = 0.30
 DEFAULT_MIN_MATCH_CHARS = 13
@@ -64,7 +65,7 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     groups = group_hits(hits)
     chosen = strongest(groups, np.array([u.start for u in query.units], dtype=np.int64),
                        SOURCES_PER_UNIT)
-    few = len(np.unique(groups.docs)) <= READ_ALL_DOCS
+    few = len(distinct(groups.docs)) <= READ_ALL_DOCS
     read = np.ones(len(groups), dtype=bool) if few else chosen
     index.prefetch({*groups.docs[read].tolist(), *(d for p in places for d in p.docs.tolist())})
     unread = ~read  # counted for common phrases by their kept windows, without reading them

@@ -41,6 +41,16 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return owner, np.arange(int(ends[-1]) if len(ends) else 0) + (starts - ends + counts)[owner]
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by a sort and a mask: NumPy 2's hash-based ``unique`` takes several
+    times as long on the few thousand integers of a lookup."""
+    ordered = np.sort(values, axis=None)
+    new = np.empty(len(ordered), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    return ordered[new]
+
+
 def sort_keys(keys: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """``(keys[order], order)`` for ``order = np.argsort(keys)``, equal keys in input order, for
     the hundreds of millions of keys of a large build in half of argsort's time.
@@ -75,7 +85,7 @@ def sort_keys(keys: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarra
     # such group is sorted again, stably, by the whole key; the groups stay where they are
     descents = np.flatnonzero(out[1:] < out[:-1])
     if len(descents):
-        tops = np.unique(out[descents] & ~low)
+        tops = distinct(out[descents] & ~low)
         first = np.searchsorted(out, tops, side="left")
         last = np.searchsorted(out, tops | low, side="right")
         _, members = _ranges(first, last - first)
@@ -293,7 +303,7 @@ class FileRun(Run):
             present & ((last - first - 1) * BLOCK <= max_per_key)
         ends = present & ~whole
         _, spanned = _ranges(first[whole], (last - first + 1)[whole])
-        blocks = np.unique(np.concatenate([spanned, first[ends], first[ends] + 1, last[ends]]))
+        blocks = distinct(np.concatenate([spanned, first[ends], first[ends] + 1, last[ends]]))
         if not len(blocks):
             return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
         # consecutive blocks are read together
