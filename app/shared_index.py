@@ -34,11 +34,11 @@ from app.core.errors import (
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
-from app.core.fingerprint import NUM_PERM, SCHEME, SEED, SHINGLES
-from app.core.index import LSH_THRESHOLD, Progress, UnitPlaces, prepared
+from app.core.fingerprint import NUM_PERM
+from app.core.index import FINGERPRINT, LSH_THRESHOLD, Progress, UnitPlaces, prepared
 from app.core.lsh import MAX_BAND_POSTINGS, band_keys, lsh_params
 from app.core.normalize import NormalizedText
-from app.core.seeds import MAX_POSTINGS, STRIDE, Hits, K, window_hashes
+from app.core.seeds import MAX_POSTINGS, Hits, window_hashes
 from app.core.segment import Span
 
 _CACHE_SIZE = 2048
@@ -77,9 +77,9 @@ class RedisIndex:
                                            health_check_interval=10)
         self._p = prefix.encode()
         self.bands, self.rows = lsh_params(lsh_threshold, NUM_PERM)
-        self.layout = (f"chachong-redis-index 1; num_perm={NUM_PERM} seed={SEED} scheme={SCHEME} "
-                       f"shingles={SHINGLES} bands={self.bands} rows={self.rows} k={K} "
-                       f"stride={STRIDE}").encode()
+        made = {**FINGERPRINT, "bands": self.bands, "rows": self.rows}
+        self.layout = ("chachong-redis-index 1; " + " ".join(f"{k}={v}" for k, v in made.items())
+                       ).encode()
         self._publish = self._redis.register_script(_PUBLISH)
         self._remove = self._redis.register_script(_REMOVE)
         # documents never change under a slot (slots are not reused); liveness can, so it is
@@ -109,11 +109,13 @@ class RedisIndex:
     def __contains__(self, doc_id: str) -> bool:
         return bool(self._call(self._redis.hexists, self._key(b"ids", b""), doc_id))
 
-    def ping(self) -> None:
-        """Reachable, and holding keys this process can read."""
+    def ping(self) -> bool:
+        """Reachable, and holding keys this process can read; whether its layout is recorded."""
         pipe = self._redis.pipeline(transaction=False)
         self._layout_reads(pipe)
-        self._check_layout(*self._call(pipe.execute))
+        found, written = self._call(pipe.execute)
+        self._check_layout(found, written)
+        return found is not None
 
     def _layout_reads(self, pipe: Any) -> None:
         pipe.get(self._key(b"layout", b""))
@@ -243,8 +245,8 @@ class RedisIndex:
 
     def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
                  progress: Progress | None = None) -> None:
-        self.ping()
-        if not self._call(self._redis.set, self._key(b"layout", b""), self.layout, nx=True):
+        if not self.ping() and not self._call(self._redis.set, self._key(b"layout", b""),
+                                              self.layout, nx=True):
             self.ping()  # another process wrote the layout since: it must be this one
         for item in prepared(refs, self.bands, self.rows, workers):
             if replace and item.ref.id in self:

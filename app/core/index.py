@@ -46,6 +46,9 @@ CURRENT_FILE = "CURRENT"
 _COLUMNS = {"unit_doc": np.uint32, "unit_start": np.uint32, "unit_end": np.uint32}
 # each saved as NAME_table.npy (records), NAME_fence.npy and NAME_filter.npy
 _TABLES: dict[str, type[np.generic]] = {"band": np.uint32, "seed": np.uint64}
+# how band and seed keys are made: an index (or a shared store) made otherwise cannot be read
+FINGERPRINT = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "shingles": SHINGLES,
+               "k": K, "stride": STRIDE}
 _REBUILD = "rebuild it with 'chachong index build DIR --out PATH'"
 
 Progress = Callable[[int], None]  # called with the number of references just indexed
@@ -411,9 +414,7 @@ def _read_header(path: Path) -> tuple[Path, dict]:
         raise IndexFormatError(f"{path}: index format {header.get('format')} version "
                                f"{header.get('version')} is not supported (expected version "
                                f"{VERSION}); {_REBUILD}")
-    expected = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "shingles": SHINGLES,
-                "k": K, "stride": STRIDE}
-    if any(header.get(k) != v for k, v in expected.items()):
+    if any(header.get(k) != v for k, v in FINGERPRINT.items()):
         raise IndexFormatError(f"{path}: built with other fingerprint parameters; {_REBUILD}")
     if not isinstance(header.get("files"), dict) or not isinstance(header.get("slots"), int):
         raise IndexFormatError(f"{path}: the index header is incomplete; {_REBUILD}")
@@ -475,8 +476,7 @@ class IndexWriter:
                 os.fsync(fh.fileno())
             files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
         bands, rows = lsh_params(self.lsh_threshold, NUM_PERM)
-        header = {"format": FORMAT, "version": VERSION, "num_perm": NUM_PERM, "seed": SEED,
-                  "scheme": SCHEME, "shingles": SHINGLES, "k": K, "stride": STRIDE,
+        header = {"format": FORMAT, "version": VERSION, **FINGERPRINT,
                   "lsh_threshold": self.lsh_threshold, "bands": bands, "rows": rows,
                   "slots": slots, "files": files}
         _write_synced(self.folder / HEADER_FILE, json.dumps(header, indent=1).encode())
