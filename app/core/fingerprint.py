@@ -19,6 +19,7 @@ from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.minhash import _fmix
 
+from .memo import Memo
 from .words import cut
 
 NUM_PERM = 128
@@ -35,20 +36,8 @@ def tokens(chars: str) -> list[str]:
     return cut(chars)
 
 
-class _WordHashes(dict[str, int]):
-    """datasketch's SHA-1 hash of each word's UTF-8, computed once per word seen (bounded)."""
-
-    limit = 1 << 20
-
-    def __missing__(self, word: str) -> int:
-        value = sha1_hash32(word.encode("utf-8"))
-        if len(self) >= self.limit:
-            self.clear()
-        self[word] = value
-        return value
-
-
-_WORD_HASHES = _WordHashes()
+# datasketch's SHA-1 hash of each word's UTF-8, remembered: the same words recur in every report
+_WORD_HASHES: Memo[str, int] = Memo(lambda word: sha1_hash32(word.encode("utf-8")), 1 << 20)
 
 
 def pair_hashes(first: np.ndarray, second: np.ndarray) -> np.ndarray:

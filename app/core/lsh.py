@@ -14,7 +14,7 @@ from itertools import pairwise
 import numpy as np
 from datasketch.lsh import _optimal_param
 
-from .table import SortedTable
+from .table import SortedTable, counted
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash step
 # A band key shared by more units than this is a stock phrase (or a unit too short to say
@@ -61,19 +61,6 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def _counted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a sorted, non-empty array and how often each occurs (np.unique's
-    answer in fewer calls)."""
-    new = np.empty(len(values), dtype=bool)
-    new[0] = True
-    np.not_equal(values[1:], values[:-1], out=new[1:])
-    first = np.flatnonzero(new)
-    counts = np.empty_like(first)
-    counts[:-1] = first[1:] - first[:-1]
-    counts[-1] = len(values) - first[-1]
-    return values[first], counts
-
-
 class BandTable:
     """Candidate lookup: which units share a band key with a query signature."""
 
@@ -106,12 +93,12 @@ class BandTable:
             none = np.empty(0, np.int64)
             return [(none, none)] * len(keys)
         if len(keys) == 1:  # one query: fewer steps (numpy's per-call cost is most of it)
-            found, votes = _counted(np.sort(units))
+            found, votes = counted(np.sort(units))
             order = np.argsort(-votes, kind="stable")[:limit]
             return [(found[order].astype(np.int64), votes[order])]
         # two sorts of one uint64 each, where unique plus lexsort took twice as long: (query,
         # unit) pairs, whose repeats are the votes; then (query, bands - votes, unit)
-        pairs, votes = _counted(np.sort((at // self.bands).astype(np.uint64) << _UNIT_BITS
+        pairs, votes = counted(np.sort((at // self.bands).astype(np.uint64) << _UNIT_BITS
                                         | units.astype(np.uint64)))
         ranked = np.sort((pairs >> _UNIT_BITS) << _OWNER_SHIFT
                          | (np.uint64(self.bands) - votes.astype(np.uint64)) << _UNIT_BITS

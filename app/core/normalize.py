@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import opencc
+
+from .memo import Memo
 
 NUMBER = "0"
 """What every number and placeholder run folds to: XX个, 35个 and 三十五个 all read 0个."""
@@ -69,27 +70,13 @@ def _to_simplified(chars: str) -> str:
 
 
 _TABLE_LIMIT = 65536
-
-
-class _CharTable(dict[int, str]):
-    """A ``str.translate`` table filled on first use: ``text.translate`` then runs at C speed
-    over the characters it has seen before, which is nearly all of them."""
-
-    def __init__(self, fn: Callable[[str], str]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def __missing__(self, code: int) -> str:
-        if len(self) >= _TABLE_LIMIT:  # text of random code points: stay bounded
-            self.clear()
-        self[code] = value = self.fn(chr(code))
-        return value
-
-
-_FOLDED = _CharTable(_fold_char)
-# per character: how many content characters it folds to, as a code point (0, 1, 2, ...)
-_FOLDED_LENGTH = _CharTable(lambda ch: chr(len(_fold_char(ch))))
-_NUMERIC = _CharTable(lambda ch: "\x01" if ch.isdigit() or ch in _CHINESE_NUMERALS else "\x00")
+# ``str.translate`` tables, per code point: what it folds to; how many content characters that
+# is, as a code point (0, 1, 2, ...); whether it is a numeral
+_FOLDED: Memo[int, str] = Memo(lambda code: _fold_char(chr(code)), _TABLE_LIMIT)
+_FOLDED_LENGTH: Memo[int, str] = Memo(lambda code: chr(len(_fold_char(chr(code)))), _TABLE_LIMIT)
+_NUMERIC: Memo[int, str] = Memo(
+    lambda code: "\x01" if chr(code).isdigit() or chr(code) in _CHINESE_NUMERALS else "\x00",
+    _TABLE_LIMIT)
 _PLACEHOLDER = re.compile("x+")
 
 

@@ -41,14 +41,20 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return owner, np.arange(int(ends[-1]) if len(ends) else 0) + (starts - ends + counts)[owner]
 
 
-def distinct(values: np.ndarray) -> np.ndarray:
-    """``np.unique(values)`` by a sort and a mask: NumPy 2's hash-based ``unique`` takes several
-    times as long on the few thousand integers of a lookup."""
-    ordered = np.sort(values, axis=None)
+def counted(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs (``np.unique`` with
+    ``return_counts``, without its sort)."""
     new = np.empty(len(ordered), dtype=bool)
     new[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    return ordered[new]
+    first = np.flatnonzero(new)
+    return ordered[first], np.diff(np.append(first, len(ordered)))
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by a sort: NumPy 2's hash-based ``unique`` takes several times as
+    long on the few thousand integers of a lookup."""
+    return counted(np.sort(values, axis=None))[0]
 
 
 def sort_keys(keys: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
