@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint bench-eval clean
+.PHONY: setup system-packages run test lint bench-eval clean
 
 $(BIN)/chachong: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(BIN)/chachong: pyproject.toml
 
 setup: $(BIN)/chachong
 
+# Debian packages the tests use (browser, redis-server, CJK font): installed when missing and
+# allowed, else a clear error naming them
+system-packages:
+	scripts/system-packages
+
 run: setup
 	$(BIN)/chachong serve --host $(HOST) --port $(PORT)
 
@@ -22,7 +27,7 @@ lint: setup
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
 
-test: setup lint
+test: system-packages setup lint
 	$(BIN)/pytest -q
 
 bench-eval: setup

@@ -1,8 +1,7 @@
 """Helpers for the HTTP tests: real data, documents built in memory, the expected result from the
 core, and real ``chachong serve`` processes.
 
-Paths are computed from this file: ``shared/`` sits beside the clone (on a developer's machine
-and in CI alike).
+Paths are computed from this file; the real data are the fixtures under ``tests/fixtures/``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import docx
 import httpx
 
 from app.core import CheckOptions, ReferenceIndex, build_index, check_text, load_corpus
-from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
 from app.settings import Settings
 
 with warnings.catch_warnings():
@@ -40,22 +38,21 @@ with warnings.catch_warnings():
 __all__ = ["TestClient"]
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS_DIR = ROOT / "reference_corpus"
-DEV = SHARED / "eval" / "dev"
+DEV = FIXTURES / "dev"
 DEV_CORPUS = DEV / "corpus"
 CASES = DEV / "cases"
 TRUTH = DEV / "truth.jsonl"
-PROVINCIAL = SHARED / "corpora" / "provincial-2025"
+PROVINCIAL = FIXTURES / "provincial-2025"
 
 
 def isolated_settings(data: Path, **overrides: Any) -> Settings:
-    """Settings given in full, so no CHACHONG_* variable of the shell or CI changes the app."""
-    values: dict[str, Any] = {
-        "threshold": DEFAULT_THRESHOLD, "min_match_chars": DEFAULT_MIN_MATCH_CHARS,
-        "corpus": None, "index": None, "store": None, "data": data, "api_keys": "",
-        "protect_reads": False, "max_body_bytes": 10 * 1024 * 1024, "cors_origins": ""}
-    values.update(overrides)
+    """Settings given in full (every field: its default, or the override), so no CHACHONG_*
+    variable of the shell or CI changes the app."""
+    values: dict[str, Any] = {name: field.get_default(call_default_factory=True)
+                              for name, field in Settings.model_fields.items()}
+    values.update(data=data, **overrides)
     return Settings(**values)
 
 TEMPLATE_IDS = ("gongshang-ju", "jianshe-ju", "jiguan-gongwei", "jituan-gongsi", "minzheng-ju")
@@ -203,7 +200,7 @@ def blank_pdf() -> bytes:
 
 
 def scorer_multipart(name: str, data: bytes) -> tuple[bytes, str]:
-    """The multipart body exactly as shared/eval/score.py --url builds it."""
+    """The multipart body exactly as the evaluation scorer (score.py --url) builds it."""
     boundary = "b0undary5c0rer"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n").encode()

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import SHARED
+from hypothesis import settings
+from support import DEV, PROVINCIAL
 
 from app.core import (
     CheckResult,
@@ -18,11 +19,17 @@ from app.core import (
     load_corpus,
 )
 
+# Property tests run real pipeline steps whose time varies with the machine's load: no deadline
+# (hypothesis's default of 200 ms turns a busy CI machine into a failure).
+settings.register_profile("chachong", deadline=None)
+settings.load_profile("chachong")
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not SHARED.is_dir():
-        raise pytest.UsageError(f"the shared data folder is missing: {SHARED} (CI keeps shared/ "
-                                "beside the clone)")
+    missing = [str(p) for p in (DEV, PROVINCIAL) if not p.is_dir()]
+    if missing:
+        raise pytest.UsageError(f"the test fixtures are missing: {', '.join(missing)} (they are "
+                                "committed under tests/fixtures/)")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 Templates come straight from ``reference_corpus/`` as UTF-8 files, host text from the dev cases
 (``case-001.txt`` has no copied spans) and from the provincial reports (read with python-docx, not
-with the checker's reader), truth from ``eval/dev/truth.jsonl``. ``shared/`` sits beside the clone
-in CI, so every path is computed from this file.
+with the checker's reader), truth from ``dev/truth.jsonl``; all of it under ``tests/fixtures/``
+(see its README), so every path is computed from this file.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import pytest
 from app.core import CheckResult
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS_DIR = ROOT / "reference_corpus"
-DEV = SHARED / "eval" / "dev"
+DEV = FIXTURES / "dev"
 CASES = DEV / "cases"
 TRUTH = DEV / "truth.jsonl"
-PROVINCIAL = SHARED / "corpora" / "provincial-2025"
+PROVINCIAL = FIXTURES / "provincial-2025"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 TEMPLATE_IDS = ("gongshang-ju", "jianshe-ju", "jiguan-gongwei", "jituan-gongsi", "minzheng-ju")

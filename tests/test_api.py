@@ -837,3 +837,17 @@ def test_cors_allows_only_the_configured_origins(make_client: Callable[..., Test
     assert "access-control-allow-origin" not in refused.headers
     simple = c.get("/healthz", headers={"Origin": "https://other.example"})
     assert simple.headers["access-control-allow-origin"] == "https://other.example"
+
+
+def test_test_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """The app under test is configured by the test alone: CHACHONG_* variables of the machine
+    running the suite change nothing."""
+    defaults = isolated_settings(tmp_path)
+    for name, value in {"CHACHONG_THRESHOLD": "0.9", "CHACHONG_API_KEYS": "leaked",
+                        "CHACHONG_EXCLUDE_QUOTES": "true", "CHACHONG_COMMON_SHARE": "0.1",
+                        "CHACHONG_PROTECT_READS": "true", "CHACHONG_DATA": "/elsewhere"}.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().threshold == 0.9  # the variables are seen by plain Settings
+    assert isolated_settings(tmp_path) == defaults
+    assert isolated_settings(tmp_path).keys == []

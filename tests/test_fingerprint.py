@@ -214,6 +214,7 @@ def test_key_directory_bounds_are_searchsorted(seed: int, n: int,
     assert right.tolist() == np.searchsorted(keys, query, side="right").tolist()
 
 
+@settings(max_examples=100, deadline=None)
 @given(values=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60),
        repeats=st.lists(st.integers(0, 5), max_size=60))
 def test_distinct_is_numpys_unique(values: list[int], repeats: list[int]) -> None:

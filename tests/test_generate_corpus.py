@@ -194,9 +194,22 @@ def test_fast_normaliser_agrees_with_the_checker(model: Any,
 
 
 def test_sentences_rarely_repeat_across_reports(corpus: tuple[Path, dict]) -> None:
-    _, stats = corpus
+    """Counted in the written reports (not taken from the generator's own statistics): no
+    sentence of the generator's own (copied template lines aside) is in more than 3 reports, and
+    the statistic it prints says the same."""
+    out, stats = corpus
+    holders: dict[str, set[str]] = {}
+    for rid, text in _reports(out).items():
+        for line in text.split("\n")[1:]:
+            if not line or _copied(line):
+                continue
+            for s in SENTENCE.findall(NUMBERING.sub("", line)):
+                if len(s) >= gen.MIN_DIVERSITY_CHARS:
+                    holders.setdefault(s, set()).add(rid)
+    assert len(holders) > 500
+    most = max(len(reports) for reports in holders.values())
+    assert most <= 3, [s for s, r in holders.items() if len(r) == most]
     assert stats["max_reports_sharing_sentence"] <= 3
-    assert 0 < stats["rejected_sentence_rate"] < 1
 
 
 def test_reports_share_little_verbatim_text(corpus: tuple[Path, dict]) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from api_helpers import TestClient
+from api_helpers import TestClient, isolated_settings
 from support import case_text, provincial_text, template, template_paragraph
 from typer.testing import CliRunner
 
@@ -24,7 +24,6 @@ from app.core import (
     load_corpus,
 )
 from app.core.exclusions import Exclusions
-from app.settings import Settings
 
 COPIED = template_paragraph("jianshe-ju", "（一）坚持以上率下")  # a whole template paragraph
 HOST = provincial_text("2025-浙江省").split("\n")[5]  # a real paragraph of original text
@@ -189,7 +188,7 @@ def test_cli_options_and_cross(tmp_path: Path) -> None:
 
 
 def test_api_options_tags_and_batch(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(data=tmp_path, api_keys="k"))) as client:
+    with TestClient(create_app(isolated_settings(tmp_path, api_keys="k"))) as client:
         auth = {"Authorization": "Bearer k"}
         last_year = case_text("case-001.txt")
         added = client.post("/v1/references", headers=auth, json={

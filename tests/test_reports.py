@@ -25,7 +25,7 @@ from typing import Any
 
 import docx
 import pytest
-from api_helpers import TestClient
+from api_helpers import TestClient, isolated_settings
 from jsonschema import Draft4Validator
 from rich.console import Console
 from support import CASES, GOLDEN, case_text, host_paragraphs, template, truth
@@ -39,7 +39,6 @@ from app.reports.github import to_github
 from app.reports.html import render_html, visible_controls
 from app.reports.sarif import to_sarif
 from app.reports.terminal import render_text
-from app.settings import Settings
 
 Check = Callable[..., CheckResult]
 
@@ -875,12 +874,7 @@ def test_cli_text_output_to_a_file_has_no_escapes(tmp_path: Path, saved_index: P
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data = tmp_path_factory.mktemp("data")
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CHACHONG_")}
-    try:
-        app = create_app(Settings(data=data))
-    finally:
-        os.environ.update(saved)
-    with TestClient(app) as test_client:
+    with TestClient(create_app(isolated_settings(data))) as test_client:
         yield test_client
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_helpers import isolated_settings
 from fastapi.testclient import TestClient
 from redis_support import RedisServer, free_port
 from support import case_text, template, template_paragraph
@@ -180,7 +181,7 @@ def test_redis_index_keeps_plain_bytes(redis_server: RedisServer) -> None:
 def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: Path) -> None:
     """With Redis stopped, checks and writes answer 503 store_unavailable; once it is back the
     same server answers again without a restart."""
-    app = create_app(Settings(data=tmp_path, store=redis_server.url, api_keys="k"))
+    app = create_app(isolated_settings(tmp_path, store=redis_server.url, api_keys="k"))
     auth = {"Authorization": "Bearer k"}
     with TestClient(app) as client:
         assert client.post("/v1/references", json={"id": "r1", "text": NEW_TEXT},
@@ -221,7 +222,7 @@ def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path:
     index._redis.delete(b"chachong:index:layout:")  # as an earlier release left it
     with pytest.raises(IndexFormatError, match="earlier release"):
         RedisIndex(redis_server.url).lookup(query.norm.chars, sigs, 10)
-    with TestClient(create_app(Settings(data=tmp_path, store=redis_server.url))) as client:
+    with TestClient(create_app(isolated_settings(tmp_path, store=redis_server.url))) as client:
         response = client.post("/v1/check", json={"text": NEW_TEXT})
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "index_format"

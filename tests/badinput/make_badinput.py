@@ -10,7 +10,7 @@ deterministically (seeded bytes, fixed zip timestamps), so running the script ag
 same bytes, and the tests check that it does.
 
 Real text comes from the repository's own reference corpus (the template ``jianshe-ju``) and, for
-the big files, from the dev cases in ``shared/eval/dev/cases`` (real report text) when present.
+the big files, from the dev cases in ``tests/fixtures/dev/cases`` (real report text).
 Each case names what the API must answer: an HTTP status with its error code, or, for a file the
 reader can decode, 200 with the template found in it.
 """
@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 TEMPLATE_FILE = ROOT / "reference_corpus" / "jianshe-ju.txt"
 TEMPLATE_ID = "jianshe-ju"
-DEV_CASES = ROOT.parent / "shared" / "eval" / "dev" / "cases"
+DEV_CASES = ROOT / "tests" / "fixtures" / "dev" / "cases"
 
 MB = 1_000_000
 LARGE_BODY = 50 * 1024 * 1024  # over the 10 MiB default of CHACHONG_MAX_BODY_BYTES
@@ -260,8 +260,8 @@ SMALL: list[Case] = [
          "empty_text"),
     Case("binary-garbage.txt", _garbage, "upload", (422,), "undecodable"),
     Case("binary-garbage.exe", _garbage, "upload", (415,), "unsupported_format"),
-    # invalid UTF-8 may be refused, or read in another encoding; either way it is not a 5xx
-    Case("invalid-utf8.txt", _invalid_utf8, "upload", (200, 422), "undecodable"),
+    # UTF-8 broken in the middle is refused: read in another encoding it would be mojibake
+    Case("invalid-utf8.txt", _invalid_utf8, "upload", (422,), "undecodable"),
     Case("utf16le-bom.txt", _paragraph_bytes("utf-16-le", b"\xff\xfe"), "upload", UPLOAD_OK,
          finds=TEMPLATE_ID, text=template_paragraph),
     Case("utf16be-bom.txt", _paragraph_bytes("utf-16-be", b"\xfe\xff"), "upload", UPLOAD_OK,
@@ -287,9 +287,9 @@ SMALL: list[Case] = [
     # JSON bodies
     Case("text-empty.json", _json('{"text": ""}'), "json", (422,),
          ("invalid_request", "empty_text")),
-    # whitespace only: refused as empty, or checked as a report with nothing in it
-    Case("text-whitespace-only.json", _json('{"text": " \\n\\t\\u3000 "}'), "json", (200, 422),
-         ("empty_text", "invalid_request")),
+    # whitespace only: refused as empty, as the whitespace-only upload is
+    Case("text-whitespace-only.json", _json('{"text": " \\n\\t\\u3000 "}'), "json", (422,),
+         "empty_text"),
     Case("text-not-a-string.json", _json('{"text": 12345}'), "json", (422,), "invalid_request"),
     Case("text-missing.json", _json('{"title": "x"}'), "json", (422,), "invalid_request"),
     Case("not-an-object.json", _json('["text", 1]'), "json", (422,), "invalid_request"),
@@ -318,9 +318,9 @@ SMALL: list[Case] = [
 # --- the big files, made at test time ------------------------------------------------------------
 
 def real_text() -> str:
-    """Real report text: every dev case (host reports with copied template passages), or the
-    bundled templates where shared/ is not beside the clone."""
-    files = sorted(DEV_CASES.glob("*.txt")) or sorted(TEMPLATE_FILE.parent.glob("*.txt"))
+    """Real report text: every dev case (host reports with copied template passages)."""
+    files = sorted(DEV_CASES.glob("*.txt"))
+    assert files, f"{DEV_CASES} holds no dev cases"
     return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
