@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Load test: a real ``chachong serve --workers 2`` on 127.0.0.1 (a temporary data folder, the dev
-set's corpus, read from ``../shared/eval/dev`` beside the clone), driven by locust (headless, as a library) with 50 concurrent clients for 60 s,
-each posting the real dev cases one after another with no pause.
+set's corpus, read from ``../shared/eval/dev`` beside the clone), driven by locust (headless, as
+a library) with 50 concurrent clients for 60 s, each posting the real dev cases one after another
+with no pause.
 
     pip install -e '.[bench]'
     python bench/load.py                        # 50 clients, 60 s, 2 workers

@@ -161,7 +161,7 @@ def test_blank_key_lists_configure_no_key(make_client: Callable[..., TestClient]
 
 def test_keys_are_compared_in_constant_time() -> None:
     """Every comparison of a presented key goes through hmac.compare_digest (no ==, no 'in')."""
-    source = (APP_DIR / "api" / "main.py").read_text(encoding="utf-8")
+    source = (APP_DIR / "api" / "deps.py").read_text(encoding="utf-8")
     assert "hmac.compare_digest" in source
     tree = ast.parse(source)
     for node in ast.walk(tree):

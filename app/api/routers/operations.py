@@ -1,0 +1,35 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api import metrics
+from app.api.deps import service_of
+from app.api.models import ErrorResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", operation_id="healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", summary="The index is loaded",
+            responses={503: {"model": ErrorResponse}})
+async def readyz(request: Request) -> dict[str, object]:
+    service = service_of(request)
+    await run_in_threadpool(service.ready)
+    return {"status": "ready", "references": service.size()}
+
+
+@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def prometheus(request: Request) -> Response:
+    metrics.CORPUS_SIZE.set(service_of(request).size())
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
