@@ -245,7 +245,7 @@ def test_replacements_keep_part_of_speech_and_length(model: Any) -> None:
 def test_cli_prints_one_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
     assert gen.main(["--n", "3", "--seed", "1", "--out", str(out), "--workers", "1",
-                     "--stats"]) == 0
+                     "--train-dir", str(PROVINCIAL), "--stats"]) == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert len(lines) == 1
     stats = json.loads(lines[0])

@@ -11,13 +11,12 @@ import jieba
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import CASES, DEV, TEMPLATE_IDS, provincial_text, template
+from support import CASES, DEV, PROVINCIAL, TEMPLATE_IDS, provincial_text, template
 
 from app.core.document import analyse
 from app.core.words import cut
 
-PROVINCIAL_NAMES = sorted(p.stem for p in (DEV.parents[1] / "corpora" / "provincial-2025")
-                          .glob("*.docx"))
+PROVINCIAL_NAMES = sorted(p.stem for p in PROVINCIAL.glob("*.docx"))
 
 
 def texts() -> list[str]:
@@ -33,6 +32,7 @@ def test_the_corpora_are_cut_as_jieba_cuts_them() -> None:
         doc = analyse(text)
         pieces += [doc.unit_chars(u) for u in doc.units]  # what signatures are made of
         pieces += text.splitlines()  # raw text: punctuation, spaces, full-width forms
+    assert len(PROVINCIAL_NAMES) == 20
     assert len(pieces) > 20_000
     differ = [p for p in pieces if cut(p) != jieba.lcut(p, HMM=False)]
     assert differ == []
