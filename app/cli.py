@@ -5,9 +5,11 @@ Exit codes: 0 every report at or under the threshold, 1 any report over it, 2 ba
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +24,6 @@ from app.core import (
     ChachongError,
     CheckResult,
     CrossResult,
-    ReferenceIndex,
     build_index,
     bundled_corpus_dir,
     check_text,
@@ -32,7 +33,7 @@ from app.core import (
     require_text,
 )
 from app.core.corpus import corpus_files, iter_corpus
-from app.core.index import build_index_folder
+from app.core.index import Index, MultiIndex
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
@@ -41,6 +42,7 @@ from app.reports.html import LABELS, render_batch_html, render_html
 from app.reports.sarif import to_sarif
 from app.reports.terminal import render_text
 from app.settings import Settings
+from app.storage import LiveIndex, add_to_folder, build_index_folder, verify_folder
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -72,10 +74,10 @@ def _settings() -> Settings:
         raise _fail(f"bad CHACHONG_* setting: {exc}") from None
 
 
-def load_index(corpus: Path | None, index_file: Path | None) -> ReferenceIndex:
-    """The index from a saved file, a corpus folder, or the bundled corpus."""
+def load_index(corpus: Path | None, index_file: Path | None) -> Index:
+    """The index from a saved index folder, a corpus folder, or the bundled corpus."""
     if index_file is not None:
-        return ReferenceIndex.load(index_file)
+        return MultiIndex(LiveIndex(index_file, slot_base=0, readonly=True).parts())
     return build_index(load_corpus(corpus or bundled_corpus_dir()))
 
 
@@ -256,8 +258,8 @@ def _write(output: Path | None, content: str) -> None:
 @index_app.command("build")
 def index_build(
     folder: Annotated[Path, typer.Argument(help="Folder of reference documents.")],
-    out: Annotated[Path, typer.Option("--out", help="Index folder to write (replaced "
-                                      "atomically if it exists).")],
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write (an index there is "
+                                      "replaced when the new one is complete).")],
     workers: Annotated[int, typer.Option(min=1, help="Processes that analyse references "
                                          "(default: one per core).")] = os.cpu_count() or 1,
 ) -> None:
@@ -266,11 +268,9 @@ def index_build(
         files = corpus_files(folder)
         if not files:
             raise _fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
-        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err,
-                      transient=True) as progress:
-            task = progress.add_task("indexing", total=len(files))
+        with _progress("indexing", len(files)) as advance:
             count = build_index_folder(iter_corpus(folder, files), out, workers=workers,
-                                       progress=lambda n: progress.advance(task, n))
+                                       progress=advance)
     except ChachongError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -278,16 +278,50 @@ def index_build(
     err.print(f"indexed {count} references into {out}")
 
 
+@index_app.command("add")
+def index_add(
+    folder: Annotated[Path, typer.Argument(help="Folder of reference documents to add.")],
+    index: Annotated[Path, typer.Option("--index", help="Index folder to add them to (a "
+                                        "server may be running on it).")],
+    workers: Annotated[int, typer.Option(min=1, help="Processes that analyse references "
+                                         "(default: one per core).")] = os.cpu_count() or 1,
+) -> None:
+    """Add a folder of references to a saved index (or a server's data index): all ids are
+    checked first, then each reference is on disk once counted."""
+    try:
+        files = corpus_files(folder)
+        if not files:
+            raise _fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+        with _progress("adding", len(files)) as advance:
+            count = add_to_folder(iter_corpus(folder, files), index, workers=workers,
+                                  progress=advance, ids=[p.stem for p in files])
+    except ChachongError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{index}: cannot be written ({exc.strerror})") from None
+    err.print(f"added {count} references to {index}")
+
+
 @index_app.command("verify")
 def index_verify(
     path: Annotated[Path, typer.Argument(help="Index folder to check.")],
 ) -> None:
-    """Check every file of a saved index against its recorded checksum."""
+    """Check every file of a saved index against its recorded checksum, and its log."""
     try:
-        ReferenceIndex.verify(path)
+        found = verify_folder(path)
     except ChachongError as exc:
         raise _fail(str(exc)) from None
-    err.print(f"{path}: intact")
+    err.print(f"{path}: intact ({found['documents']} references in {found['segments']} "
+              f"segments, {found['pending']} in the log)")
+
+
+@contextlib.contextmanager
+def _progress(what: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error, advanced by the callable yielded."""
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 @app.command()

@@ -1,11 +1,11 @@
-"""The corpus a server checks against: a base corpus (bundled, a folder or a saved index) plus
-the references added through the API.
+"""The corpus a server checks against: a base corpus (bundled, a folder or a saved index) plus the
+references added through the API.
 
 Framework-free, so the API stays a thin adapter. One service per worker process:
 
-- ``CorpusService`` (embedded): additions are kept in SQLite and indexed in each process's
-  memory; it replays the store's change log before every check, so additions made through
-  another worker are found at once;
+- ``CorpusService`` (embedded): additions live in the data folder's index (``app.storage``):
+  logged at once, written into segments by a flush, merged in the background; every check
+  first catches up with what any process added or removed;
 - ``SharedCorpusService`` (``CHACHONG_STORE=redis://``): additions are indexed in Redis itself
   (``RedisIndex``), which every process on every machine reads at each check.
 """
@@ -14,115 +14,156 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
 from app.core.combined import CombinedIndex
 from app.core.cross import cross_check
-from app.core.errors import (
-    CorpusError,
-    DuplicateReferenceError,
-    ReferenceNotFoundError,
-    StoreUnavailableError,
-)
+from app.core.errors import CorpusError, DuplicateReferenceError, StoreUnavailableError
+from app.core.index import MultiIndex, Part
 from app.core.schema import CrossResult
-from app.shared_index import RedisIndex
-from app.store import ReferenceStore
+from app.storage import FlushPolicy, LiveIndex, Maintainer
+from app.storage.redis import RedisIndex
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a listing shows of a reference."""
+
+    id: str
+    title: str
+    source: str | None
+    tags: dict[str, str]
+    chars: int
+
+    @classmethod
+    def of(cls, ref: Reference) -> Summary:
+        return cls(ref.id, ref.display_title, ref.source, ref.tags, len(ref.text))
+
+
+class BaseCorpus:
+    """The corpus every server loads and the API cannot change: references indexed in memory
+    (a folder, the bundled templates) or a saved index opened read-only."""
+
+    def __init__(self, index: ReferenceIndex | LiveIndex) -> None:
+        self.index = index
+
+    def parts(self) -> list[Part]:
+        return [self.index] if isinstance(self.index, ReferenceIndex) else self.index.parts()
+
+    def __contains__(self, ref_id: str) -> bool:
+        return ref_id in self.index
+
+    def __len__(self) -> int:
+        return len(self.index) if isinstance(self.index, ReferenceIndex) else self.index.count()
+
+    def get(self, ref_id: str) -> Reference:
+        return self.index.get(ref_id)
+
+    def page(self, offset: int, limit: int) -> list[Summary]:
+        if isinstance(self.index, ReferenceIndex):
+            ids = sorted(self.index.ids())[offset : offset + limit]
+            return [Summary.of(self.index.get(i)) for i in ids]
+        return [Summary(s.id, s.title, s.source, s.tags, s.chars)
+                for s in self.index.page(offset, limit)]
+
+
+def merged_page(first: Sequence[Summary], second: Sequence[Summary], offset: int,
+                limit: int) -> list[Summary]:
+    """Items offset..offset+limit of two listings sorted by id (each given from its start)."""
+    return sorted([*first, *second], key=lambda s: s.id)[offset : offset + limit]
 
 
 class CorpusService:
-    def __init__(self, index: ReferenceIndex, store: ReferenceStore) -> None:
-        self.index = index
-        self.store = store
-        self.base_ids = frozenset(index.ids())
+    def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None) -> None:
+        self.base = base
+        self.live = LiveIndex(data)
+        self.maintainer = Maintainer(self.live.folder, flush or FlushPolicy())
+        self._base_parts = base.parts()
+        self._index: MultiIndex | None = None
+        self._version = -1
         self._lock = threading.RLock()
-        self._seen = 0
-        # a shared store that is down at start-up is caught up with once it is back
-        with contextlib.suppress(StoreUnavailableError):
-            self.sync()
+
+    def start(self) -> None:
+        """Flush and merge in the background (in the one process that takes the lock)."""
+        self.maintainer.start()
+
+    def stop(self) -> None:
+        """At shutdown: write what the log holds into a segment."""
+        self.maintainer.stop(flush=True)
 
     def ready(self) -> None:
-        """Raises StoreUnavailableError while the store cannot be reached."""
-        self.store.last_seq()
-
-    def sync(self) -> None:
-        """Apply the store's changes this process has not seen yet."""
         with self._lock:
-            if self.store.last_seq() < self._seen:
-                self._reload()  # the store was emptied or restored from an older backup
-                return
-            changes = self.store.changes_since(self._seen)
-            if not changes:
-                return
-            latest: dict[str, str] = {}
-            for change in changes:
-                latest[change.ref_id] = change.op
-            for ref_id in latest:
-                if ref_id in self.index and ref_id not in self.base_ids:
-                    self.index.remove(ref_id)
-                stored = self.store.get(ref_id)
-                if stored is not None and ref_id not in self.index:
-                    self.index.add(stored)
-            self._seen = changes[-1].seq
+            self.live.sync()
 
-    def _reload(self) -> None:
-        seen = self.store.last_seq()
-        for ref_id in self.index.ids():
-            if ref_id not in self.base_ids:
-                self.index.remove(ref_id)
-        self.index.add_many(r for r in self.store.all() if r.id not in self.base_ids)
-        self._seen = seen
+    def _current(self) -> MultiIndex:
+        """The index as it is now (call with the lock held)."""
+        self.live.sync()
+        if self._index is None or self._version != self.live.version:
+            self._index = MultiIndex([*self._base_parts, *self.live.parts()])
+            self._version = self.live.version
+        return self._index
 
     def check(self, text: str, options: CheckOptions, title: str | None = None) -> CheckResult:
         with self._lock:
-            self.sync()
-            return check_text(text, self.index, options, title=title)
+            return check_text(text, self._current(), options, title=title)
 
     def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
         with self._lock:
-            self.sync()
-            return cross_check(reports, self.index, options)
+            return cross_check(reports, self._current(), options)
 
     def add(self, ref: Reference) -> None:
-        if ref.id in self.base_ids:
-            raise DuplicateReferenceError(f"'{ref.id}' is a reference of the base corpus; choose "
-                                          "another id")
-        self.store.add(ref)
-        self.sync()
+        self.add_many([ref])
+
+    def add_many(self, refs: Sequence[Reference]) -> None:
+        """Add references, all or none: each is on disk when this returns."""
+        clash = [r.id for r in refs if r.id in self.base]
+        if clash:
+            raise DuplicateReferenceError(f"'{clash[0]}' is a reference of the base corpus; "
+                                          "choose another id")
+        with self._lock:
+            self.live.add(refs)
 
     def delete(self, ref_id: str) -> None:
-        if ref_id in self.base_ids:
+        if ref_id in self.base:
             raise CorpusError(f"'{ref_id}' belongs to the base corpus and cannot be deleted over "
                               "the API; start the server with another --corpus")
-        self.store.delete(ref_id)
-        self.sync()
+        with self._lock:
+            self.live.remove(ref_id)
 
     def get(self, ref_id: str) -> Reference:
+        if ref_id in self.base:
+            return self.base.get(ref_id)
         with self._lock:
-            self.sync()
-            if ref_id not in self.index:
-                raise ReferenceNotFoundError(f"no reference with id '{ref_id}'")
-            return self.index.get(ref_id)
+            self.live.sync()
+            return self.live.get(ref_id)
 
-    def list(self, offset: int, limit: int) -> tuple[int, list[Reference]]:
+    def list(self, offset: int, limit: int) -> tuple[int, list[Summary]]:
         with self._lock:
-            self.sync()
-            ids = sorted(self.index.ids())
-            return len(ids), [self.index.get(i) for i in ids[offset : offset + limit]]
+            data = [Summary(s.id, s.title, s.source, s.tags, s.chars)
+                    for s in self.live.page(0, offset + limit)]
+        return self.size(), merged_page(self.base.page(0, offset + limit), data, offset, limit)
 
     def size(self) -> int:
-        """References in the index, after catching up with the store when it is reachable."""
-        with contextlib.suppress(StoreUnavailableError):
-            self.sync()
-        return len(self.index)
+        """References in the corpus (the log's catalogue counts what any process added)."""
+        return len(self.base) + self.live.count()
 
 
 class SharedCorpusService:
-    def __init__(self, base: ReferenceIndex, shared: RedisIndex) -> None:
+    def __init__(self, base: BaseCorpus, shared: RedisIndex) -> None:
+        self.base = base
         self.shared = shared
-        self.index = CombinedIndex(base, shared)
-        self.base_ids = frozenset(base.ids())
+        self.index = CombinedIndex(MultiIndex(base.parts()), shared)
         # the shared index keeps per-check state (which documents are live): one check at a time
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Nothing runs in the background: Redis holds the additions."""
+
+    def stop(self) -> None:
+        """Nothing to write at shutdown."""
 
     def ready(self) -> None:
         self.shared.ping()
@@ -136,13 +177,17 @@ class SharedCorpusService:
             return cross_check(reports, self.index, options)
 
     def add(self, ref: Reference) -> None:
-        if ref.id in self.base_ids:
-            raise DuplicateReferenceError(f"'{ref.id}' is a reference of the base corpus; choose "
-                                          "another id")
-        self.shared.add(ref)
+        self.add_many([ref])
+
+    def add_many(self, refs: Sequence[Reference]) -> None:
+        clash = [r.id for r in refs if r.id in self.base]
+        if clash:
+            raise DuplicateReferenceError(f"'{clash[0]}' is a reference of the base corpus; "
+                                          "choose another id")
+        self.shared.add_many(refs)
 
     def delete(self, ref_id: str) -> None:
-        if ref_id in self.base_ids:
+        if ref_id in self.base:
             raise CorpusError(f"'{ref_id}' belongs to the base corpus and cannot be deleted over "
                               "the API; start the server with another --corpus")
         self.shared.remove(ref_id)
@@ -151,12 +196,14 @@ class SharedCorpusService:
         with self._lock:
             return self.index.get(ref_id)
 
-    def list(self, offset: int, limit: int) -> tuple[int, list[Reference]]:
+    def list(self, offset: int, limit: int) -> tuple[int, list[Summary]]:
         with self._lock:
-            ids = self.index.ids()
-            return len(ids), [self.index.get(i) for i in ids[offset : offset + limit]]
+            ids = self.shared.ids()
+            shared = [Summary.of(self.shared.get(i)) for i in ids[: offset + limit]]
+        return self.size(), merged_page(self.base.page(0, offset + limit), shared, offset,
+                                        limit)
 
     def size(self) -> int:
         with contextlib.suppress(StoreUnavailableError):
-            return len(self.index)
-        return len(self.index.base)
+            return len(self.base) + len(self.shared)
+        return len(self.base)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     store: str | None = Field(None, pattern=r"^rediss?://", description="redis://host:port/db "
                               "to share the reference store between servers (default: SQLite "
                               "in the data folder).")
+    flush_docs: int = Field(1000, ge=1, description="References added through the API are "
+                            "written into an index segment when this many wait...")
+    flush_seconds: float = Field(30.0, gt=0, description="...or when the oldest has waited "
+                                 "this long (and at shutdown).")
     api_keys: str = Field("", description="Comma-separated keys that may change the corpus.")
     protect_reads: bool = Field(False, description="Require a key for checks and reads too.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")

@@ -44,7 +44,7 @@ from app.core import (  # noqa: E402
 )
 from app.core.combined import CombinedIndex  # noqa: E402
 from app.core.corpus import corpus_files, iter_corpus  # noqa: E402
-from app.shared_index import RedisIndex  # noqa: E402
+from app.storage.redis import RedisIndex  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -158,16 +158,25 @@ def build(corpus: Path, index: Path, workers: int) -> dict:
 
 
 def index_figures(index: Path) -> dict:
-    """Size on disk (as du counts it) and the counts the saved arrays and header hold."""
-    version = index / (index / "CURRENT").read_text(encoding="ascii").strip()
-    header = json.loads((version / "header.json").read_text(encoding="utf-8"))
-    units = len(np.load(version / "unit_doc.npy", mmap_mode="r"))
-    seeds = len(np.load(version / "seed_table.npy", mmap_mode="r"))
+    """Size on disk (as du counts it), the counts the segments' headers hold, and what each
+    kind of file costs (summed over the segments)."""
+    current = (index / "CURRENT").read_text(encoding="ascii").strip()
+    manifest = json.loads((index / current).read_text(encoding="utf-8"))
+    refs = units = seeds = 0
+    files: dict[str, int] = {}
+    for entry in manifest["segments"]:
+        header = json.loads((index / "segments" / entry["name"] / "header.json")
+                            .read_text(encoding="utf-8"))
+        refs += header["docs"] - entry.get("deleted", 0)
+        units += header["units"]
+        seeds += header["tables"]["seed"]["words"]
+        for name, info in header["files"].items():
+            files[name] = files.get(name, 0) + info["bytes"]
     disk = sum(f.stat().st_blocks * 512 for f in index.rglob("*") if f.is_file())
-    files = {name: info["bytes"] for name, info in header["files"].items()}
-    return {"references": header["slots"], "units": units, "seed_entries": seeds,
-            "index_bytes": disk, "index_file_mb": {k: round(v / MB, 1) for k, v in
-                                                   sorted(files.items())}}
+    return {"references": refs, "units": units, "seed_entries": seeds,
+            "segments": len(manifest["segments"]), "index_bytes": disk,
+            "bytes_per_reference": round(disk / max(refs, 1)),
+            "index_file_mb": {k: round(v / MB, 1) for k, v in sorted(files.items())}}
 
 
 # -- in-process --------------------------------------------------------------------------------
@@ -175,13 +184,15 @@ def index_figures(index: Path) -> dict:
 
 def in_process(index_path: Path, queries: list[Query], warmup: int) -> dict:
     """Load and check in this process: the cost of the core alone, without HTTP."""
-    from app.core import ReferenceIndex, check_text
+    from app.core import check_text
+    from app.core.index import MultiIndex
     from app.options import CheckOverrides, check_options
     from app.settings import Settings
+    from app.storage import LiveIndex
 
     options = check_options(Settings(), CheckOverrides())  # what the server applies
     t0 = time.perf_counter()
-    index = ReferenceIndex.load(index_path)
+    index = MultiIndex(LiveIndex(index_path, slot_base=0, readonly=True).parts())
     load_s = time.perf_counter() - t0
     rss_loaded = memory_of([os.getpid()])["rss_mb"]
     log(f"loaded {len(index)} references in {load_s:.1f} s; checking {len(queries)} reports")

@@ -57,7 +57,7 @@ def cpu_seconds() -> float:
 def build(dev_corpus: Path, corpus: Path, index: Path, workers: int) -> dict:
     """One index of both folders, streamed: the dev documents first, then the generated."""
     from app.core.corpus import corpus_files, iter_corpus
-    from app.core.index import build_index_folder
+    from app.storage import build_index_folder
 
     dev_files, gen_files = corpus_files(dev_corpus), corpus_files(corpus)
     total = len(dev_files) + len(gen_files)

@@ -18,6 +18,7 @@ from app.core import (
     check_text,
     load_corpus,
 )
+from app.storage import build_index_folder
 
 # Property tests run real pipeline steps whose time varies with the machine's load: no deadline
 # (hypothesis's default of 200 ms turns a busy CI machine into a failure).
@@ -47,10 +48,11 @@ def check(index: ReferenceIndex) -> Callable[..., CheckResult]:
 
 
 @pytest.fixture(scope="session")
-def saved_index(index: ReferenceIndex, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session index saved to a file once (for --index and fresh-process tests)."""
+def saved_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled corpus as a saved index folder, built once (for --index and fresh-process
+    tests)."""
     path = tmp_path_factory.mktemp("index") / "bundled.idx"
-    index.save(path)
+    build_index_folder(load_corpus(bundled_corpus_dir()), path)
     return path
 
 

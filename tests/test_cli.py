@@ -113,8 +113,8 @@ def test_truncated_index_file_exits_2(tmp_path: Path, saved_index: Path) -> None
     traceback with exit 1, which would read as 'this report is copied'."""
     bad = tmp_path / "cut.idx"
     shutil.copytree(saved_index, bad)
-    array = bad / (bad / "CURRENT").read_text().strip() / "band_table.npy"
-    array.write_bytes(array.read_bytes()[:5000])
+    run_file = next((bad / "segments").iterdir()) / "band.run"
+    run_file.write_bytes(run_file.read_bytes()[:5000])
     result = run("check", report(tmp_path, COPIED), "--index", bad)
     code, stderr, raised = result.exit_code, result.stderr, repr(result.exception)
     del result  # its exception's traceback would keep the leaked file handle alive
@@ -221,7 +221,7 @@ def test_index_build_then_check_equals_corpus(tmp_path: Path) -> None:
 def test_index_verify_of_a_damaged_index_exits_2(tmp_path: Path, saved_index: Path) -> None:
     damaged = tmp_path / "damaged.idx"
     shutil.copytree(saved_index, damaged)
-    docs = damaged / (damaged / "CURRENT").read_text().strip() / "docs.sqlite3"
+    docs = next((damaged / "segments").iterdir()) / "docs.sqlite3"
     data = bytearray(docs.read_bytes())
     data[-100] ^= 0xFF
     docs.write_bytes(bytes(data))

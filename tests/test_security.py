@@ -274,14 +274,15 @@ def test_the_source_check_sees_what_it_looks_for(tmp_path: Path) -> None:
 
 
 def test_saved_index_loads_without_pickle(tmp_path: Path, saved_index: Path) -> None:
-    """An index is plain arrays, JSON, SQLite and UTF-16 text: numpy refuses to unpickle any
-    array in it."""
+    """An index is plain arrays, JSON, SQLite, block-encoded runs and zstandard frames: numpy
+    refuses to unpickle any array in it."""
     import numpy as np
 
-    version = saved_index / (saved_index / "CURRENT").read_text().strip()
-    arrays = sorted(version.glob("*.npy"))
-    # 3 unit columns; records, fence and key filter of 2 tables; where each text starts
-    assert len(arrays) == 10
+    segment = next((saved_index / "segments").iterdir())
+    arrays = sorted(segment.glob("*.npy"))
+    # fence, page table and key filter of 2 tables; 2 unit columns; per document its sequence
+    # number, first unit and where its text and normalised text start
+    assert len(arrays) == 12
     for file in arrays:
         assert np.load(file, allow_pickle=False).dtype != object, file.name
 
@@ -327,8 +328,10 @@ def test_reference_ids_cannot_name_paths(make_client: Callable[..., TestClient],
     created = _files_under(tmp_path) - before
     assert all(data in p.parents for p in created), sorted(map(str, created))
     assert not (tmp_path / "sandbox" / "escape.txt").exists()
-    assert {p.name for p in _files_under(data)} <= {"chachong.sqlite3", "chachong.sqlite3-wal",
-                                                     "chachong.sqlite3-shm"}
+    assert {p.relative_to(data).parts[0] for p in _files_under(data)} == {"index"}
+    assert {p.name for p in (data / "index").iterdir()} <= {
+        "CURRENT", "manifest-000000000000.json", "segments", "deletes", "tmp", "maintainer.lock",
+        "wal.sqlite3", "wal.sqlite3-wal", "wal.sqlite3-shm"}
 
 
 def test_upload_file_names_are_only_titles(make_client: Callable[..., TestClient],

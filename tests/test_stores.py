@@ -1,6 +1,6 @@
-"""The stores: SQLite's change log; the same service behaviour embedded and on a real Redis
-server (where the index itself lives in Redis); sharing between servers through Redis; Redis
-going away and coming back."""
+"""The stores: the embedded index's write-ahead log; the same service behaviour embedded and on a
+real Redis server (where the index itself lives in Redis); sharing between servers through
+Redis; Redis going away and coming back."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from api_helpers import isolated_settings
 from fastapi.testclient import TestClient
 from redis_support import RedisServer, free_port
-from support import case_text, template, template_paragraph
+from support import TEMPLATE_IDS, case_text, template
 
 from app.api.main import create_app
 from app.core import (
@@ -29,12 +29,16 @@ from app.core.errors import (
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
-from app.core.fingerprint import signatures
-from app.service import CorpusService, SharedCorpusService
+from app.core.fingerprint import NUM_PERM, signatures
+from app.core.index import LSH_THRESHOLD, prepare
+from app.core.lsh import lsh_params
+from app.service import BaseCorpus, CorpusService, SharedCorpusService
 from app.settings import Settings
-from app.shared_index import RedisIndex
-from app.store import SqliteStore
+from app.storage.records import Record
+from app.storage.redis import RedisIndex
+from app.storage.wal import Wal
 
+TEMPLATE = TEMPLATE_IDS[1]
 NEW_TEXT = ("今年我们创造性地提出了“红色引擎、绿色发展、蓝色海洋”三色融合党建工作法，"
             "在全系统推广，形成了可复制可推广的机关党建经验。")
 
@@ -48,8 +52,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path)
+def wal(tmp_path: Path) -> Wal:
+    return Wal(tmp_path)
 
 
 Service = CorpusService | SharedCorpusService
@@ -57,9 +61,10 @@ Service = CorpusService | SharedCorpusService
 
 def _service(kind: str, base: ReferenceIndex, tmp_path: Path, url: str | None) -> Service:
     if kind == "embedded":
-        return CorpusService(base, SqliteStore(tmp_path))
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        return CorpusService(BaseCorpus(base), tmp_path / "index")
     assert url is not None
-    return SharedCorpusService(base, RedisIndex(url))
+    return SharedCorpusService(BaseCorpus(base), RedisIndex(url))
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -82,34 +87,45 @@ def _ref(ref_id: str, text: str = NEW_TEXT) -> Reference:
                      tags={"unit": "组织部", "year": "2024"})
 
 
-def test_add_get_delete_and_log(store: SqliteStore) -> None:
-    """What is added comes back whole, in the log, and leaves with a delete."""
-    store.add(_ref("a"))
-    store.add(_ref("b", template_paragraph("jianshe-ju", "（一）坚持以上率下")))
-    assert store.get("a") == _ref("a")
-    assert [r.id for r in store.all()] == ["a", "b"]
-    store.delete("a")
-    assert store.get("a") is None
-    changes = store.changes_since(0)
-    assert [(c.op, c.ref_id) for c in changes] == [("add", "a"), ("add", "b"), ("delete", "a")]
-    assert [c.seq for c in changes] == sorted(c.seq for c in changes)
-    assert store.changes_since(changes[1].seq) == changes[2:]
-    assert store.last_seq() == changes[-1].seq
+def _record(ref: Reference) -> Record:
+    bands, rows = lsh_params(LSH_THRESHOLD, NUM_PERM)
+    return Record.of(prepare(ref, bands, rows))
 
 
-def test_duplicates_and_unknown_ids_are_refused(store: SqliteStore) -> None:
-    store.add(_ref("a"))
-    with pytest.raises(DuplicateReferenceError):
-        store.add(_ref("a", "别的内容也不行，同一个编号只能有一份。"))
+def test_log_adds_removes_and_catalogues(wal: Wal) -> None:
+    """What is logged comes back whole and in order; the catalogue lists it; a removal names
+    the addition it removes; truncating drops what a flush wrote."""
+    seqs = wal.add([_record(_ref("a")), _record(_ref("b", template(TEMPLATE)))])
+    assert seqs == [0, 1]
+    assert wal.delete("a") == 0
+    flushed, entries = wal.since(-1)
+    assert flushed == -1
+    assert [(e.seq, e.op, e.ref_id, e.target) for e in entries] == [
+        (0, "add", "a", None), (1, "add", "b", None), (2, "delete", "a", 0)]
+    assert Record.from_bytes(entries[0].record or b"").ref == _ref("a")
+    assert [(s.id, s.title, s.chars) for s in wal.page(0, 10)] == [
+        ("b", "标题 b", len(template(TEMPLATE)))]
+    assert wal.pending()[0] == 3
+    wal.truncate(1)
+    assert wal.since(-1) == (1, entries[2:])
+    assert wal.next_seq() == 3 and wal.count() == 1
+
+
+def test_log_refuses_duplicates_and_unknown_ids(wal: Wal) -> None:
+    wal.add([_record(_ref("a"))])
+    with pytest.raises(DuplicateReferenceError, match="'a'"):
+        wal.add([_record(_ref("c")), _record(_ref("a", "别的内容也不行，同一个编号只能有一份。"))])
+    with pytest.raises(DuplicateReferenceError, match="'d'"):
+        wal.add([_record(_ref("d")), _record(_ref("d"))])
     with pytest.raises(ReferenceNotFoundError):
-        store.delete("missing")
-    assert [c.ref_id for c in store.changes_since(0)] == ["a"]
+        wal.delete("missing")
+    assert [e.ref_id for e in wal.since(-1)[1]] == ["a"]  # a refused batch adds nothing
 
 
 def test_service_adds_gets_lists_and_deletes(service: Service) -> None:
     """The same answers from both stores: what is added comes back whole and is found by the
     next check, ids are unique, base references stay, what is deleted is gone."""
-    base = len(service.index)
+    base = service.size()
     service.add(_ref("a"))
     assert service.get("a") == _ref("a")
     total, page = service.list(0, 100)
@@ -153,8 +169,8 @@ def test_both_stores_give_the_same_results(redis_server: RedisServer, tmp_path: 
 def test_two_services_share_one_redis(redis_server: RedisServer) -> None:
     """A reference added through one server's service is found by another's next check."""
     base = load_corpus(bundled_corpus_dir())
-    first = SharedCorpusService(build_index(base), RedisIndex(redis_server.url))
-    second = SharedCorpusService(build_index(base), RedisIndex(redis_server.url))
+    first = SharedCorpusService(BaseCorpus(build_index(base)), RedisIndex(redis_server.url))
+    second = SharedCorpusService(BaseCorpus(build_index(base)), RedisIndex(redis_server.url))
     first.add(_ref("shared-1"))
     result = second.check(NEW_TEXT[:40], options=CheckOptions())
     assert {m.source.id for p in result.paragraphs for m in p.matches} == {"shared-1"}
@@ -164,8 +180,8 @@ def test_two_services_share_one_redis(redis_server: RedisServer) -> None:
 
 
 def test_redis_index_keeps_plain_bytes(redis_server: RedisServer) -> None:
-    """Nothing in Redis is a pickle: documents are strings and int32 blobs, tables are packed
-    uint32 records."""
+    """Nothing in Redis is a pickle: documents are strings, tables are packed uint32
+    records."""
     index = RedisIndex(redis_server.url)
     index.add(_ref("plain"))
     client = index._redis
@@ -245,10 +261,10 @@ def test_crowded_band_keys_give_no_candidates(kind: str, monkeypatch: pytest.Mon
                                               redis_server: RedisServer) -> None:
     """A sentence in more references than MAX_BAND_POSTINGS gets no LSH candidates (its band
     keys say nothing about a source), on both index kinds alike; below the cap it gets all."""
-    import app.core.lsh
-    import app.shared_index
+    import app.core.index
+    import app.storage.redis
 
-    for module in (app.core.lsh, app.shared_index):
+    for module in (app.core.index, app.storage.redis):
         monkeypatch.setattr(module, "MAX_BAND_POSTINGS", 2)
     sentence = NEW_TEXT.split("，", maxsplit=1)[0]
     query = analyse(sentence)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -24,43 +26,50 @@ from app import __version__
 from app.api import metrics
 from app.api.errors import ApiError, error_response, status_of
 from app.api.limits import BodySizeLimit
-from app.api.models import BatchRequest, CheckRequest, ReferenceIn
+from app.api.models import BatchRequest, CheckRequest, ReferenceBatch, ReferenceIn
 from app.api.routers import checks, operations, pages, references
-from app.core import (
-    ChachongError,
-    ReferenceIndex,
-    build_index,
-    bundled_corpus_dir,
-    load_corpus,
-)
-from app.service import CorpusService, SharedCorpusService
+from app.core import ChachongError, build_index, bundled_corpus_dir, load_corpus
+from app.service import BaseCorpus, CorpusService, SharedCorpusService
 from app.settings import Settings
-from app.shared_index import RedisIndex
-from app.store import SqliteStore
+from app.storage import FlushPolicy, LiveIndex
+from app.storage.migrate import migrate_store
+from app.storage.redis import RedisIndex
 
 log = logging.getLogger("chachong.api")
+INDEX_FOLDER = "index"  # the data folder's index of the references added through the API
 
 
-def _load_index(settings: Settings) -> ReferenceIndex:
+def load_base(settings: Settings) -> BaseCorpus:
+    """The base corpus: a saved index (read-only), a folder, or the bundled templates."""
     if settings.index is not None:
-        return ReferenceIndex.load(settings.index)
-    return build_index(load_corpus(settings.corpus or bundled_corpus_dir()))
+        return BaseCorpus(LiveIndex(settings.index, slot_base=0, readonly=True))
+    return BaseCorpus(build_index(load_corpus(settings.corpus or bundled_corpus_dir())))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service: CorpusService | SharedCorpusService
     if settings.store:
-        service = SharedCorpusService(_load_index(settings), RedisIndex(settings.store))
+        service = SharedCorpusService(load_base(settings), RedisIndex(settings.store))
     else:
-        service = CorpusService(_load_index(settings), SqliteStore(settings.data))
+        settings.data.mkdir(parents=True, exist_ok=True)
+        service = CorpusService(load_base(settings), settings.data / INDEX_FOLDER,
+                                FlushPolicy(settings.flush_docs, settings.flush_seconds))
+        migrate_store(settings.data, service.live)
     metrics.CORPUS_SIZE.set(service.size())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        yield
+        await run_in_threadpool(service.stop)  # the log's tail into a segment
 
     app = FastAPI(
         title="chachong",
         version=__version__,
         description="Checks Chinese work reports for near-copied boilerplate, paragraph by "
                     "paragraph, against a growing reference corpus.",
+        lifespan=lifespan,
     )
     app.state.service = service
     app.state.settings = settings
@@ -123,7 +132,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes)
         _, defs = models_json_schema(
-            [(model, "validation") for model in (CheckRequest, BatchRequest, ReferenceIn)],
+            [(model, "validation") for model in (CheckRequest, BatchRequest, ReferenceIn,
+                                                 ReferenceBatch)],
             ref_template="#/components/schemas/{model}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         app.openapi_schema = schema

@@ -43,6 +43,15 @@ class ReferenceIn(BaseModel):
         return tags
 
 
+class ReferenceBatch(BaseModel):
+    references: list[ReferenceIn] = Field(min_length=1, max_length=1000)
+
+
+class ReferenceBatchResult(BaseModel):
+    added: int
+    ids: list[str]
+
+
 class ReferenceSummary(BaseModel):
     id: str
     title: str

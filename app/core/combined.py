@@ -1,25 +1,21 @@
-"""Two indexes answering as one: a fixed base and a part that changes.
-
-A server checks against its base corpus (bundled, a folder or a saved index, loaded in every
-process) plus the references added since, which may live in a shared store; a batch
-cross-check adds its reports to a private part so that no other request sees them. Slots of the
-second part are shifted above every slot of the first (nested combinations included), so they
-never collide and keep their order: base, then additions, then a batch.
+"""Two indexes answering as one, each with its own lookups: an index and a private batch (a
+cross-check adds its reports beside the corpus so that no other request sees them), or a
+server's local corpus and the references shared in Redis. Slots of the second are shifted above
+every slot of the first (nested combinations included), so they never collide and keep their
+order: the corpus, then the additions, then a batch.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 
 from .corpus import Reference
 from .document import Document
 from .errors import ReferenceNotFoundError
-from .index import Index, Progress, UnitPlaces
+from .index import Index, UnitPlaces
 from .seeds import Hits
 
-SHIFT = 1 << 40
+SHIFT = 1 << 42  # above every slot of a local index (a stored reference's is 2**32 + its number)
 
 
 class CombinedIndex:
@@ -75,14 +71,3 @@ class CombinedIndex:
             if doc_id in part:
                 return part.get(doc_id)
         raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
-
-    def ids(self) -> list[str]:
-        return sorted({*self.base.ids(), *self.changes.ids()})
-
-    def add_many(self, refs: Iterable[Reference], *, replace: bool = False, workers: int = 1,
-                 progress: Progress | None = None) -> None:
-        """Additions go to the changing part."""
-        self.changes.add_many(refs, replace=replace, workers=workers, progress=progress)
-
-    def remove(self, doc_id: str) -> None:
-        self.changes.remove(doc_id)

@@ -51,3 +51,9 @@ def analyse(text: str) -> Document:
             if b - a >= MIN_UNIT_CHARS:
                 doc.units.append(Unit(p, a, b))
     return doc
+
+
+def source_document(text: str) -> Document:
+    """What a check needs of a reference it reports (its normalised stream with the map back to
+    the text, and its paragraphs), without the sentence units only a query needs."""
+    return Document(text, normalize(text), paragraphs(text), [])

@@ -14,7 +14,7 @@ from itertools import pairwise
 import numpy as np
 from datasketch.lsh import _optimal_param
 
-from .table import SortedTable, counted
+from .table import KEY_MASK, SortedTable, counted
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash step
 # A band key shared by more units than this is a stock phrase (or a unit too short to say
@@ -30,9 +30,11 @@ _VOTE_MASK = np.uint64(0xFF)
 _QUERIES_PER_CALL = 1 << 24  # query numbers fit the key's top 24 bits
 
 
+@lru_cache(maxsize=8)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) that minimise false positives plus false negatives at ``threshold``,
-    with datasketch's own optimiser so the trade-off matches its MinHashLSH."""
+    with datasketch's own optimiser so the trade-off matches its MinHashLSH (a numerical
+    integration over every split: remembered)."""
     bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
     return int(bands), int(rows)
 
@@ -50,24 +52,50 @@ def _band_hash(bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """Band keys, shape (n, bands), uint64; the band number is mixed in so keys of different
-    bands never collide by construction. Part of the saved index's format."""
+    """Band keys, shape (n, bands), uint64 with the low bits of a table key left zero; the band
+    number is mixed in so keys of different bands never collide by construction. Part of the
+    saved index's format."""
     powers, constants = _band_hash(bands, rows)
     values = np.asarray(sigs)[:, : bands * rows].reshape(-1, bands, rows).astype(np.uint64)
     with np.errstate(over="ignore"):
         keys = (values * powers).sum(axis=2, dtype=np.uint64)
         keys += constants
         keys ^= keys >> np.uint64(29)
-    return keys
+    return keys & KEY_MASK
+
+
+def rank_votes(query: np.ndarray, unit: np.ndarray, n_queries: int, bands: int,
+               limit: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For the band postings (query number, unit) of ``n_queries`` queries: per query, the units
+    found and how many bands each shares with it (its votes), most votes first, then the lower
+    unit (``unit`` < 2**32 orders the ties: an earlier reference wins); at most ``limit``."""
+    if not len(unit):
+        none = np.empty(0, np.int64)
+        return [(none, none)] * n_queries
+    if n_queries == 1:  # one query: fewer steps (numpy's per-call cost is most of it)
+        found, votes = counted(np.sort(unit))
+        order = np.argsort(-votes, kind="stable")[:limit]
+        return [(found[order].astype(np.int64), votes[order])]
+    # two sorts of one uint64 each, where unique plus lexsort took twice as long: (query,
+    # unit) pairs, whose repeats are the votes; then (query, bands - votes, unit)
+    pairs, votes = counted(np.sort(np.asarray(query, np.uint64) << _UNIT_BITS
+                                   | np.asarray(unit, np.uint64)))
+    ranked = np.sort((pairs >> _UNIT_BITS) << _OWNER_SHIFT
+                     | (np.uint64(bands) - votes.astype(np.uint64)) << _UNIT_BITS
+                     | (pairs & _UNIT_MASK))
+    units_out = (ranked & _UNIT_MASK).astype(np.int64)
+    votes_out = bands - ((ranked >> _UNIT_BITS) & _VOTE_MASK).astype(np.int64)
+    bounds = np.searchsorted(ranked >> _OWNER_SHIFT, np.arange(n_queries + 1, dtype=np.uint64))
+    return [(units_out[a:b][:limit], votes_out[a:b][:limit]) for a, b in pairwise(bounds)]
 
 
 class BandTable:
-    """Candidate lookup: which units share a band key with a query signature."""
+    """Candidate lookup in memory: which units share a band key with a query signature."""
 
-    def __init__(self, bands: int, rows: int, table: SortedTable | None = None) -> None:
+    def __init__(self, bands: int, rows: int) -> None:
         self.bands = bands
         self.rows = rows
-        self.table = table or SortedTable(np.uint32)
+        self.table = SortedTable(np.uint32)
 
     def __len__(self) -> int:
         return len(self.table) // max(self.bands, 1)
@@ -83,28 +111,10 @@ class BandTable:
               ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query signature, the unit ids sharing at least one band key and how many
         bands each shares (its votes), most votes first, then lower unit id; at most ``limit``."""
-        return [found for a in range(0, len(sigs), _QUERIES_PER_CALL)
-                for found in self._query(sigs[a : a + _QUERIES_PER_CALL], limit)]
-
-    def _query(self, sigs: np.ndarray, limit: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        keys = band_keys(sigs, self.bands, self.rows)
-        at, units, _ = self.table.lookup(keys.ravel(), MAX_BAND_POSTINGS)
-        if not len(units):
-            none = np.empty(0, np.int64)
-            return [(none, none)] * len(keys)
-        if len(keys) == 1:  # one query: fewer steps (numpy's per-call cost is most of it)
-            found, votes = counted(np.sort(units))
-            order = np.argsort(-votes, kind="stable")[:limit]
-            return [(found[order].astype(np.int64), votes[order])]
-        # two sorts of one uint64 each, where unique plus lexsort took twice as long: (query,
-        # unit) pairs, whose repeats are the votes; then (query, bands - votes, unit)
-        pairs, votes = counted(np.sort((at // self.bands).astype(np.uint64) << _UNIT_BITS
-                                        | units.astype(np.uint64)))
-        ranked = np.sort((pairs >> _UNIT_BITS) << _OWNER_SHIFT
-                         | (np.uint64(self.bands) - votes.astype(np.uint64)) << _UNIT_BITS
-                         | (pairs & _UNIT_MASK))
-        units_out = (ranked & _UNIT_MASK).astype(np.int64)
-        votes_out = self.bands - ((ranked >> _UNIT_BITS) & _VOTE_MASK).astype(np.int64)
-        bounds = np.searchsorted(ranked >> _OWNER_SHIFT,
-                                 np.arange(len(keys) + 1, dtype=np.uint64))
-        return [(units_out[a:b][:limit], votes_out[a:b][:limit]) for a, b in pairwise(bounds)]
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for a in range(0, len(sigs), _QUERIES_PER_CALL):
+            chunk = sigs[a : a + _QUERIES_PER_CALL]
+            at, units, _ = self.table.lookup(band_keys(chunk, self.bands, self.rows).ravel(),
+                                             MAX_BAND_POSTINGS)
+            out += rank_votes(at // self.bands, units, len(chunk), self.bands, limit)
+        return out

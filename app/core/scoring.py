@@ -7,6 +7,7 @@ from bisect import bisect_right
 from rapidfuzz.distance import Indel
 
 from .align import Passage
+from .corpus import Reference
 from .document import Document
 from .exclusions import Reason
 from .index import Index
@@ -112,8 +113,10 @@ def score(query: Document, passages: list[Passage], index: Index, threshold: flo
     norm = query.norm
     per_para: dict[int, list[tuple[Match, str]]] = {}
     para_starts = [para.start for para in query.paragraphs]
+    refs: dict[str, Reference] = {}  # the sources reported, by id
     for p in passages:
         ref = index.ref(p.doc)
+        refs[ref.id] = ref
         src_doc = index.doc(p.doc)
         q_start, q_end = _trim_numbers(norm.chars, p.q_start, p.q_end)
         if q_end <= q_start:
@@ -184,7 +187,7 @@ def score(query: Document, passages: list[Passage], index: Index, threshold: flo
     ratio = total_copied / total_chars if total_chars else 0.0
     raw = total_copied + sum(excluded.values())
     sources = [
-        SourceShare(id=sid, title=index.get(sid).display_title, tags=index.get(sid).tags,
+        SourceShare(id=sid, title=refs[sid].display_title, tags=refs[sid].tags,
                     copied_chars=n, copy_ratio=round(n / total_chars, 4))
         for sid, n in sorted(copied_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
     ]

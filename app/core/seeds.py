@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .table import SortedTable
+from .table import KEY_MASK, SortedTable
 
 K = 8
 STRIDE = 6
@@ -26,7 +26,8 @@ _POWERS = np.array([_BASE ** np.uint64(K - 1 - j) for j in range(K)], dtype=np.u
 
 
 def window_hashes(chars: str) -> np.ndarray:
-    """Hash of every K-window of ``chars`` (len(chars) - K + 1 values, uint64)."""
+    """Hash of every K-window of ``chars`` (len(chars) - K + 1 values, uint64, with the low
+    bits of a table key left zero)."""
     if len(chars) < K:
         return np.empty(0, dtype=np.uint64)
     codes = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
@@ -36,7 +37,7 @@ def window_hashes(chars: str) -> np.ndarray:
         h ^= h >> np.uint64(31)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(27)
-    return h
+    return h & KEY_MASK
 
 
 def sampled_windows(chars: str) -> tuple[np.ndarray, np.ndarray]:
@@ -63,10 +64,10 @@ class Run:
 
 
 class SeedTable:
-    """Sampled window hash -> (doc, position), as a SortedTable."""
+    """Sampled window hash -> (doc, position), in memory."""
 
-    def __init__(self, table: SortedTable | None = None) -> None:
-        self.table = table or SortedTable(np.uint64)
+    def __init__(self) -> None:
+        self.table = SortedTable(np.uint64)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -75,9 +76,15 @@ class SeedTable:
         self.table.add(keys, values)
 
     def hits(self, query: str) -> Hits:
-        at, values, skipped = self.table.lookup(window_hashes(query), MAX_POSTINGS)
+        at, values, counts = self.table.lookup(window_hashes(query), MAX_POSTINGS)
         return Hits(at.astype(np.int64), (values >> np.uint64(32)).astype(np.int64),
-                    (values & np.uint64(0xFFFFFFFF)).astype(np.int64), skipped)
+                    (values & np.uint64(0xFFFFFFFF)).astype(np.int64), crowding(counts))
+
+
+def crowding(counts: np.ndarray) -> np.ndarray:
+    """Per query window, the places left out because the window is in more than MAX_POSTINGS
+    (a table's counts of every key)."""
+    return np.where(counts > MAX_POSTINGS, counts, 0).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ def common_mask(n_chars: int, docs: np.ndarray, starts: np.ndarray, ends: np.nda
     per STRIDE positions)."""
     diff = np.zeros(n_chars + 1, dtype=np.int64)
     if len(docs):
+        docs = np.unique(docs, return_inverse=True)[1]  # dense: docs * scale below stays small
         order = np.lexsort((starts, docs))
         docs, starts, ends = docs[order], starts[order], ends[order]
         # what an earlier span of the same doc covered counts once: a running maximum of the

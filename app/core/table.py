@@ -1,39 +1,34 @@
 """A multimap from uint64 keys to fixed-size values, kept as sorted runs of (key, value).
 
 Sorted keys are searched through a ``KeyDirectory`` (where each bucket of their top bits
-starts) rather than by binary search. A run in memory (``ArrayRun``) is searched that way
-directly. A run saved on disk (``FileRun``) is searched in two steps: its fence (every BLOCK-th
-key, small enough to stay in memory) names the blocks that can hold a key, and only those blocks
-are read, with ``pread``; a Bloom filter of its keys rules most absent keys out before that. So
-a table far larger than memory is searched without mapping it: the process's resident memory is
-the fence and the filter, however many lookups run, and the kernel's page cache keeps the hot
-blocks for every process that reads the file.
+starts) rather than by binary search, which misses the cache at nearly every step. A run in
+memory (``ArrayRun``) is searched that way directly; the storage engine keeps runs on disk that
+answer the same ``lookup``.
 
-A table is one base run (in memory or on disk) and an in-memory sorted tail for additions;
-``merged()`` folds the two together when an index is saved. Entries are never deleted here:
-owners filter out removed documents, so a removal never rewrites the base.
+A table in memory (``SortedTable``) grows by whole sorted runs: each addition becomes a run of its
+own, and the last two runs are merged while the older is less than twice the newer, so a table
+of n entries has at most log2(n) runs and every entry is re-sorted O(log n) times (re-sorting the
+whole table at each addition made n additions cost n**2). A key's entries in every run are
+counted together: a key held more than ``max_per_key`` times in the whole table (a stock phrase)
+answers with its count and no entries, however its entries are split between runs.
 """
 
 from __future__ import annotations
 
-import os
-import weakref
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
-BLOCK = 64  # entries per block: one 768-byte read for band records, 1 KB for seed records
-FILTER_BYTES_PER_KEY = 0.75  # 6 bits a key: 3 % to 7 % of absent keys still read a block
+# Keys are 40-bit: the low POSTING_BITS of every key are zero, so that a table saved on disk can
+# keep a posting (a unit or a document number) in them and search one sorted array of words. At
+# the 10**8 to 10**9 keys of a large index, two keys share their top 40 bits for about one
+# looked-up key in a thousand: an extra candidate, which alignment then rejects.
+POSTING_BITS = 24
+KEY_MASK = np.uint64(((1 << 64) - 1) ^ ((1 << POSTING_BITS) - 1))
 
 
-def record_dtype(value_dtype: np.dtype | type[np.generic]) -> np.dtype:
-    """How a saved run stores one entry: the key and its value side by side, so one read gets
-    both."""
-    return np.dtype([("key", "<u8"), ("value", np.dtype(value_dtype).newbyteorder("<"))])
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For ranges [starts[i], starts[i] + counts[i]): the range number and the position of every
     member, in order, without a Python loop."""
     ends = np.cumsum(counts)
@@ -94,44 +89,11 @@ def sort_keys(keys: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarra
         tops = distinct(out[descents] & ~low)
         first = np.searchsorted(out, tops, side="left")
         last = np.searchsorted(out, tops | low, side="right")
-        _, members = _ranges(first, last - first)
+        _, members = ranges(first, last - first)
         fix = np.argsort(out[members], kind="stable")
         out[members] = out[members][fix]
         order[members] = order[members][fix]
     return out, order
-
-
-class KeyFilter:
-    """A blocked Bloom filter over a run's keys: most keys a check looks up (fresh text) are in
-    no block, and the filter says so without a read. Each key sets three bits of one byte; the
-    byte comes from the key's high bits, so sorted keys fill the filter in one pass. Keys are
-    well-mixed hashes, so their own bits serve as the filter's hash."""
-
-    def __init__(self, bits: np.ndarray) -> None:
-        self.bits = bits
-
-    @staticmethod
-    def _place(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        keys = np.asarray(keys, np.uint64)
-        byte = ((keys >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32)  # monotone in key
-        one = np.uint64(1)
-        mask = ((one << (keys & np.uint64(7))) | (one << ((keys >> np.uint64(3)) & np.uint64(7)))
-                | (one << ((keys >> np.uint64(6)) & np.uint64(7)))).astype(np.uint8)
-        return byte.astype(np.int64), mask
-
-    @classmethod
-    def of_sorted(cls, keys: np.ndarray, chunk: int = 1 << 24) -> KeyFilter:
-        size = int(min(max(len(keys) * FILTER_BYTES_PER_KEY, 64), 1 << 32))
-        bits = np.zeros(size, dtype=np.uint8)
-        for a in range(0, len(keys), chunk):
-            byte, mask = cls._place(keys[a : a + chunk], size)
-            first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted: runs of a byte
-            bits[byte[first]] |= np.bitwise_or.reduceat(mask, first)
-        return cls(bits)
-
-    def might_hold(self, keys: np.ndarray) -> np.ndarray:
-        byte, mask = self._place(keys, len(self.bits))
-        return (self.bits[byte] & mask) == mask
 
 
 class KeyDirectory:
@@ -186,7 +148,7 @@ class KeyDirectory:
 
 
 class Run:
-    """One sorted run; subclasses search it."""
+    """One sorted run of (key, value) entries; subclasses search it."""
 
     size: int
     value_dtype: np.dtype
@@ -199,14 +161,10 @@ class Run:
         """``lookup`` for a non-empty run and keys."""
         raise NotImplementedError
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every key and value (for saving)."""
-        raise NotImplementedError
-
     def lookup(self, keys: np.ndarray, max_per_key: int | None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
-        entries were left out: all of them when a key has more than ``max_per_key``."""
+        entries the run holds; a key with more than ``max_per_key`` gives no entries."""
         keys = np.asarray(keys, np.uint64)
         if not len(keys) or not self.size:
             return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
@@ -214,23 +172,27 @@ class Run:
         return self._lookup(keys, max_per_key)
 
 
-def _entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For keys found at [lo, hi) of a run: (key number, position) of every entry, and per key
-    the entries left out because there are more than ``max_per_key``."""
-    n = hi - lo
-    skipped = np.zeros(len(n), dtype=np.int64)
-    if max_per_key is not None:
-        crowded = n > max_per_key
-        skipped = np.where(crowded, n, 0)
-        n = np.where(crowded, 0, n)
-    at, where = _ranges(lo, n)
-    return at, where, skipped
+def entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For keys found at [lo, hi) of a run: (key number, position) of every entry to return,
+    and per key the number of entries; a crowded key returns none."""
+    counts = hi - lo
+    n = counts if max_per_key is None else np.where(counts > max_per_key, 0, counts)
+    at, where = ranges(lo, n)
+    return at, where, counts
+
+
+def uncrowded(at: np.ndarray, counts: np.ndarray, max_per_key: int | None) -> np.ndarray | None:
+    """Which entries to keep once every part's counts of a key are summed: those of keys held at
+    most ``max_per_key`` times in all (None: keep all)."""
+    if max_per_key is None or not (counts > max_per_key).any():
+        return None
+    return counts[at] <= max_per_key
 
 
 class ArrayRun(Run):
-    """A run in memory, searched through a KeyDirectory made at its first lookup (a run being
-    filled by many additions is never searched in between)."""
+    """A run in memory, searched through a KeyDirectory made at its first lookup (a run is never
+    changed once made)."""
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
         self.keys = np.asarray(keys, np.uint64)
@@ -246,166 +208,54 @@ class ArrayRun(Run):
 
     def _lookup(self, keys: np.ndarray, max_per_key: int | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        at, where, skipped = _entries(*self.directory().bounds(keys), max_per_key)
-        return at, self.values[where], skipped
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.keys, self.values
+        at, where, counts = entries(*self.directory().bounds(keys), max_per_key)
+        return at, self.values[where], counts
 
 
-class FileRun(Run):
-    """A run saved as a ``.npy`` file of records (``record_dtype``), with its fence and key
-    filter in memory; blocks are read with ``pread``. The file is opened once; a replaced
-    index's file stays readable while open."""
-
-    def __init__(self, path: Path, fence: np.ndarray, key_filter: np.ndarray,
-                 value_dtype: type[np.generic]) -> None:
-        self.path = Path(path)
-        self.value_dtype = np.dtype(value_dtype)
-        self.records = record_dtype(value_dtype)
-        self.fence = np.asarray(fence, np.uint64)
-        self.blocks = KeyDirectory(self.fence)
-        if key_filter.dtype != np.uint8 or key_filter.ndim != 1 or not len(key_filter):
-            raise ValueError(f"the filter of {self.path.name} is not a byte array")
-        self.filter = KeyFilter(key_filter)
-        with self.path.open("rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(fh)
-            self.offset = fh.tell()
-        if dtype != self.records or fortran or len(shape) != 1:
-            raise ValueError(f"{self.path.name} does not hold {self.records} records")
-        self.size = int(shape[0])
-        if self.path.stat().st_size != self.offset + self.size * self.records.itemsize:
-            raise ValueError(f"{self.path.name} is not as long as its header says")
-        if len(self.fence) != -(-self.size // BLOCK):
-            raise ValueError(f"the fence of {self.path.name} does not match it")
-        self._fd = os.open(self.path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)
-
-    def _lookup(self, keys: np.ndarray, max_per_key: int | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # searched in key order, so that the blocks to read come out sorted and neighbours
-        # are read together
-        order = np.argsort(keys, kind="stable")
-        at, values, skipped = self._lookup_sorted(keys[order], max_per_key)
-        unsorted = np.empty_like(skipped)
-        unsorted[order] = skipped
-        return order[at], values, unsorted
-
-    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        skipped = np.zeros(len(keys), dtype=np.int64)
-        left, right = self.blocks.bounds(keys)
-        # a key below the first block's first key is nowhere; most absent keys fail the filter
-        present = (right > 0) & self.filter.might_hold(keys)
-        first = np.maximum(left - 1, 0)  # the block before may end with the key
-        last = right - 1
-        # blocks strictly between first and last hold nothing but the key: a key spanning more
-        # of them than max_per_key allows is crowded, and only the blocks where it starts and
-        # ends are read (first and first + 1: the key may start at either), to count it exactly
-        whole = present if max_per_key is None else \
-            present & ((last - first - 1) * BLOCK <= max_per_key)
-        ends = present & ~whole
-        _, spanned = _ranges(first[whole], (last - first + 1)[whole])
-        blocks = distinct(np.concatenate([spanned, first[ends], first[ends] + 1, last[ends]]))
-        if not len(blocks):
-            return np.empty(0, np.int64), np.empty(0, self.value_dtype), skipped
-        # consecutive blocks are read together
-        cut = np.flatnonzero(np.diff(blocks) != 1) + 1
-        run_first = blocks[np.concatenate([[0], cut])] * BLOCK
-        run_last = np.minimum((blocks[np.concatenate([cut - 1, [len(blocks) - 1]])] + 1) * BLOCK,
-                              self.size)
-        got_keys, got_values = self._read(run_first, run_last)
-        _, got_pos = _ranges(run_first, run_last - run_first)  # place of each entry in the run
-        lo = np.searchsorted(got_keys, keys, side="left")
-        hi = np.searchsorted(got_keys, keys, side="right")
-        found = hi > lo
-        count = np.where(found, got_pos[np.maximum(hi - 1, 0)] - got_pos[np.minimum(
-            lo, len(got_pos) - 1)] + 1, 0)
-        n = hi - lo
-        if max_per_key is not None:
-            crowded = count > max_per_key
-            skipped = np.where(crowded, count, 0)
-            n = np.where(crowded, 0, n)
-        at, where = _ranges(lo, n)
-        return at, np.asarray(got_values[where], self.value_dtype), skipped
-
-    def _read(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values of entries first[i]..last[i]-1 for each i, concatenated."""
-        width = self.records.itemsize
-        parts = []
-        for a, b in zip(first.tolist(), last.tolist(), strict=True):
-            want = (b - a) * width
-            data = os.pread(self._fd, want, self.offset + a * width)
-            if len(data) != want:
-                raise OSError(f"{self.path.name} ended early: the index changed under us")
-            parts.append(data)
-        got = np.frombuffer(b"".join(parts), self.records)
-        return got["key"], got["value"]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        got = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        return got["key"], got["value"]
-
-
-def write_run(path: Path, keys: np.ndarray, values: np.ndarray,
-              chunk: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
-    """Save sorted ``keys`` and their ``values`` as a FileRun's records, a chunk at a time (no
-    second copy of a table that fills memory); returns the fence and the key filter's bytes to
-    save beside it."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=record_dtype(values.dtype),
-                                    shape=(len(keys),))
-    for a in range(0, len(keys), chunk):
-        out["key"][a : a + chunk] = keys[a : a + chunk]
-        out["value"][a : a + chunk] = values[a : a + chunk]
-    out.flush()
-    del out
+def lookup_runs(runs: Sequence[Run], keys: np.ndarray, max_per_key: int | None,
+                value_dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Run.lookup`` over several runs as if they were one: a key's entries in every run are
+    counted together, and a key held more than ``max_per_key`` times in all gives none."""
     keys = np.asarray(keys, np.uint64)
-    return np.ascontiguousarray(keys[::BLOCK]), KeyFilter.of_sorted(keys, chunk).bits
+    parts = [run.lookup(keys, max_per_key) for run in runs if len(run)]
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, value_dtype), np.zeros(len(keys), np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    at = np.concatenate([p[0] for p in parts])
+    values = np.concatenate([p[1] for p in parts])
+    counts = np.sum([p[2] for p in parts], axis=0)
+    keep = uncrowded(at, counts, max_per_key)
+    if keep is not None:
+        at, values = at[keep], values[keep]
+    return at, values, counts
 
 
 class SortedTable:
-    def __init__(self, value_dtype: type[np.generic], base: Run | None = None) -> None:
+    """Sorted runs in memory, merged logarithmically as they grow (see the module's notes)."""
+
+    def __init__(self, value_dtype: type[np.generic] | np.dtype) -> None:
         self.value_dtype = np.dtype(value_dtype)
-        self.base = base or ArrayRun(np.empty(0, np.uint64), np.empty(0, self.value_dtype))
-        self.tail = ArrayRun(np.empty(0, np.uint64), np.empty(0, self.value_dtype))
+        self.runs: list[ArrayRun] = []
 
     def __len__(self) -> int:
-        return len(self.base) + len(self.tail)
+        return sum(len(run) for run in self.runs)
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
-        keys = np.concatenate([self.tail.keys, np.asarray(keys, np.uint64)])
-        values = np.concatenate([self.tail.values, np.asarray(values, self.value_dtype)])
+        keys = np.asarray(keys, np.uint64)
+        if not len(keys):
+            return
         order = np.argsort(keys, kind="stable")
-        self.tail = ArrayRun(keys[order], values[order])
+        self.runs.append(ArrayRun(keys[order], np.asarray(values, self.value_dtype)[order]))
+        while len(self.runs) > 1 and len(self.runs[-2]) < 2 * len(self.runs[-1]):
+            newer, older = self.runs.pop(), self.runs.pop()
+            keys = np.concatenate([older.keys, newer.keys])
+            values = np.concatenate([older.values, newer.values])
+            order = np.argsort(keys, kind="stable")  # older entries first on equal keys
+            self.runs.append(ArrayRun(keys[order], values[order]))
 
     def lookup(self, keys: np.ndarray, max_per_key: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
-        entries were left out: a key with more than ``max_per_key`` entries in one run."""
-        keys = np.asarray(keys, np.uint64)
-        parts = [run.lookup(keys, max_per_key) for run in (self.base, self.tail) if len(run)]
-        if not parts:
-            return np.empty(0, np.int64), np.empty(0, self.value_dtype), \
-                np.zeros(len(keys), dtype=np.int64)
-        if len(parts) == 1:
-            return parts[0]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                parts[0][2] + parts[1][2])
-
-    def merged(self, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """All entries as one sorted (keys, values) pair; ``keep`` is a boolean mask over the
-        entries in base-then-tail order."""
-        base_keys, base_values = self.base.arrays()
-        keys = np.concatenate([base_keys, self.tail.keys])
-        values = np.concatenate([base_values, self.tail.values])
-        if keep is not None:
-            keys, values = keys[keep], values[keep]
-        order = np.argsort(keys, kind="stable")
-        return keys[order], values[order]
-
-    def all_values(self) -> np.ndarray:
-        """Values in base-then-tail order (the order ``merged``'s mask refers to)."""
-        return np.concatenate([self.base.arrays()[1], self.tail.values])
+        entries the table holds; a key with more than ``max_per_key`` gives no entries."""
+        return lookup_runs(self.runs, keys, max_per_key, self.value_dtype)

@@ -5,8 +5,8 @@ Layout (``p`` is the key prefix), plain bytes and strings only, nothing pickled:
 - ``p:band:<8-byte band key>``: 12-byte records (doc slot, normalised start, end), little-endian
   uint32, appended; one key per LSH band key, so a report's lookups are one ``MGET``;
 - ``p:seed:<8-byte window hash>``: 8-byte records (doc slot, position) of the sampled windows;
-- ``p:doc:<slot>``: a hash with the reference and its analysis (as in the on-disk index) and
-  ``live`` = 1 once the reference is published; ``p:ids``: id -> slot; ``p:slots``: a counter;
+- ``p:doc:<slot>``: a hash with the reference and its normalised text, and ``live`` = 1 once
+  the reference is published; ``p:ids``: id -> slot; ``p:slots``: a counter;
 - ``p:layout``: what the keys were made with (fingerprint and LSH parameters), written by the
   first addition; a process made otherwise refuses the store rather than misread it.
 
@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from app.core.corpus import Reference
-from app.core.docfile import doc_row
-from app.core.document import Document
+from app.core.document import Document, source_document
 from app.core.errors import (
     DuplicateReferenceError,
     IndexFormatError,
@@ -35,14 +34,12 @@ from app.core.errors import (
     StoreUnavailableError,
 )
 from app.core.fingerprint import NUM_PERM
-from app.core.index import FINGERPRINT, LSH_THRESHOLD, Progress, UnitPlaces, prepared
+from app.core.index import FINGERPRINT, LSH_THRESHOLD, Prepared, Progress, UnitPlaces, prepared
 from app.core.lsh import MAX_BAND_POSTINGS, band_keys, lsh_params
-from app.core.normalize import NormalizedText
-from app.core.seeds import MAX_POSTINGS, Hits, window_hashes
-from app.core.segment import Span
+from app.core.seeds import MAX_POSTINGS, STRIDE, Hits, window_hashes
 
 _CACHE_SIZE = 2048
-_DOC_FIELDS = ("id", "title", "source", "tags", "text", "norm", "starts", "ends", "paragraphs")
+_DOC_FIELDS = ("id", "title", "source", "tags", "text", "norm")
 
 # Publish an added document: refuse a taken id, else map the id to the slot and mark it live.
 _PUBLISH = """
@@ -78,13 +75,14 @@ class RedisIndex:
         self._p = prefix.encode()
         self.bands, self.rows = lsh_params(lsh_threshold, NUM_PERM)
         made = {**FINGERPRINT, "bands": self.bands, "rows": self.rows}
-        self.layout = ("chachong-redis-index 1; " + " ".join(f"{k}={v}" for k, v in made.items())
+        self.layout = ("chachong-redis-index 2; " + " ".join(f"{k}={v}" for k, v in made.items())
                        ).encode()
         self._publish = self._redis.register_script(_PUBLISH)
         self._remove = self._redis.register_script(_REMOVE)
         # documents never change under a slot (slots are not reused); liveness can, so it is
         # read again by every prefetch
-        self._cache: OrderedDict[int, tuple[Reference, Document]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[Reference, str]] = OrderedDict()
+        self._docs: OrderedDict[int, Document] = OrderedDict()
         self._live: set[int] = set()
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -198,21 +196,17 @@ class RedisIndex:
                 self._remember(slot, answer[1:])
 
     def _remember(self, slot: int, fields: list[bytes]) -> None:
-        doc_id, title, source, tags, text, norm, starts, ends, paras = fields
+        doc_id, title, source, tags, text, norm = fields
         ref = Reference(id=doc_id.decode(), text=text.decode(), title=title.decode(),
                         source=source.decode() or None, tags=json.loads(tags))
-        bounds = _ints(paras, 2)
-        doc = Document(ref.text, NormalizedText(norm.decode(), _ints(starts, 1).ravel(),
-                                                _ints(ends, 1).ravel()),
-                       [Span(int(a), int(b)) for a, b in bounds], [])
-        self._cache[slot] = (ref, doc)
+        self._cache[slot] = (ref, norm.decode())
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
 
     def alive(self, slot: int) -> bool:
         return slot in self._live
 
-    def _entry(self, slot: int) -> tuple[Reference, Document]:
+    def _entry(self, slot: int) -> tuple[Reference, str]:
         if slot not in self._cache:
             self.prefetch({slot})
             if slot not in self._live:
@@ -224,10 +218,14 @@ class RedisIndex:
         return self._entry(slot)[0]
 
     def doc(self, slot: int) -> Document:
-        return self._entry(slot)[1]
+        if slot not in self._docs:
+            self._docs[slot] = source_document(self._entry(slot)[0].text)
+            if len(self._docs) > _CACHE_SIZE:
+                self._docs.popitem(last=False)
+        return self._docs[slot]
 
     def chars(self, slot: int) -> str:
-        return self._entry(slot)[1].norm.chars
+        return self._entry(slot)[1]
 
     def get(self, doc_id: str) -> Reference:
         slot = self._call(self._redis.hget, self._key(b"ids", b""), doc_id)
@@ -248,23 +246,25 @@ class RedisIndex:
         if not self.ping() and not self._call(self._redis.set, self._key(b"layout", b""),
                                               self.layout, nx=True):
             self.ping()  # another process wrote the layout since: it must be this one
-        for item in prepared(refs, self.bands, self.rows, workers):
+        items: Iterable[Prepared] = prepared(refs, self.bands, self.rows, workers)
+        for item in items:
             if replace and item.ref.id in self:
                 self.remove(item.ref.id)
             slot = int(self._call(self._redis.incr, self._key(b"slots", b"")))
-            assert item.doc is not None
-            row = doc_row(slot, item.ref, item.doc)
+            ref = item.ref
             pipe = self._redis.pipeline(transaction=False)
             pipe.hset(self._doc_key(slot), mapping={
-                name: value if value is not None else "" for name, value in
-                zip(_DOC_FIELDS, row[1:], strict=True)})
+                "id": ref.id, "title": ref.title, "source": ref.source or "",
+                "tags": json.dumps(ref.tags, ensure_ascii=False), "text": ref.text,
+                "norm": item.chars})
             unit_records = np.stack([np.full(len(item.unit_start), slot), item.unit_start,
                                      item.unit_end], axis=1).astype("<u4")
             for u, keys in enumerate(item.band_keys):
                 record = unit_records[u].tobytes()
                 for key in keys:
                     pipe.append(self._key(b"band", key.tobytes()), record)
-            seed_records = np.stack([np.full(len(item.seed_pos), slot), item.seed_pos],
+            seed_pos = np.arange(len(item.seed_keys)) * STRIDE
+            seed_records = np.stack([np.full(len(seed_pos), slot), seed_pos],
                                     axis=1).astype("<u4")
             for key, record in zip(item.seed_keys, seed_records, strict=True):
                 pipe.append(self._key(b"seed", key.tobytes()), record.tobytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import Response
 
 from app.api import metrics
 from app.api.deps import (
+    TITLE_MAX,
     media_type,
     parse_tags,
     read_form,
@@ -21,7 +23,14 @@ from app.api.deps import (
     validated,
 )
 from app.api.errors import ApiError
-from app.api.models import ReferenceIn, ReferenceOut, ReferencePage, ReferenceSummary
+from app.api.models import (
+    ReferenceBatch,
+    ReferenceBatchResult,
+    ReferenceIn,
+    ReferenceOut,
+    ReferencePage,
+    ReferenceSummary,
+)
 from app.api.responses import ERRORS
 from app.core import Reference, require_text
 
@@ -31,11 +40,12 @@ router = APIRouter(tags=["references"])
 @router.get("/v1/references", operation_id="list_references", response_model=ReferencePage,
             responses=ERRORS, summary="List references (paged)",
             dependencies=[Depends(require_reader)])
-async def list_references(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+async def list_references(request: Request,
+                          offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> ReferencePage:
-    total, refs = service_of(request).list(offset, limit)
+    total, found = service_of(request).list(offset, limit)
     return ReferencePage(total=total, offset=offset, limit=limit,
-                         items=[summary(r) for r in refs])
+                         items=[ReferenceSummary(**vars(s)) for s in found])
 
 
 @router.get("/v1/references/{ref_id}", operation_id="get_reference",
@@ -81,6 +91,42 @@ async def add_reference(request: Request) -> ReferenceSummary:
     await run_in_threadpool(service.add, ref)
     metrics.CORPUS_SIZE.set(service.size())
     return summary(ref)
+
+
+@router.post("/v1/references/batch", operation_id="add_references", status_code=201,
+             response_model=ReferenceBatchResult, responses=ERRORS,
+             summary="Add many references at once (all or none); searchable at once",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {
+                     "$ref": "#/components/schemas/ReferenceBatch"}},
+                 "multipart/form-data": {"schema": {
+                     "type": "object", "required": ["files"],
+                     "properties": {"files": {"type": "array", "items": {
+                         "type": "string", "format": "binary"}}}}}}}},
+             dependencies=[Depends(require_writer)])
+async def add_references(request: Request) -> ReferenceBatchResult:
+    """Each file of a multipart batch is a reference whose id is its file name without the
+    extension; a JSON batch gives each reference as ``POST /v1/references`` takes it."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        files, _ = await read_form(request, "files")
+        if not files:
+            raise ApiError(422, "missing_file", "send the references as repeated 'files' fields")
+        raw: object = {"references": [{"id": PurePath(name).stem, "text": text,
+                                       "title": PurePath(name).name[:TITLE_MAX]}
+                                      for name, text in files]}
+    elif kind == "application/json":
+        raw = await read_json(request)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "send application/json {\"references\": [...]} or multipart 'files'")
+    body = validated(ReferenceBatch, raw)
+    refs = [Reference(r.id, require_text(r.text, r.id), r.title, r.source, r.tags)
+            for r in body.references]
+    service = service_of(request)
+    await run_in_threadpool(service.add_many, refs)
+    metrics.CORPUS_SIZE.set(service.size())
+    return ReferenceBatchResult(added=len(refs), ids=[r.id for r in refs])
 
 
 @router.delete("/v1/references/{ref_id}", operation_id="delete_reference", status_code=204,

@@ -1,0 +1,132 @@
+"""Which segments to merge, and merging them into one with bounded memory.
+
+The policy is tiered, as Lucene's: a segment's tier is the power of ``factor`` its live
+documents reach above ``floor_docs``; when ``factor`` neighbouring segments share a tier they
+are merged into one of the next, so an index of n documents holds at most ``factor - 1``
+segments a tier, about log(n) in all, and every document is rewritten about log(n) times.
+Only neighbours are merged, so segments stay in the order references were added (which is how
+ties between sources are broken). A segment whose removed share reaches ``reclaim_share``, or
+whose removals are older than ``expunge_seconds``, is rewritten without them, so removed texts
+leave the disk. A merged segment stays below the 2**24 units a posting can name.
+
+A merge reads its segments' documents one by one and their tables a key range at a time (a few
+million entries), renumbers them, drops what was removed and writes the new segment in one
+pass: its memory does not grow with the segments' size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core.corpus import Reference
+
+from .manifest import SegmentEntry
+from .runs import POSTING_MASK
+from .segment import MAX_UNITS, Segment, SegmentWriter
+
+CHUNK_WORDS = 1 << 22  # table entries a merge holds at once (about 50 MB)
+DOC_BATCH = 512
+
+
+@dataclass(frozen=True)
+class MergePolicy:
+    floor_docs: int = 1000
+    factor: int = 4
+    max_units: int = MAX_UNITS
+    reclaim_share: float = 0.1
+    expunge_seconds: float = 24 * 3600.0
+
+    def tier(self, entry: SegmentEntry) -> int:
+        return int(math.log(max(entry.live, self.floor_docs) / self.floor_docs, self.factor))
+
+    def select(self, segments: Sequence[SegmentEntry],
+               now: float | None = None) -> tuple[int, int] | None:
+        """[start, end) of the neighbouring segments to merge next, or None. The lowest tier
+        first; a segment to rewrite for its removals after that."""
+        now = time.time() if now is None else now
+        best: tuple[int, int] | None = None
+        for start in range(len(segments) - self.factor + 1):
+            window = segments[start : start + self.factor]
+            tiers = {self.tier(s) for s in window}
+            if len(tiers) == 1 and sum(s.units for s in window) <= self.max_units \
+                    and (best is None or self.tier(window[0]) <= self.tier(segments[best[0]])):
+                best = (start, start + self.factor)
+        if best is not None:
+            return best
+        for i, entry in enumerate(segments):
+            if entry.deleted and (entry.deleted >= self.reclaim_share * entry.docs or
+                                  now - (entry.deleted_since or now) >= self.expunge_seconds):
+                return i, i + 1
+        return None
+
+
+def merge_segments(inputs: Sequence[tuple[Segment, np.ndarray | None]], folder: Path,
+                   bands: int) -> tuple[dict, list[np.ndarray]]:
+    """Write the live documents of ``inputs`` (each a segment and its removal marks, in
+    sequence order) as one segment into the empty ``folder``; returns its header and, per
+    input, the new number of each old document (-1 where removed)."""
+    writer = SegmentWriter(folder, bands)
+    try:
+        doc_maps, unit_maps = [], []
+        for segment, dead in inputs:
+            live = np.flatnonzero(~dead) if dead is not None else np.arange(segment.docs)
+            doc_map = np.full(segment.docs, -1, np.int64)
+            unit_map = np.full(segment.units, -1, np.int64)
+            for a in range(0, len(live), DOC_BATCH):
+                for number, doc_id, title, source, tags in segment.rows(
+                        live[a : a + DOC_BATCH].tolist()):
+                    first, last = int(segment.first_unit[number]), \
+                        int(segment.first_unit[number + 1])
+                    doc_map[number] = writer.docs
+                    unit_map[first:last] = np.arange(writer.units,
+                                                     writer.units + last - first)
+                    writer.add_doc(int(segment.seq[number]),
+                                   Reference(doc_id, "", title, source, _tags(tags)),
+                                   segment.text_z(number), segment.chars_z(number),
+                                   segment.unit_start[first:last], segment.unit_end[first:last])
+            doc_maps.append(doc_map)
+            unit_maps.append(unit_map)
+        _merge_table(writer, "band", [s for s, _ in inputs], unit_maps)
+        _merge_table(writer, "seed", [s for s, _ in inputs], doc_maps)
+        return writer.finish(), doc_maps
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _tags(raw: str) -> dict[str, str]:
+    return dict(json.loads(raw))
+
+
+def _merge_table(writer: SegmentWriter, name: str, segments: list[Segment],
+                 maps: list[np.ndarray]) -> None:
+    """A table of every input, renumbered through ``maps``, a key range at a time."""
+    total = sum(len(s.runs[name]) for s in segments)
+    out = writer.stream(name, max(total, 1))
+    chunks = max(1, -(-total // CHUNK_WORDS))
+    step = -(-(1 << 64) // chunks)
+    step += -step % (1 << 24)  # ranges split between keys, never inside one
+    for c in range(chunks):
+        lo, hi = c * step, min((c + 1) * step, 1 << 64)
+        words, columns = [], []
+        for segment, mapping in zip(segments, maps, strict=True):
+            got, cols = segment.runs[name].scan(lo, hi)
+            renumbered = mapping[(got & POSTING_MASK).astype(np.int64)]
+            kept = renumbered >= 0
+            words.append((got[kept] & ~POSTING_MASK) | renumbered[kept].astype(np.uint64))
+            columns.append([col[kept] for col in cols])
+        merged = np.concatenate(words)
+        cols = [np.concatenate([c[k] for c in columns]) for k in range(out.columns)]
+        if not cols:
+            out.add(np.sort(merged))
+            continue
+        # a window repeated in one document keeps its positions' order
+        order = np.argsort(merged, kind="stable")
+        out.add(merged[order], [col[order].astype(np.uint64) for col in cols])

@@ -1,0 +1,369 @@
+"""Sorted runs on disk: 64-bit words (a 40-bit key with a 24-bit posting below it), block-encoded.
+
+A run is a sorted array of words, optionally with columns of small integers beside them (a seed
+window's position). It is cut into blocks of BLOCK words. The first word of every block is kept
+in memory (the fence); the file holds, per block, the other words as differences from the one
+before, bit-packed at a fixed width, then each column's values bit-packed. Blocks are grouped in
+pages of PAGE_BLOCKS; a page's bit widths are the fewest that hold its values, so a page costs
+what its values need (a table of 10**8 words takes about 41 bits a word instead of 64, plus the
+posting's 24 bits it no longer stores apart) and is written in one pass.
+
+A lookup asks a blocked Bloom filter first (most keys of a fresh report are in no reference and
+cost no read), then finds in the fence the blocks that can hold a key, reads them with ``pread``
+(neighbours together) and decodes them all at once with a few vectorised steps. So the process
+keeps only the fence, the page table and the filter in memory however large the run, and the
+kernel's page cache keeps the hot blocks for every process that reads the file.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from app.core.table import POSTING_BITS, KeyDirectory, distinct, ranges
+
+BLOCK = 64  # words a block: one read of 300-600 bytes
+PAGE_BLOCKS = 1024  # blocks a page: its bit widths are its own
+PAGE_WORDS = BLOCK * PAGE_BLOCKS
+FILTER_BYTES_PER_KEY = 0.75  # 6 bits a key: about 12 % of absent keys still read a block
+POSTING_MASK = np.uint64((1 << POSTING_BITS) - 1)
+_MAX_PACKED = 56  # a value is read as 8 bytes shifted by up to 7 bits
+PAGE_DTYPE = np.dtype([("offset", "<u8"), ("delta_bits", "u1"), ("column_bits", "u1", (2,))])
+MAX_COLUMNS = 2
+
+
+def _bits(values: np.ndarray) -> int:
+    return int(values.max()).bit_length() if len(values) else 0
+
+
+class KeyFilter:
+    """A blocked Bloom filter over a run's keys. Each key sets three bits of one byte; the byte
+    comes from the key's top bits, so sorted keys fill it in one pass, and the three bits from
+    the key's bits just above the posting. Keys are well-mixed hashes, so their own bits serve as
+    the filter's hash."""
+
+    def __init__(self, bits: np.ndarray) -> None:
+        if bits.dtype != np.uint8 or bits.ndim != 1 or not len(bits):
+            raise ValueError("a key filter is a non-empty byte array")
+        self.bits = bits
+
+    @staticmethod
+    def size_for(n_keys: int) -> int:
+        return int(min(max(n_keys * FILTER_BYTES_PER_KEY, 64), 1 << 32))
+
+    @staticmethod
+    def place(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.asarray(keys, np.uint64)
+        byte = ((keys >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32)  # monotone in key
+        low = keys >> np.uint64(POSTING_BITS)
+        one = np.uint64(1)
+        mask = ((one << (low & np.uint64(7))) | (one << ((low >> np.uint64(3)) & np.uint64(7)))
+                | (one << ((low >> np.uint64(6)) & np.uint64(7)))).astype(np.uint8)
+        return byte.astype(np.int64), mask
+
+    def add_sorted(self, keys: np.ndarray) -> None:
+        byte, mask = self.place(keys, len(self.bits))
+        if not len(byte):
+            return
+        first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted: runs of a byte
+        self.bits[byte[first]] |= np.bitwise_or.reduceat(mask, first)
+
+    def might_hold(self, keys: np.ndarray) -> np.ndarray:
+        byte, mask = self.place(keys, len(self.bits))
+        return (self.bits[byte] & mask) == mask
+
+
+def _pack(positions: np.ndarray, values: np.ndarray, total_bits: int) -> np.ndarray:
+    """``values`` written little-endian at bit ``positions`` (each value below 2**(64 - the
+    position's bit within its 64-bit word) or split across two words) of a zeroed stream of
+    ``total_bits``; the stream's bytes. Values never share bits, so OR-ing each word's pieces
+    (one reduceat over the sorted positions) writes them all."""
+    words = np.zeros(-(-total_bits // 64) + 1, np.uint64)
+    index = positions >> 6
+    shift = (positions & 63).astype(np.uint64)
+    for targets, pieces in ((index, values << shift),
+                            (index + 1, np.where(shift > 0, values >> (np.uint64(64) - shift)
+                                                 .clip(max=63), 0).astype(np.uint64))):
+        nonzero = pieces != 0
+        target, piece = targets[nonzero], pieces[nonzero]
+        if len(target):
+            first = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+            words[target[first]] |= np.bitwise_or.reduceat(piece, first)
+    return words.view(np.uint8)[: -(-total_bits // 8)]
+
+
+def _block_bytes(delta_bits: int, column_bits: list[int]) -> int:
+    bits = (BLOCK - 1) * delta_bits + BLOCK * sum(column_bits)
+    return -(-bits // 8) if bits else 1
+
+
+@dataclass
+class RunInfo:
+    """What a run's header records: its size and the columns beside its words."""
+
+    words: int
+    columns: int
+
+
+class RunWriter:
+    """Writes a run from sorted words (and columns) given in order, a page at a time, with its
+    fence, page table and key filter (sized for ``capacity`` words at most)."""
+
+    def __init__(self, path: Path, columns: int, capacity: int) -> None:
+        if columns > MAX_COLUMNS:
+            raise ValueError(f"a run has at most {MAX_COLUMNS} columns")
+        self.path = path
+        self.columns = columns
+        self._out: BinaryIO = path.open("wb")
+        self._buffer: list[tuple[np.ndarray, list[np.ndarray]]] = []
+        self._buffered = 0
+        self._fences: list[np.ndarray] = []
+        self._pages: list[tuple[int, int, list[int]]] = []
+        self._offset = 0
+        self.filter = KeyFilter(np.zeros(KeyFilter.size_for(capacity), np.uint8))
+        self.words = 0
+        self._last = -1
+
+    def add(self, words: np.ndarray, columns: list[np.ndarray] | None = None) -> None:
+        words = np.asarray(words, np.uint64)
+        if not len(words):
+            return
+        if (len(words) > 1 and (words[1:] < words[:-1]).any()) or int(words[0]) < self._last:
+            raise ValueError("run words must come in ascending order")
+        self._last = int(words[-1])
+        cols = [np.asarray(c, np.uint64) for c in (columns or [])]
+        if len(cols) != self.columns or any(len(c) != len(words) for c in cols):
+            raise ValueError(f"each word needs {self.columns} column values")
+        self._buffer.append((words, cols))
+        self._buffered += len(words)
+        self.filter.add_sorted(words)
+        while self._buffered >= PAGE_WORDS:
+            self._page(PAGE_WORDS)
+
+    def _take(self, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        words = np.concatenate([w for w, _ in self._buffer])
+        cols = [np.concatenate([c[k] for _, c in self._buffer]) for k in range(self.columns)]
+        self._buffer = [(words[n:], [c[n:] for c in cols])] if len(words) > n else []
+        self._buffered = len(words) - n
+        return words[:n], [c[:n] for c in cols]
+
+    def _page(self, n: int) -> None:
+        words, cols = self._take(n)
+        n_blocks = -(-n // BLOCK)
+        pad = n_blocks * BLOCK - n
+        # a partial last block repeats its last word and zero columns (read back, then cut off)
+        grid = np.concatenate([words, np.full(pad, words[-1], np.uint64)]).reshape(n_blocks, BLOCK)
+        self._fences.append(grid[:, 0].copy())
+        deltas = grid[:, 1:] - grid[:, :-1]
+        delta_bits = _bits(deltas.ravel())
+        if delta_bits > _MAX_PACKED:
+            delta_bits = 64  # a sparse run's words are stored whole
+        col_grids = [np.concatenate([c, np.zeros(pad, np.uint64)]).reshape(n_blocks, BLOCK)
+                     for c in cols]
+        col_bits = [_bits(c.ravel()) for c in cols]
+        if any(b > _MAX_PACKED for b in col_bits):
+            raise ValueError("run columns hold values of at most 56 bits")
+        size = _block_bytes(delta_bits, col_bits)
+        # each block's bit positions: its deltas, then each column's values, block after block
+        offsets, at = [np.arange(BLOCK - 1) * delta_bits], (BLOCK - 1) * delta_bits
+        for bits in col_bits:
+            offsets.append(at + np.arange(BLOCK) * bits)
+            at += BLOCK * bits
+        positions = (np.arange(n_blocks, dtype=np.int64)[:, None] * (size * 8)
+                     + np.concatenate(offsets)).ravel()
+        values = np.concatenate([deltas, *col_grids], axis=1).ravel()
+        packed = _pack(positions, values, n_blocks * size * 8)
+        self._out.write(packed.tobytes())
+        self._pages.append((self._offset, delta_bits, col_bits))
+        self._offset += len(packed)
+        self.words += n
+
+    def close(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Finish the file (synced); returns the fence, the page table and the filter's bytes."""
+        if self._buffered:
+            self._page(self._buffered)
+        self._out.write(b"\0" * 8)  # a block's last value is read as 8 bytes
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        pages = np.zeros(len(self._pages), PAGE_DTYPE)
+        for i, (offset, delta_bits, col_bits) in enumerate(self._pages):
+            pages[i]["offset"] = offset
+            pages[i]["delta_bits"] = delta_bits
+            pages[i]["column_bits"][: len(col_bits)] = col_bits
+        fence = np.concatenate(self._fences) if self._fences else np.empty(0, np.uint64)
+        return fence, pages, self.filter.bits
+
+    def abort(self) -> None:
+        self._out.close()
+
+
+class Run:
+    """A run saved by RunWriter, read block by block. The file is opened once: a run whose files
+    were removed (a merged-away segment) stays readable while open."""
+
+    def __init__(self, path: Path, info: RunInfo, fence: np.ndarray, pages: np.ndarray,
+                 key_filter: np.ndarray) -> None:
+        self.path = Path(path)
+        self.size = info.words
+        self.columns = info.columns
+        self.fence = np.asarray(fence, np.uint64)
+        if pages.dtype != PAGE_DTYPE or len(self.fence) != -(-self.size // BLOCK) \
+                or len(pages) != -(-len(self.fence) // PAGE_BLOCKS):
+            raise ValueError(f"the fence or page table of {self.path.name} does not match it")
+        self.blocks = KeyDirectory(self.fence)
+        self.filter = KeyFilter(key_filter)
+        self.page_offset = pages["offset"].astype(np.int64)
+        self.delta_bits = pages["delta_bits"].astype(np.int64)
+        self.column_bits = pages["column_bits"][:, : self.columns].astype(np.int64)
+        self.block_bytes = np.array(
+            [_block_bytes(int(d), [int(b) for b in c])
+             for d, c in zip(self.delta_bits, self.column_bits, strict=True)], np.int64)
+        expected = (int(self.page_offset[-1]) + self.block_bytes[-1]
+                    * (len(self.fence) - (len(pages) - 1) * PAGE_BLOCKS) + 8) if len(pages) else 8
+        if self.path.stat().st_size != expected:
+            raise ValueError(f"{self.path.name} is not as long as its page table says")
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def lookup(self, keys: np.ndarray, max_per_key: int | None
+               ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+        """For each key (low POSTING_BITS zero), every word holding it: (index into ``keys``,
+        word, its columns), and per key how many words the run holds; a key with more than
+        ``max_per_key`` gives none (and only the blocks where it starts and ends are read, to
+        count it)."""
+        keys = np.asarray(keys, np.uint64)
+        empty = (np.empty(0, np.int64), np.empty(0, np.uint64),
+                 [np.empty(0, np.int64)] * self.columns, np.zeros(len(keys), np.int64))
+        if not len(keys) or not self.size:
+            return empty
+        # searched in key order, so that the blocks to read come out sorted
+        order = np.argsort(keys, kind="stable")
+        at, words, cols, counts = self._lookup_sorted(keys[order], max_per_key)
+        unsorted = np.empty_like(counts)
+        unsorted[order] = counts
+        return order[at], words, cols, unsorted
+
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+                       ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+        counts = np.zeros(len(keys), dtype=np.int64)
+        last_word = keys | POSTING_MASK
+        left = self.blocks.bounds(keys)[0]
+        right = self.blocks.bounds(last_word)[1]
+        # a key below the first block's first word is nowhere; most absent keys fail the filter
+        present = (right > 0) & self.filter.might_hold(keys)
+        first = np.maximum(left - 1, 0)  # the block before may end with the key
+        last = right - 1
+        # blocks strictly between first and last hold nothing but the key: a key spanning more
+        # of them than max_per_key allows is crowded, and only the blocks where it starts and
+        # ends are read (first and first + 1: the key may start at either), to count it exactly
+        whole = present if max_per_key is None else \
+            present & ((last - first - 1) * BLOCK <= max_per_key)
+        ends = present & ~whole
+        _, spanned = ranges(first[whole], (last - first + 1)[whole])
+        blocks = distinct(np.concatenate([spanned, first[ends],
+                                          np.minimum(first[ends] + 1, len(self.fence) - 1),
+                                          last[ends]]))
+        if not len(blocks):
+            return (np.empty(0, np.int64), np.empty(0, np.uint64),
+                    [np.empty(0, np.int64)] * self.columns, counts)
+        got_words, got_cols, got_pos = self._read(blocks)
+        lo = np.searchsorted(got_words, keys, side="left")
+        hi = np.searchsorted(got_words, last_word, side="right")
+        found = hi > lo
+        # entries between a crowded key's first and last block were not read: its count comes
+        # from the places of the first and last entries read
+        counts = np.where(found, got_pos[np.maximum(hi - 1, 0)] - got_pos[np.minimum(
+            lo, len(got_pos) - 1)] + 1, 0)
+        at, where, counts = _kept(lo, hi, counts, max_per_key)
+        return at, got_words[where], [c[where] for c in got_cols], counts
+
+    def scan(self, lo: int, hi: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Every word in [lo, hi) with its columns, in order (a merge reads a run this way, a
+        key range at a time)."""
+        bounded = hi < 1 << 64
+        first = max(int(np.searchsorted(self.fence, np.uint64(lo), side="left")) - 1, 0)
+        last = (int(np.searchsorted(self.fence, np.uint64(hi), side="left")) if bounded
+                else len(self.fence)) - 1
+        if not self.size or last < first:
+            return np.empty(0, np.uint64), [np.empty(0, np.int64)] * self.columns
+        words, cols, _ = self._read(np.arange(first, last + 1))
+        keep = words >= np.uint64(lo)
+        if bounded:
+            keep &= words < np.uint64(hi)
+        return words[keep], [c[keep] for c in cols]
+
+    def _read(self, blocks: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """The words and columns of ``blocks`` (sorted), and each word's place in the run."""
+        page = blocks // PAGE_BLOCKS
+        size = self.block_bytes[page]
+        start = self.page_offset[page] + (blocks - page * PAGE_BLOCKS) * size
+        # neighbouring blocks are read together
+        cut = np.flatnonzero(start[1:] != start[:-1] + size[:-1]) + 1
+        bounds = np.concatenate([[0], cut, [len(blocks)]])
+        chunks = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            want = int(start[b - 1] + size[b - 1] - start[a])
+            data = os.pread(self._fd, want, int(start[a]))
+            if len(data) != want:
+                raise OSError(f"{self.path.name} ended early: the index changed under us")
+            chunks.append(data)
+        chunks.append(b"\0" * 8)
+        buffer = np.frombuffer(b"".join(chunks), np.uint8)
+        # where each block begins in the buffer
+        at = np.concatenate([[0], np.cumsum(size)[:-1]])
+        words = self._decode_words(buffer, at, page, blocks)
+        cols = [self._decode_column(buffer, at, page, k) for k in range(self.columns)]
+        place = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
+        keep = place < self.size  # the padding of a partial last block
+        return words.ravel()[keep], [c.ravel()[keep] for c in cols], place[keep]
+
+    def _decode_words(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
+                      blocks: np.ndarray) -> np.ndarray:
+        bits = self.delta_bits[page]
+        deltas = np.zeros((len(blocks), BLOCK), np.uint64)
+        whole = bits == 64
+        if whole.any():
+            rows = np.flatnonzero(whole)
+            windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
+            deltas[rows, 1:] = windows[at[rows][:, None] + np.arange(BLOCK - 1) * 8]
+        if (~whole).any():
+            rows = np.flatnonzero(~whole)
+            deltas[rows, 1:] = _unpack(buffer, at[rows] * 8, bits[rows], BLOCK - 1)
+        return self.fence[blocks][:, None] + np.cumsum(deltas, axis=1, dtype=np.uint64)
+
+    def _decode_column(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
+                       k: int) -> np.ndarray:
+        delta_bits = self.delta_bits[page]
+        col_bits = self.column_bits[page]
+        offset = at * 8 + (BLOCK - 1) * delta_bits + BLOCK * col_bits[:, :k].sum(axis=1)
+        return _unpack(buffer, offset, col_bits[:, k], BLOCK).astype(np.int64)
+
+
+def _kept(lo: np.ndarray, hi: np.ndarray, counts: np.ndarray, max_per_key: int | None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key number, place in what was read) of the entries to return, and per key its count."""
+    n = hi - lo if max_per_key is None else np.where(counts > max_per_key, 0, hi - lo)
+    at, where = ranges(lo, n)
+    return at, where, counts
+
+
+def _unpack(buffer: np.ndarray, bit_offset: np.ndarray, bits: np.ndarray,
+            per_row: int) -> np.ndarray:
+    """``per_row`` values of ``bits[i]`` bits each, packed little-endian from ``bit_offset[i]``
+    of ``buffer``, per row i; (rows, per_row) uint64."""
+    pos = bit_offset[:, None] + np.arange(per_row) * bits[:, None]
+    # every 8-byte window of the buffer as one unaligned uint64 (a view: one gather reads each)
+    windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
+    window = windows[(pos >> 3).ravel()]
+    shift = (pos & 7).ravel().astype(np.uint64)
+    mask = (np.uint64(1) << np.repeat(bits, per_row).astype(np.uint64)) - np.uint64(1)
+    return ((window >> shift) & mask).reshape(len(bit_offset), per_row)

@@ -1,0 +1,503 @@
+"""A segment: an immutable folder holding some references and their tables.
+
+Files (every one recorded with its size and SHA-256 in ``header.json``):
+
+- ``band.*`` and ``seed.*``: the LSH band table (a band key with the unit number below it) and
+  the sampled-window table (a window key with the document number below it, and the window's
+  position as a column), as block-encoded runs (``runs``);
+- ``unit_start.npy``, ``unit_end.npy``: every unit's normalised offsets, documents' units in
+  turn; ``first_unit.npy``: where each document's units begin;
+- ``seq.npy``: each document's sequence number, the order references were added in; a
+  reference's slot is the index's slot base plus its sequence number;
+- ``texts.bin``, ``chars.bin`` with ``texts.npy``, ``chars.npy`` (offsets): each document's text
+  and normalised text, zstandard-compressed one by one;
+- ``docs.sqlite3``: each document's id, title, source and tags.
+
+A segment never changes once written; removed references are marks kept beside it (the
+manifest names them) until a merge leaves them out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core.corpus import Reference
+from app.core.document import Document, source_document
+from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
+from app.core.index import FINGERPRINT, BandPostings, SeedPostings
+from app.core.lsh import MAX_BAND_POSTINGS
+from app.core.seeds import MAX_POSTINGS, STRIDE
+from app.core.table import POSTING_BITS
+
+from .records import Record, decode_chars, decode_text
+from .runs import POSTING_MASK, Run, RunInfo, RunWriter
+
+FORMAT = "chachong-segment"
+VERSION = 6
+HEADER = "header.json"
+MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
+_SCHEMA = """
+CREATE TABLE docs (
+    number INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT,
+    tags TEXT NOT NULL
+);
+"""
+_TABLES = {"band": 0, "seed": 1}  # name -> columns beside the words
+_DOC_ARRAYS = {"seq": np.int64, "first_unit": np.uint32, "texts": np.uint64,
+               "chars": np.uint64}
+_UNIT_ARRAYS = ("unit_start", "unit_end")
+
+
+def rebuild_hint(path: Path) -> str:
+    return f"{path}: rebuild the index with 'chachong index build DIR --out PATH'"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+class SegmentWriter:
+    """Writes one segment into an empty folder: documents in sequence order, then the tables,
+    either collected here (``add`` records, tables sorted at ``finish``) or given already sorted
+    (``stream`` after the documents, as a merge does)."""
+
+    def __init__(self, folder: Path, bands: int) -> None:
+        self.folder = folder
+        self.bands = bands
+        self._db = sqlite3.connect(folder / "docs.sqlite3")
+        self._db.execute("PRAGMA journal_mode=OFF")  # a fresh file: durability comes from fsync
+        self._db.executescript(_SCHEMA)
+        self._texts = (folder / "texts.bin").open("wb")
+        self._chars = (folder / "chars.bin").open("wb")
+        self._seq: list[int] = []
+        self._first_unit = [0]
+        self._text_offsets = [0]
+        self._chars_offsets = [0]
+        self._unit_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._rows: list[tuple] = []
+        self._band_words: list[np.ndarray] = []
+        self._seed_words: list[np.ndarray] = []
+        self._seed_pos: list[np.ndarray] = []
+        self._runs: dict[str, RunWriter] = {}
+
+    @property
+    def docs(self) -> int:
+        return len(self._seq)
+
+    @property
+    def units(self) -> int:
+        return self._first_unit[-1]
+
+    def add_doc(self, seq: int, ref: Reference, text_z: bytes, chars_z: bytes,
+                unit_start: np.ndarray, unit_end: np.ndarray) -> None:
+        """One document (sequence numbers ascending)."""
+        if self._seq and seq <= self._seq[-1]:
+            raise ValueError("segment documents must come in ascending sequence order")
+        if self.docs >= MAX_DOCS or self.units + len(unit_start) > MAX_UNITS:
+            raise ValueError("a segment holds at most 2**24 - 1 documents and units")
+        self._rows.append((self.docs, ref.id, ref.title, ref.source,
+                           json.dumps(ref.tags, ensure_ascii=False)))
+        if len(self._rows) >= 1024:
+            self._flush_rows()
+        self._seq.append(seq)
+        self._texts.write(text_z)
+        self._chars.write(chars_z)
+        self._text_offsets.append(self._text_offsets[-1] + len(text_z))
+        self._chars_offsets.append(self._chars_offsets[-1] + len(chars_z))
+        self._unit_parts.append((np.asarray(unit_start, np.uint32),
+                                 np.asarray(unit_end, np.uint32)))
+        self._first_unit.append(self.units + len(unit_start))
+
+    def add(self, seq: int, record: Record) -> None:
+        """A document with its table entries (kept here until ``finish`` sorts them)."""
+        number, first = self.docs, self.units
+        self.add_doc(seq, record.ref, record.text_z, record.chars_z, record.unit_start,
+                     record.unit_end)
+        units = np.arange(first, first + record.units, dtype=np.uint64)
+        self._band_words.append((record.band_keys.astype(np.uint64)
+                                 | units[:, None]).ravel())
+        self._seed_words.append(record.seed_keys.astype(np.uint64) | np.uint64(number))
+        self._seed_pos.append(np.arange(len(record.seed_keys), dtype=np.uint64)
+                              * np.uint64(STRIDE))
+
+    def _flush_rows(self) -> None:
+        try:
+            self._db.executemany("INSERT INTO docs VALUES (?,?,?,?,?)", self._rows)
+        except sqlite3.IntegrityError:
+            ids = [row[1] for row in self._rows]
+            twice = sorted({i for i in ids if ids.count(i) > 1}) or ids
+            raise DuplicateReferenceError(f"the id '{twice[0]}' occurs twice; rename one of "
+                                          "them") from None
+        self._rows = []
+
+    def stream(self, name: str, capacity: int) -> RunWriter:
+        """A table to be written in key order by the caller (after every document is added)."""
+        self._runs[name] = RunWriter(self.folder / f"{name}.run", _TABLES[name], capacity)
+        return self._runs[name]
+
+    def finish(self, extra: dict | None = None) -> dict:
+        """Write what is left, sync every file, and write the header; returns it."""
+        self._flush_rows()
+        self._db.commit()
+        self._db.close()
+        for blobs in (self._texts, self._chars):
+            blobs.flush()
+            os.fsync(blobs.fileno())
+            blobs.close()
+        if self._band_words or "band" not in self._runs:
+            self._write_collected()
+        tables = {}
+        for name, writer in self._runs.items():
+            fence, pages, key_filter = writer.close()
+            np.save(self.folder / f"{name}.fence.npy", fence)
+            np.save(self.folder / f"{name}.pages.npy", pages)
+            np.save(self.folder / f"{name}.filter.npy", key_filter)
+            tables[name] = {"words": writer.words, "columns": writer.columns}
+        arrays = {"seq": self._seq, "first_unit": self._first_unit,
+                  "texts": self._text_offsets, "chars": self._chars_offsets}
+        for name, values in arrays.items():
+            np.save(self.folder / f"{name}.npy", np.asarray(values, _DOC_ARRAYS[name]))
+        for k, name in enumerate(_UNIT_ARRAYS):
+            np.save(self.folder / f"{name}.npy", np.concatenate([p[k] for p in self._unit_parts])
+                    if self._unit_parts else np.empty(0, np.uint32))
+        files = {}
+        for file in sorted(self.folder.iterdir()):
+            if file.suffix == ".npy" or file.name == "docs.sqlite3":
+                with file.open("rb+") as synced:
+                    os.fsync(synced.fileno())
+            files[file.name] = {"bytes": file.stat().st_size, "sha256": sha256(file)}
+        header = {"format": FORMAT, "version": VERSION, **FINGERPRINT, "bands": self.bands,
+                  "docs": self.docs, "units": self.units,
+                  "first_seq": self._seq[0] if self._seq else 0,
+                  "last_seq": self._seq[-1] if self._seq else -1,
+                  "tables": tables, "files": files, **(extra or {})}
+        with (self.folder / HEADER).open("w", encoding="utf-8") as out:
+            json.dump(header, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        fsync_folder(self.folder)
+        return header
+
+    def _write_collected(self) -> None:
+        band = np.sort(np.concatenate(self._band_words) if self._band_words
+                       else np.empty(0, np.uint64))
+        self._band_words = []
+        writer = RunWriter(self.folder / "band.run", 0, len(band))
+        writer.add(band)
+        self._runs["band"] = writer
+        del band
+        words = np.concatenate(self._seed_words) if self._seed_words else np.empty(0, np.uint64)
+        pos = np.concatenate(self._seed_pos) if self._seed_pos else np.empty(0, np.uint64)
+        self._seed_words, self._seed_pos = [], []
+        order = np.argsort(words, kind="stable")  # a window repeated in a doc: by position
+        writer = RunWriter(self.folder / "seed.run", 1, len(words))
+        writer.add(words[order], [pos[order]])
+        self._runs["seed"] = writer
+
+    def abort(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        for fh in (self._texts, self._chars):
+            fh.close()
+        for writer in self._runs.values():
+            writer.abort()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+class _Cache:
+    """An LRU map shared by every segment of a process (keys carry the open segment's own
+    number: two copies of one segment never share entries)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[int, int], object] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> object | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[int, int], value: object) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# Normalised texts for the hundreds of references a check aligns with (~6 KB each), references
+# and analyses for the few it reports. The texts of a large corpus do not fit anyway; the
+# kernel's page cache keeps the files' hot pages for every worker.
+_CHARS = _Cache(20_000)
+_REFS = _Cache(2048)
+_DOCS = _Cache(512)
+_OPENED = itertools.count()
+
+
+class Segment:
+    """An open segment: its small arrays in memory, its files open (readable while open even
+    after a merge removed them)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = folder.name
+        self._key = next(_OPENED)
+        try:
+            header = json.loads((folder / HEADER).read_text(encoding="utf-8"))
+            if header.get("format") != FORMAT or header.get("version") != VERSION:
+                raise IndexFormatError(f"{folder}: segment format {header.get('format')} "
+                                       f"version {header.get('version')} is not supported "
+                                       f"(expected version {VERSION}); {rebuild_hint(folder)}")
+            if any(header.get(k) != v for k, v in FINGERPRINT.items()):
+                raise IndexFormatError(f"{folder}: built with other fingerprint parameters; "
+                                       f"{rebuild_hint(folder)}")
+            self.header = header
+            self.docs = int(header["docs"])
+            self.units = int(header["units"])
+            arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False)
+                      for name in _DOC_ARRAYS}
+            self.seq = arrays["seq"].astype(np.int64)
+            self.first_unit = arrays["first_unit"].astype(np.int64)
+            self.text_offsets = arrays["texts"].astype(np.int64)
+            self.chars_offsets = arrays["chars"].astype(np.int64)
+            if len(self.seq) != self.docs or any(len(arrays[k]) != self.docs + 1 for k in
+                                                 ("first_unit", "texts", "chars")):
+                raise ValueError("the document arrays disagree in length")
+            if self.first_unit[-1] != self.units:
+                raise ValueError("the unit offsets disagree with the unit count")
+            self.unit_start, self.unit_end = (
+                np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                for name in _UNIT_ARRAYS)
+            if len(self.unit_start) != self.units or len(self.unit_end) != self.units:
+                raise ValueError("the unit columns disagree in length")
+            self.runs = {
+                name: Run(folder / f"{name}.run", RunInfo(**header["tables"][name]),
+                          np.load(folder / f"{name}.fence.npy", allow_pickle=False),
+                          np.load(folder / f"{name}.pages.npy", allow_pickle=False),
+                          np.load(folder / f"{name}.filter.npy", allow_pickle=False))
+                for name in _TABLES}
+            self._fds = {name: os.open(folder / f"{name}.bin", os.O_RDONLY)
+                         for name in ("texts", "chars")}
+            for fd in self._fds.values():
+                weakref.finalize(self, os.close, fd)
+            for name in ("texts", "chars"):
+                size = os.fstat(self._fds[name]).st_size
+                offsets = self.text_offsets if name == "texts" else self.chars_offsets
+                if offsets[-1] != size:
+                    raise ValueError(f"{name}.bin is not as long as its offsets say")
+            self._db = sqlite3.connect(f"{(folder / 'docs.sqlite3').resolve().as_uri()}"
+                                       "?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            weakref.finalize(self, self._db.close)
+            self._db_lock = threading.Lock()
+            (rows,) = self._db.execute("SELECT count(*) FROM docs").fetchone()
+            if rows != self.docs:
+                raise ValueError("docs.sqlite3 does not hold the segment's documents")
+        except (OSError, ValueError, KeyError, TypeError, sqlite3.Error) as exc:
+            raise IndexFormatError(f"{folder}: the segment is damaged or inconsistent ({exc}); "
+                                   f"{rebuild_hint(folder)}") from None
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.header["first_seq"])
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.header["last_seq"])
+
+    def verify(self) -> None:
+        """Every file against the SHA-256 its header records; raises IndexFormatError."""
+        for name, expected in self.header["files"].items():
+            try:
+                digest = sha256(self.folder / name)
+            except OSError as exc:
+                raise IndexFormatError(f"{self.folder}: {name} cannot be read ({exc}); "
+                                       f"{rebuild_hint(self.folder)}") from None
+            if digest != expected["sha256"]:
+                raise IndexFormatError(f"{self.folder}: {name} is damaged (checksum differs); "
+                                       f"{rebuild_hint(self.folder)}")
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def _blob(self, name: str, number: int) -> bytes:
+        offsets = self.text_offsets if name == "texts" else self.chars_offsets
+        first, last = int(offsets[number]), int(offsets[number + 1])
+        data = os.pread(self._fds[name], last - first, first)
+        if len(data) != last - first:
+            raise OSError(f"{name}.bin ended early: the index changed under us")
+        return data
+
+    def text_z(self, number: int) -> bytes:
+        return self._blob("texts", number)
+
+    def chars_z(self, number: int) -> bytes:
+        return self._blob("chars", number)
+
+    def chars(self, number: int) -> str:
+        key = (self._key, number)
+        found = _CHARS.get(key)
+        if found is None:
+            found = decode_chars(self.chars_z(number))
+            _CHARS.put(key, found)
+        return found  # type: ignore[return-value]
+
+    def ref(self, number: int) -> Reference:
+        key = (self._key, number)
+        found = _REFS.get(key)
+        if found is None:
+            with self._db_lock:
+                row = self._db.execute("SELECT id, title, source, tags FROM docs "
+                                       "WHERE number = ?", (number,)).fetchone()
+            if row is None:
+                raise ReferenceNotFoundError(f"no document {number} in segment {self.name}")
+            found = Reference(id=row[0], text=decode_text(self.text_z(number)), title=row[1],
+                              source=row[2], tags=json.loads(row[3]))
+            _REFS.put(key, found)
+        return found  # type: ignore[return-value]
+
+    def doc(self, number: int) -> Document:
+        key = (self._key, number)
+        found = _DOCS.get(key)
+        if found is None:
+            found = source_document(self.ref(number).text)
+            _DOCS.put(key, found)
+        return found  # type: ignore[return-value]
+
+    def number_of(self, doc_id: str) -> int | None:
+        with self._db_lock:
+            row = self._db.execute("SELECT number FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def rows(self, numbers: Iterable[int]) -> Iterator[tuple[int, str, str, str | None, str]]:
+        """(number, id, title, source, tags as JSON) of ``numbers``, in number order."""
+        wanted = sorted(numbers)
+        with self._db_lock:
+            for a in range(0, len(wanted), 500):
+                chunk = wanted[a : a + 500]
+                yield from self._db.execute(
+                    "SELECT number, id, title, source, tags FROM docs WHERE number IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY number", chunk)
+
+    def doc_of_units(self, units: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.first_unit, units, side="right") - 1
+
+
+@dataclass(frozen=True)
+class Deletions:
+    """Which of a segment's documents are removed: as a manifest names them, plus removals the
+    write-ahead log holds that no manifest has yet."""
+
+    dead: np.ndarray  # bool per document
+
+    @property
+    def count(self) -> int:
+        return int(self.dead.sum())
+
+
+class SegmentPart:
+    """A segment as a part of an index: its slots are ``slot_base`` plus its sequence numbers;
+    removed documents answer nothing."""
+
+    def __init__(self, segment: Segment, slot_base: int, dead: np.ndarray | None = None) -> None:
+        self.segment = segment
+        self.slot_base = slot_base
+        self.alive_mask = np.ones(segment.docs, bool) if dead is None else ~dead
+        self.live = int(self.alive_mask.sum())
+        self.first_slot = slot_base + (int(segment.seq[0]) if segment.docs else 0)
+        self.end_slot = slot_base + (int(segment.seq[-1]) + 1 if segment.docs else 0)
+
+    def __len__(self) -> int:
+        return self.live
+
+    def _number(self, slot: int) -> int:
+        seq = slot - self.slot_base
+        i = int(np.searchsorted(self.segment.seq, seq))
+        if i == self.segment.docs or self.segment.seq[i] != seq:
+            raise ReferenceNotFoundError(f"no reference number {slot}")
+        return i
+
+    def _live_number(self, slot: int) -> int:
+        number = self._number(slot)
+        if not self.alive_mask[number]:
+            raise ReferenceNotFoundError(f"reference number {slot} was removed")
+        return number
+
+    def alive(self, slot: int) -> bool:
+        try:
+            return bool(self.alive_mask[self._number(slot)])
+        except ReferenceNotFoundError:
+            return False
+
+    def ref(self, slot: int) -> Reference:
+        return self.segment.ref(self._live_number(slot))
+
+    def doc(self, slot: int) -> Document:
+        return self.segment.doc(self._live_number(slot))
+
+    def chars(self, slot: int) -> str:
+        return self.segment.chars(self._live_number(slot))
+
+    def prefetch(self, slots: set[int]) -> None:
+        numbers = np.searchsorted(self.segment.seq, np.array(sorted(slots), np.int64)
+                                  - self.slot_base)
+        for number in numbers.tolist():  # in file order
+            if number < self.segment.docs and self.alive_mask[number]:
+                self.segment.chars(number)
+
+    def slot_of(self, doc_id: str) -> int | None:
+        number = self.segment.number_of(doc_id)
+        if number is None or not self.alive_mask[number]:
+            return None
+        return self.slot_base + int(self.segment.seq[number])
+
+    def live_numbers(self) -> np.ndarray:
+        return np.flatnonzero(self.alive_mask)
+
+    def band_postings(self, keys: np.ndarray) -> BandPostings:
+        at, words, _, counts = self.segment.runs["band"].lookup(keys, MAX_BAND_POSTINGS)
+        units = (words & POSTING_MASK).astype(np.int64)
+        docs = self.segment.doc_of_units(units)
+        live = self.alive_mask[docs]
+        units = units[live]
+        return (at[live], self.slot_base + self.segment.seq[docs[live]],
+                np.asarray(self.segment.unit_start[units], np.int64),
+                np.asarray(self.segment.unit_end[units], np.int64), counts)
+
+    def seed_postings(self, keys: np.ndarray) -> SeedPostings:
+        at, words, (pos,), counts = self.segment.runs["seed"].lookup(keys, MAX_POSTINGS)
+        docs = (words & POSTING_MASK).astype(np.int64)
+        live = self.alive_mask[docs]
+        return at[live], self.slot_base + self.segment.seq[docs[live]], pos[live], counts

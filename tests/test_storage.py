@@ -1,0 +1,376 @@
+"""The storage engine: block-encoded runs, segments, flushes, merges and the write-ahead log.
+
+Every index answers a check exactly as one in-memory index of the same references would, however
+its references are split between segments and the log's tail, before, during and after a merge;
+and a process killed at any step of a flush or a merge leaves an index that opens, verifies, and
+holds every reference whose addition was acknowledged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from support import CORPUS_DIR, ROOT, TEMPLATE_IDS, case_text
+
+from app.core import CheckResult, Reference, build_index, check_text, load_corpus
+from app.core.index import MultiIndex
+from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_folder
+from app.storage.folder import IndexFolder
+from app.storage.manifest import SegmentEntry
+from app.storage.records import decode_text
+from app.storage.runs import POSTING_MASK, KeyFilter, Run, RunInfo, RunWriter
+
+QUERIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-009.txt", "case-041.txt")
+
+
+def _dump(result: CheckResult) -> dict:
+    return result.model_dump(mode="json")
+
+
+def corpus(n: int = 24) -> list[Reference]:
+    """The templates and real reports (dev cases), as references of an index that grows."""
+    refs = load_corpus(CORPUS_DIR)
+    refs += [Reference(f"report-{i:03d}", case_text(f"case-{i:03d}.txt"), f"报告{i}", "报送",
+                       {"unit": f"单位{i % 3}"}) for i in range(10, 10 + n)]
+    return refs
+
+
+def answers(index: object) -> list[dict]:
+    return [_dump(check_text(case_text(name), index, title=name)) for name in QUERIES]  # type: ignore[arg-type]
+
+
+# --- runs on disk -------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(repeats=st.lists(st.tuples(st.integers(0, 12), st.integers(1, 300)), max_size=8),
+       others=st.integers(0, 3000), keys=st.lists(st.integers(0, 14), max_size=20),
+       cap=st.sampled_from([None, 0, 3, 63, 64, 65, 200]), columns=st.integers(0, 2))
+@example(repeats=[(1, 64), (5, 300)], others=0, keys=[5], cap=63, columns=1)
+def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPathFactory,
+                                               repeats: list[tuple[int, int]], others: int,
+                                               keys: list[int], cap: int | None,
+                                               columns: int) -> None:
+    """Keys repeated across many blocks and pages, absent, below and above every stored key,
+    with random keys between them: a run returns every word of a key with its columns, or none
+    and the key's exact count when it has more than the cap."""
+    rng = np.random.default_rng(len(repeats) * 7919 + others)
+    base = {k: np.uint64((k + 1) << 58) for k in range(15)}
+    words = [base[k] | np.uint64(i) for k, n in repeats for i in range(n)]
+    noise = rng.integers(0, 2**64, others, dtype=np.uint64)
+    stored = np.unique(np.concatenate([np.array(words, np.uint64), noise]))
+    cols = [rng.integers(0, 2 ** (7 + 13 * c), len(stored), dtype=np.uint64)
+            for c in range(columns)]
+    path = tmp_path_factory.mktemp("run") / "t.run"
+    writer = RunWriter(path, columns, len(stored))
+    for a in range(0, len(stored), 777):  # in pieces, as merges write
+        writer.add(stored[a : a + 777], [c[a : a + 777] for c in cols])
+    run = Run(path, RunInfo(len(stored), columns), *writer.close())
+    query = np.array([base[k] for k in keys] + list(noise[:5] & ~POSTING_MASK), np.uint64)
+    at, got, got_cols, counts = run.lookup(query, cap)
+    for i, key in enumerate(query):
+        mine = np.flatnonzero((stored & ~POSTING_MASK) == key)
+        assert counts[i] == len(mine)
+        crowded = cap is not None and len(mine) > cap
+        here = np.flatnonzero(at == i)
+        assert sorted(got[here].tolist()) == ([] if crowded else stored[mine].tolist())
+        for c, got_c in zip(cols, got_cols, strict=True):
+            assert sorted(got_c[here].tolist()) == ([] if crowded else sorted(c[mine].tolist()))
+    scanned, scanned_cols = run.scan(int(base[3]), int(base[9]))
+    inside = (stored >= base[3]) & (stored < base[9])
+    assert scanned.tolist() == stored[inside].tolist()
+    for c, got_c in zip(cols, scanned_cols, strict=True):
+        assert got_c.tolist() == c[inside].tolist()
+
+
+def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:
+    """No false negatives (a check would miss a copy); false positives only cost a read (about
+    12 % of absent keys at six bits a key)."""
+    rng = np.random.default_rng(7)
+    stored = np.sort(rng.integers(0, 2**64, 200_000, dtype=np.uint64) & ~POSTING_MASK)
+    key_filter = KeyFilter(np.zeros(KeyFilter.size_for(len(stored)), np.uint8))
+    for a in range(0, len(stored), 30_000):
+        key_filter.add_sorted(stored[a : a + 30_000])
+    assert key_filter.might_hold(stored).all()
+    absent = rng.integers(0, 2**64, 200_000, dtype=np.uint64) & ~POSTING_MASK
+    assert key_filter.might_hold(absent).mean() < 0.13
+
+
+# --- segments, tail, flush and merge answer as one index ------------------------------------------
+
+def small_policy() -> tuple[FlushPolicy, MergePolicy]:
+    return FlushPolicy(docs=1, seconds=3600, batch=4), MergePolicy(floor_docs=2, factor=2)
+
+
+def grown(path: Path, refs: list[Reference], removed: tuple[str, ...] = ()) -> LiveIndex:
+    """An index fed ``refs`` a few at a time, flushed into segments of 4 and merged two by two
+    as it goes; then ``removed`` removed (some flushed, some only logged)."""
+    live = LiveIndex(path)
+    flush, merge = small_policy()
+    maintainer = Maintainer(IndexFolder(path), flush, merge)
+    assert maintainer.folder.maintainer_lock.acquire()
+    for a in range(0, len(refs), 3):
+        live.add(refs[a : a + 3])
+        maintainer.flush()
+        while maintainer.merge():
+            pass
+    for i, ref_id in enumerate(removed):
+        live.remove(ref_id)
+        if i % 2:
+            maintainer.flush()
+    maintainer.folder.maintainer_lock.release()
+    live.sync()
+    return live
+
+
+def test_segments_and_tail_answer_like_one_index_in_memory(tmp_path: Path) -> None:
+    refs = corpus()
+    live = grown(tmp_path / "idx", refs[:-3])
+    live.add(refs[-3:])  # the tail: logged, not flushed
+    assert len(live.manifest.segments) >= 2
+    assert len(live.parts()[-1]) == 3
+    expected = answers(build_index(refs))
+    assert expected[0]["copied_chars"] > 0
+    assert answers(MultiIndex(live.parts())) == expected
+
+
+def test_removed_references_are_gone_from_answers_and_from_disk(tmp_path: Path) -> None:
+    """Removed references are never reported (also before a flush); after a merge reclaims
+    them no file of the index holds their text or id, and the log holds nothing of them."""
+    refs = corpus()
+    gone = ("report-012", "report-013", "report-020", TEMPLATE_IDS[2])
+    live = grown(tmp_path / "idx", refs, gone)
+    kept = [r for r in refs if r.id not in gone]
+    assert answers(MultiIndex(live.parts())) == answers(build_index(kept))
+    assert live.count() == len(kept) and all(ref_id not in live for ref_id in gone)
+    flush, _ = small_policy()
+    maintainer = Maintainer(IndexFolder(live.folder.path), flush,
+                            MergePolicy(floor_docs=2, factor=2, reclaim_share=0.01))
+    assert maintainer.folder.maintainer_lock.acquire()
+    maintainer.flush_all()
+    while maintainer.merge():
+        pass
+    maintainer.folder.maintainer_lock.release()
+    live.sync()
+    assert all(not e.deleted for e in live.manifest.segments)
+    assert answers(MultiIndex(live.parts())) == answers(build_index(kept))
+    gone_texts = {r.text for r in refs if r.id in gone}
+    for segment in (live.folder.path / "segments").iterdir():
+        offsets = np.load(segment / "texts.npy")
+        blob = (segment / "texts.bin").read_bytes()
+        texts = {decode_text(blob[a:b]) for a, b in itertools.pairwise(offsets.tolist())}
+        assert not texts & gone_texts, segment.name
+        ids = (segment / "docs.sqlite3").read_bytes()
+        assert not any(ref_id.encode() in ids for ref_id in gone), segment.name
+    assert live.folder.wal is not None and live.folder.wal.since(-1)[1] == []
+    assert not list((live.folder.path / "deletes").iterdir())
+
+
+def test_a_merge_while_checks_run_changes_no_answer(tmp_path: Path) -> None:
+    """Checks keep running (catching up before each, as a server does) while another process's
+    maintainer merges every segment into one: every answer equals the answer before."""
+    refs = corpus()
+    path = tmp_path / "idx"
+    live = LiveIndex(path)
+    flush, _ = small_policy()
+    writer = Maintainer(IndexFolder(path), flush, MergePolicy(floor_docs=1000, factor=50))
+    assert writer.folder.maintainer_lock.acquire()
+    for a in range(0, len(refs), 4):
+        live.add(refs[a : a + 4])
+        writer.flush()
+    live.sync()
+    assert len(live.manifest.segments) == len(refs) // 4 + (len(refs) % 4 > 0)
+    before = answers(MultiIndex(live.parts()))
+    seen: list[list[dict]] = []
+    stop = threading.Event()
+
+    def check_again_and_again() -> None:
+        while not stop.is_set():
+            live.sync()
+            seen.append(answers(MultiIndex(live.parts())))
+
+    checker = threading.Thread(target=check_again_and_again)
+    checker.start()
+    writer.merge_policy = MergePolicy(floor_docs=1000, factor=len(live.manifest.segments))
+    try:
+        assert writer.merge()
+    finally:
+        stop.set()
+        checker.join()
+        writer.folder.maintainer_lock.release()
+    live.sync()
+    assert len(live.manifest.segments) == 1
+    assert seen and all(found == before for found in seen)
+    assert answers(MultiIndex(live.parts())) == before
+
+
+# --- the merge policy ---------------------------------------------------------------------------
+
+def _entries(*sizes: int, deleted: dict[int, int] | None = None) -> list[SegmentEntry]:
+    return [SegmentEntry(f"s{i}", n, n * 80, (deleted or {}).get(i, 0),
+                         deleted_since=1000.0 if (deleted or {}).get(i) else None)
+            for i, n in enumerate(sizes)]
+
+
+def test_policy_merges_a_full_tier_of_neighbours_lowest_first() -> None:
+    policy = MergePolicy(floor_docs=1000, factor=4)
+    assert policy.select(_entries(64000, 16000, 16000, 4000, 1000, 1000, 1000)) is None
+    assert policy.select(_entries(64000, 16000, 1000, 1000, 1000, 1000)) == (2, 6)
+    # two full tiers: the lowest first
+    assert policy.select(_entries(4000, 4000, 4000, 4000, 10, 20, 30, 40)) == (4, 8)
+    # neighbours only: a small segment between two tiers waits
+    assert policy.select(_entries(1000, 9000, 1000, 1000, 1000)) is None
+    # never past the units a posting can name
+    assert MergePolicy(floor_docs=1000, factor=2, max_units=100_000).select(
+        _entries(1000, 1000)) is None
+
+
+def test_policy_rewrites_a_segment_with_many_or_old_removals() -> None:
+    policy = MergePolicy(floor_docs=1000, factor=4, reclaim_share=0.1, expunge_seconds=3600)
+    assert policy.select(_entries(50000, 2000, deleted={1: 100}), now=2000.0) is None
+    assert policy.select(_entries(50000, 2000, deleted={1: 200}), now=2000.0) == (1, 2)
+    assert policy.select(_entries(50000, 2000, deleted={0: 1}), now=1000.0 + 3600) == (0, 1)
+
+
+# --- crashes at every step of a flush and a merge -------------------------------------------------
+
+STEPS = ("flush:write", "flush:installed", "flush:publish", "flush:published", "flush:truncated",
+         "merge:write", "merge:installed", "merge:publish", "merge:published")
+
+_CRASHER = """
+import json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+from test_storage import corpus_refs
+from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy
+from app.storage.folder import IndexFolder
+
+path, step, acked_file = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+refs = corpus_refs()
+live = LiveIndex(path)
+def die(name):
+    if name == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+maintainer = Maintainer(IndexFolder(path), FlushPolicy(docs=1, batch=4),
+                        MergePolicy(floor_docs=2, factor=2), step=die)
+maintainer.folder.maintainer_lock.acquire()
+for a in range(0, len(refs), 3):
+    live.add(refs[a : a + 3])
+    with acked_file.open("a") as out:  # acknowledged: on disk once add returned
+        out.write("".join(r.id + "\\n" for r in refs[a : a + 3]))
+    live.remove(refs[a].id) if a == 6 else None
+    maintainer.flush()
+    while maintainer.merge():
+        pass
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_every_step_loses_no_acknowledged_reference(step: str,
+                                                               tmp_path: Path) -> None:
+    """A process adding references and flushing and merging as it goes is killed (SIGKILL) when
+    it reaches ``step``: the index it leaves opens and verifies, holds every acknowledged
+    reference (and no removed one), answers as the same references in memory, and the next
+    maintainer folds in what the log holds and removes what the crash left half-done."""
+    path, acked_file = tmp_path / "idx", tmp_path / "acked"
+    done = subprocess.run([sys.executable, "-c", _CRASHER, str(path), step, str(acked_file),
+                           str(ROOT / "tests")], cwd=ROOT, capture_output=True, timeout=300,
+                          check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    acked = acked_file.read_text().split()
+    removed = corpus_refs()[6].id
+    assert len(acked) >= 3
+    verify_folder(path)
+    live = LiveIndex(path)
+    expected = [r for r in corpus_refs() if r.id in acked and r.id != removed]
+    assert sorted(s.id for s in live.page(0, 1000)) == sorted(r.id for r in expected)
+    assert answers(MultiIndex(live.parts())) == answers(build_index(expected))
+    maintainer = Maintainer(IndexFolder(path), *small_policy())
+    assert maintainer.folder.maintainer_lock.acquire()
+    maintainer.recover()
+    maintainer.flush_all()
+    while maintainer.merge():
+        pass
+    maintainer.folder.maintainer_lock.release()
+    verify_folder(path)
+    live.sync()
+    assert answers(MultiIndex(live.parts())) == answers(build_index(expected))
+    assert not list((path / "tmp").iterdir())
+    named = {e.name for e in live.manifest.segments}
+    assert {p.name for p in (path / "segments").iterdir()} == named
+
+
+def corpus_refs() -> list[Reference]:
+    return corpus(14)
+
+
+# --- the service: restart, shutdown, two processes ------------------------------------------------
+
+def test_tail_survives_a_restart_and_a_stop_flushes_it(tmp_path: Path) -> None:
+    """What was only logged is found again after a restart (the log is replayed); a stop with
+    the maintainer running writes it into a segment."""
+    refs = corpus(6)
+    path = tmp_path / "idx"
+    LiveIndex(path).add(refs)
+    again = LiveIndex(path)
+    assert answers(MultiIndex(again.parts())) == answers(build_index(refs))
+    maintainer = Maintainer(IndexFolder(path))
+    maintainer.start()
+    maintainer.stop(flush=True)
+    again.sync()
+    assert again.folder.wal is not None and again.folder.wal.pending() == (0, None)
+    assert sum(e.docs for e in again.manifest.segments) == len(refs)
+    assert answers(MultiIndex(again.parts())) == answers(build_index(refs))
+
+
+def test_two_processes_adding_and_checking_at_once(tmp_path: Path) -> None:
+    """Two processes share one index folder, each adding references and checking for the other's
+    additions while a third flushes and merges: each check finds what was acknowledged before
+    it."""
+    path = tmp_path / "idx"
+    LiveIndex(path)
+    script = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_storage import corpus
+from app.core import CheckOptions, check_text
+from app.core.index import MultiIndex
+from app.storage import LiveIndex
+path, me = Path(sys.argv[1]), int(sys.argv[2])
+refs = [r for i, r in enumerate(corpus(20)) if i % 2 == me]
+live = LiveIndex(path)
+misses = 0
+for ref in refs:
+    live.add([ref])
+    live.sync()
+    found = {s.id for s in check_text(ref.text, MultiIndex(live.parts())).sources}
+    misses += ref.id not in found
+print(json.dumps({"misses": misses, "count": live.count()}))
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(me),
+                               str(ROOT / "tests")], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for me in (0, 1)]
+    flush, merge = small_policy()
+    maintainer = Maintainer(IndexFolder(path), flush, merge, poll=0.05)
+    maintainer.start()
+    outs = [p.communicate(timeout=300) for p in procs]
+    maintainer.stop(flush=True)
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert json.loads(out)["misses"] == 0
+    live = LiveIndex(path)
+    assert live.count() == len(corpus(20))
+    by_id = {r.id: r for r in corpus(20)}
+    in_order = [by_id[s.id] for s in sorted(live.page(0, 100), key=lambda s: s.seq)]
+    assert answers(MultiIndex(live.parts())) == answers(build_index(in_order))
