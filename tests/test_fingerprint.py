@@ -3,6 +3,8 @@ brute-force multimap."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
@@ -256,3 +258,36 @@ def test_common_mask_counts_documents_not_repeats() -> None:
     mask = common_mask(len(query), *spans, hits.crowded, needed=7)
     assert mask.tolist() == [False] * 2 + [True] * len(phrase) + [False] * 2
     assert not common_mask(len(query), *spans, hits.crowded, needed=8).any()
+
+
+def test_what_the_cache_folder_keeps_is_datasketchs_and_jiebas(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MinHash parameters, the LSH split and jieba's dictionary are made from datasketch
+    and jieba the first time, kept in the cache folder, and read back unchanged."""
+    import jieba
+    from datasketch.hashfunc import sha1_hash32 as datasketch_sha1
+    from datasketch.lsh import _optimal_param
+    from datasketch.minhash import _fmix
+
+    from app.core import cache, fingerprint, words
+
+    monkeypatch.setenv("CHACHONG_CACHE_DIR", str(tmp_path))
+    made = cache.remembered("minhash-test", fingerprint._from_datasketch)
+    again = cache.remembered("minhash-test", lambda: pytest.fail("read from the cache"))
+    reference = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+    for key, expected in (("a", reference.permutations[0]), ("b", reference.permutations[1]),
+                          ("empty", reference.hashvalues)):
+        assert made[key].tolist() == again[key].tolist() == expected.tolist()
+    values = np.random.default_rng(5).integers(0, 2**32, 5000, dtype=np.uint32)
+    assert fingerprint.fmix32(values).tolist() == _fmix(values, 32).tolist()
+    for word in ("党建", "高质量发展", "x", ""):
+        assert fingerprint.sha1_hash32(word.encode()) == datasketch_sha1(word.encode())
+    assert lsh_params(LSH_THRESHOLD, NUM_PERM) == tuple(
+        int(v) for v in _optimal_param(LSH_THRESHOLD, NUM_PERM, 0.5, 0.5))
+    made_words = words._load()
+    kept = sorted(p.name.split("-")[0] + p.suffix for p in tmp_path.iterdir())
+    assert kept == ["jieba.marisa", "jieba.npz", "lsh.npz", "minhash.npz"]
+    read_words = words._load()
+    text = template("jianshe-ju")
+    assert words.cut(text, made_words) == words.cut(text, read_words) == \
+        jieba.lcut(text, HMM=False)

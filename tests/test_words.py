@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from support import CASES, DEV, PROVINCIAL, TEMPLATE_IDS, provincial_text, template
 
 from app.core.document import analyse
-from app.core.words import cut
+from app.core.words import cut, from_tokenizer
 
 PROVINCIAL_NAMES = sorted(p.stem for p in PROVINCIAL.glob("*.docx"))
 
@@ -61,6 +61,7 @@ def test_a_tie_goes_to_the_longer_first_word_as_in_jieba(tmp_path: Path) -> None
     dictionary.write_text("甲 4\n甲乙 4\n乙丙 1\n丙 1\n", encoding="utf-8")
     tokenizer = jieba.Tokenizer(str(dictionary))
     tokenizer.tmp_dir = str(tmp_path)  # its dictionary cache
+    known = from_tokenizer(tokenizer)
     for text in ("甲乙丙", "甲乙丙甲乙丙", "丙甲乙丙"):
-        assert cut(text, tokenizer) == tokenizer.lcut(text, HMM=False)
-    assert cut("甲乙丙", tokenizer) == ["甲乙", "丙"]
+        assert cut(text, known) == tokenizer.lcut(text, HMM=False)
+    assert cut("甲乙丙", known) == ["甲乙", "丙"]

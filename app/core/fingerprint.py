@@ -11,14 +11,12 @@ the same in every process and after a restart.
 
 from __future__ import annotations
 
-import logging
+import hashlib
+from functools import cache
 
-import jieba
 import numpy as np
-from datasketch import MinHash
-from datasketch.hashfunc import sha1_hash32
-from datasketch.minhash import _fmix
 
+from .cache import remembered, version_of
 from .memo import Memo
 from .words import cut
 
@@ -27,17 +25,49 @@ SEED = 20240601
 SCHEME = "affine32"  # datasketch's hashing scheme; part of the saved index's format
 SHINGLES = "words+pairs-mix64"  # how shingles are hashed; part of the saved index's format
 
-jieba.setLogLevel(logging.WARNING)
-
-
 def tokens(chars: str) -> list[str]:
     """jieba words of a normalised unit (no HMM: new-word guessing is slower and less stable),
     as ``jieba.lcut(chars, HMM=False)`` gives them, in half its time."""
     return cut(chars)
 
 
+def sha1_hash32(data: bytes) -> int:
+    """datasketch's ``sha1_hash32``: the first four bytes of the SHA-1 digest, little-endian."""
+    return int.from_bytes(hashlib.sha1(data).digest()[:4], "little")
+
+
 # datasketch's SHA-1 hash of each word's UTF-8, remembered: the same words recur in every report
 _WORD_HASHES: Memo[str, int] = Memo(lambda word: sha1_hash32(word.encode("utf-8")), 1 << 20)
+
+
+def _from_datasketch() -> dict[str, np.ndarray]:
+    from datasketch.minhash import _FMIX_CONSTANTS, MinHash
+
+    made = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+    a, b = made.permutations
+    return {"a": a, "b": b, "empty": made.hashvalues,
+            "fmix": np.array(_FMIX_CONSTANTS[32], dtype=np.uint64)}
+
+
+@cache
+def minhash_parameters() -> dict[str, np.ndarray]:
+    """datasketch's permutations, empty signature and pre-mix constants for our MinHash, from
+    datasketch once and then from the cache folder: importing datasketch takes half a second
+    (it imports SciPy), longer than a check."""
+    return remembered(f"minhash-{version_of('datasketch')}-{NUM_PERM}-{SEED}-{SCHEME}",
+                      _from_datasketch)
+
+
+def fmix32(values: np.ndarray) -> np.ndarray:
+    """datasketch's pre-mix (MurmurHash3's 32-bit finaliser) with its constants."""
+    s1, m1, s2, m2, s3 = (np.uint32(c) for c in minhash_parameters()["fmix"])
+    values = np.asarray(values, np.uint32)
+    with np.errstate(over="ignore"):
+        values = values ^ (values >> s1)
+        values = values * m1
+        values = values ^ (values >> s2)
+        values = values * m2
+        return values ^ (values >> s3)
 
 
 def pair_hashes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -60,16 +90,15 @@ def shingle_hashes(chars: str) -> np.ndarray:
     return np.concatenate([hashes, pair_hashes(hashes[:-1], hashes[1:])])
 
 
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
-_EMPTY = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).hashvalues
 _CHUNK = 1 << 15  # shingle hashes permuted at a time: bounds the (n, NUM_PERM) scratch array
 
 
 def signatures(units: list[str]) -> np.ndarray:
     """MinHash signatures of normalised units, shape (len(units), NUM_PERM), uint32; a unit
     without words keeps the empty signature."""
+    parameters = minhash_parameters()
     out = np.empty((len(units), NUM_PERM), dtype=np.uint32)
-    out[:] = _EMPTY
+    out[:] = parameters["empty"]
     words: list[str] = []
     counts: list[int] = []
     for chars in units:
@@ -84,10 +113,10 @@ def signatures(units: list[str]) -> np.ndarray:
     same = np.flatnonzero(owner[1:] == owner[:-1])
     pairs[same] = pair_hashes(hashes[same], hashes[same + 1])
     # each word, then the pair it starts: a unit's shingles stay together, for reduceat
-    shingled = _fmix(np.stack([hashes, pairs], axis=1).ravel(), 32)
+    shingled = fmix32(np.stack([hashes, pairs], axis=1).ravel())
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     bounds = np.r_[starts * 2, len(shingled)]
-    a, b = _PERMUTATIONS
+    a, b = parameters["a"], parameters["b"]
     first = 0
     while first < len(starts):  # whole units at a time, about _CHUNK shingles
         last = max(first + 1, int(np.searchsorted(bounds, bounds[first] + _CHUNK, "right")) - 1)

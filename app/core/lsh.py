@@ -12,8 +12,8 @@ from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
-from datasketch.lsh import _optimal_param
 
+from .cache import remembered, version_of
 from .table import KEY_MASK, SortedTable, counted
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash step
@@ -34,7 +34,16 @@ _QUERIES_PER_CALL = 1 << 24  # query numbers fit the key's top 24 bits
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) that minimise false positives plus false negatives at ``threshold``,
     with datasketch's own optimiser so the trade-off matches its MinHashLSH (a numerical
-    integration over every split: remembered)."""
+    integration over every split, with SciPy: kept in the cache folder)."""
+    found = remembered(f"lsh-{version_of('datasketch')}-{threshold}-{num_perm}",
+                       lambda: {"params": np.array(_optimal(threshold, num_perm))})
+    bands, rows = found["params"].tolist()
+    return int(bands), int(rows)
+
+
+def _optimal(threshold: float, num_perm: int) -> tuple[int, int]:
+    from datasketch.lsh import _optimal_param
+
     bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
     return int(bands), int(rows)
 

@@ -1,63 +1,158 @@
-"""jieba's segmentation with HMM off (``jieba.lcut(text, HMM=False)``), in one pass a block.
+"""jieba's segmentation with HMM off (``jieba.lcut(text, HMM=False)``), from a trie of its words.
 
-jieba first builds, for every position, the list of dictionary words starting there (a dict of
-lists), then picks the best route with a ``max`` over a generator of tuples per position, then
-walks the route: about 40 % of the time it takes to index a reference. Here the route is
-chosen as the words are found, right to left, over jieba's own dictionary (``jieba.dt.FREQ``,
-``jieba.dt.total``) and with its regular expressions, so the words are jieba's (tests compare
-the two on the bundled corpora and on random text, so a jieba release that cut differently
-would fail them). jieba's HMM mode, user dictionaries and parallel mode are not used here.
+jieba builds a dict of its 350,000 words and all their prefixes from a cache at the first cut of
+every process, which takes half a second to a second: more than checking a report. Here its
+words and counts are kept in a MARISA trie (``marisa-trie``) saved in the user's cache folder
+and memory-mapped, which opens in a millisecond; it is made from jieba's own dictionary the
+first time (and again when jieba or its dictionary change). For each position the words that
+start there are the trie's prefixes of the text from there, found in one call; the best route
+is then chosen right to left as jieba chooses it, and jieba's regular expressions cut the
+blocks, so the words are jieba's (tests compare the two on the bundled corpora and on random
+text, so a jieba release that cut differently would fail them). jieba's HMM mode, user
+dictionaries and parallel mode are not used here.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from importlib.util import find_spec
 from math import log
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jieba
+import marisa_trie
+import numpy as np
+
+from .cache import cache_dir, remembered, version_of
+
+if TYPE_CHECKING:
+    import jieba
 
 
-def cut(text: str, tokenizer: jieba.Tokenizer | None = None) -> list[str]:
-    """The words of ``text``, as ``tokenizer.lcut(text, HMM=False)`` gives them (jieba's default
-    tokenizer and dictionary unless another is given)."""
-    tokenizer = tokenizer or jieba.dt
+@dataclass(frozen=True)
+class Dictionary:
+    trie: marisa_trie.Trie
+    scores: list[float]  # per word id: log(count) - log(total), jieba's score of the word
+    unknown: float  # the score of a character that is no word: log(1) - log(total)
+    longest: int  # characters of the longest word
+    han: re.Pattern[str]  # jieba's regular expressions: blocks of words, what it skips,
+    skip: re.Pattern[str]  # and letters and digits that run together
+    eng: re.Pattern[str]
+
+
+_LOCK = threading.Lock()
+_LOADED: Dictionary | None = None
+
+
+def dictionary() -> Dictionary:
+    """jieba's dictionary as a trie: from the cache folder, or made (and saved) the first
+    time."""
+    global _LOADED  # noqa: PLW0603 - one dictionary per process, made once
+    with _LOCK:
+        if _LOADED is None:
+            _LOADED = _load()
+        return _LOADED
+
+
+def _load() -> Dictionary:
+    """jieba itself is imported only to make the cache (its import alone takes a fifth of a
+    second)."""
+    spec = find_spec("jieba")
+    assert spec is not None and spec.origin is not None, "jieba is not installed"
+    source = Path(spec.origin).parent / "dict.txt"  # jieba's default dictionary
+    stat = source.stat()
+    key = f"jieba-{version_of('jieba')}-{stat.st_size}-{int(stat.st_mtime)}"
+    folder = cache_dir()
+    trie_file = folder / f"{key}.marisa" if folder is not None else None
+    if trie_file is not None and trie_file.exists():
+        try:
+            trie = marisa_trie.Trie().mmap(str(trie_file))
+            return _with(trie, remembered(key, lambda: {}))
+        except (OSError, ValueError, KeyError, RuntimeError):  # marisa's I/O: RuntimeError
+            pass  # cut short: made again below
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    trie, arrays = _make(jieba.Tokenizer())  # jieba's default dictionary, the slow way once
+    if trie_file is not None:
+        try:
+            remembered(key, lambda: arrays)
+            temporary = f"{trie_file}.{os.getpid()}.tmp"
+            trie.save(temporary)
+            os.replace(temporary, trie_file)
+        except OSError:
+            pass  # a read-only cache folder: the dictionary is made again next time
+    return _with(trie, arrays)
+
+
+def _make(tokenizer: jieba.Tokenizer) -> tuple[marisa_trie.Trie, dict[str, np.ndarray]]:
+    import jieba
+
     tokenizer.check_initialized()
-    freq, log_total = tokenizer.FREQ, log(tokenizer.total)
+    words = {w: c for w, c in tokenizer.FREQ.items() if c}
+    trie = marisa_trie.Trie(words)
+    log_total = log(tokenizer.total)
+    scores = np.zeros(len(trie), np.float64)
+    for word, count in words.items():
+        scores[trie.key_id(word)] = log(count) - log_total
+    patterns = (jieba.re_han_default, jieba.re_skip_default, jieba.re_eng)
+    return trie, {"scores": scores, "unknown": np.array([-log_total]),
+                  "longest": np.array([max(map(len, words))]),
+                  "patterns": np.array([p.pattern for p in patterns]),
+                  "flags": np.array([p.flags for p in patterns])}
+
+
+def _with(trie: marisa_trie.Trie, arrays: dict[str, np.ndarray]) -> Dictionary:
+    if len(arrays["scores"]) != len(trie):
+        raise ValueError("the dictionary's scores do not match its trie")
+    han, skip, eng = (re.compile(str(p), int(f))
+                      for p, f in zip(arrays["patterns"], arrays["flags"], strict=True))
+    return Dictionary(trie, arrays["scores"].tolist(), float(arrays["unknown"][0]),
+                      int(arrays["longest"][0]), han, skip, eng)
+
+
+def from_tokenizer(tokenizer: jieba.Tokenizer) -> Dictionary:
+    """The trie of a jieba tokenizer's dictionary."""
+    return _with(*_make(tokenizer))
+
+
+def cut(text: str, known: Dictionary | None = None) -> list[str]:
+    """The words of ``text``, as ``jieba.lcut(text, HMM=False)`` gives them (with jieba's
+    default dictionary unless another is given)."""
     words: list[str] = []
-    for block in jieba.re_han_default.split(text):
+    known = known or dictionary()
+    for block in known.han.split(text):
         if not block:
             continue
-        if jieba.re_han_default.match(block):
-            _cut_block(block, freq, log_total, words)
+        if known.han.match(block):
+            _cut_block(block, known, words)
             continue
-        for part in jieba.re_skip_default.split(block):
-            if jieba.re_skip_default.match(part):
+        for part in known.skip.split(block):
+            if known.skip.match(part):
                 words.append(part)
             else:
                 words.extend(part)  # anything else: one character a word
     return words
 
 
-def _cut_block(block: str, freq: dict[str, int], log_total: float, words: list[str]) -> None:
+def _cut_block(block: str, known: Dictionary, words: list[str]) -> None:
     n = len(block)
-    lookup = freq.get
+    prefixes, scores, longest = known.trie.iter_prefixes_with_ids, known.scores, known.longest
+    eng = known.eng.match
     score = [0.0] * (n + 1)  # the best route's log probability from each position to the end
     end = [0] * n  # where the best route's first word from each position ends
     for k in range(n - 1, -1, -1):
-        best: float | None = None
+        best = known.unknown + score[k + 1]  # no word: the character alone
         best_end = k + 1
-        i = k
-        count = lookup(block[k])
-        while count is not None:  # every dictionary word (or word prefix) starting at k
-            if count:
-                value = log(count) - log_total + score[i + 1]
-                if best is None or value >= best:  # a tie goes to the longer word, as in jieba
-                    best, best_end = value, i + 1
-            i += 1
-            if i == n:
-                break
-            count = lookup(block[k : i + 1])
-        if best is None:  # no word: the character alone
-            best = log(lookup(block[k]) or 1) - log_total + score[k + 1]
+        found = False
+        for word, word_id in prefixes(block[k : k + longest]):  # shortest first
+            value = scores[word_id] + score[k + len(word)]
+            if not found or value >= best:  # a tie goes to the longer word, as in jieba
+                best, best_end, found = value, k + len(word), True
         score[k] = best
         end[k] = best_end
     x = 0
@@ -65,7 +160,7 @@ def _cut_block(block: str, freq: dict[str, int], log_total: float, words: list[s
     while x < n:
         y = end[x]
         word = block[x:y]
-        if y - x == 1 and jieba.re_eng.match(word):  # single letters and digits run together
+        if y - x == 1 and eng(word):  # single letters and digits run together
             buf += word
         else:
             if buf:
