@@ -112,10 +112,15 @@ def clean_donors(corpus: Path) -> list[Path]:
     return [p for p in files if "copies" not in (meta.get(p.stem, {}).get("tags") or {})]
 
 
-def load_queries(folder: Path, corpus: Path, seed: int) -> list[Query]:
-    """The query reports, half of them with 1-3 corpus paragraphs spliced in (seeded)."""
+def load_queries(folder: Path, corpus: Path, seed: int,
+                 limit: int | None = None) -> list[Query]:
+    """The query reports, half of them with 1-3 paragraphs of corpus reports spliced in
+    (seeded; from the first ``limit`` reports of the corpus when given)."""
     rng = random.Random(seed)
     donors = clean_donors(corpus)
+    if limit is not None:
+        allowed = set(sorted(corpus.glob("*.txt"))[:limit])
+        donors = [p for p in donors if p in allowed]
     queries = []
     for i, path in enumerate(sorted(folder.glob("*.txt"))):
         text = path.read_text(encoding="utf-8")

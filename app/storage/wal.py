@@ -10,6 +10,9 @@
 - ``meta``: the next sequence number, and how far the log was flushed (``flushed_seq``), which a
   reader compares with its manifest's.
 
+The file gives back what a flush drops (``auto_vacuum``), and a removed record's bytes are
+overwritten (``secure_delete``): the log holds only what no segment holds yet.
+
 Plain strings, numbers and record bytes only: nothing stored is ever unpickled or evaluated.
 """
 
@@ -91,6 +94,7 @@ class Wal:
                                        timeout=30, isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA auto_vacuum=FULL")  # before anything creates the file
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 # a removed reference's record leaves the file, not just the table
