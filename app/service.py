@@ -21,7 +21,12 @@ from pathlib import Path
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
 from app.core.combined import CombinedIndex
 from app.core.cross import cross_check
-from app.core.errors import CorpusError, DuplicateReferenceError, StoreUnavailableError
+from app.core.errors import (
+    ChachongError,
+    CorpusError,
+    DuplicateReferenceError,
+    StoreUnavailableError,
+)
 from app.core.index import MultiIndex, Part
 from app.core.schema import CrossResult
 from app.storage import FlushPolicy, LiveIndex, Maintainer
@@ -180,11 +185,27 @@ class SharedCorpusService:
         self.add_many([ref])
 
     def add_many(self, refs: Sequence[Reference]) -> None:
+        """All or none: ids are checked first, and what a batch added before a clash (another
+        server took an id meanwhile) is removed again."""
         clash = [r.id for r in refs if r.id in self.base]
         if clash:
             raise DuplicateReferenceError(f"'{clash[0]}' is a reference of the base corpus; "
                                           "choose another id")
-        self.shared.add_many(refs)
+        ids = [r.id for r in refs]
+        taken = sorted({i for i in ids if ids.count(i) > 1 or i in self.shared})
+        if taken:
+            raise DuplicateReferenceError(f"a reference with id '{taken[0]}' already exists "
+                                          "(or repeats in the batch); nothing was added")
+        added: list[str] = []
+        try:
+            for ref in refs:
+                self.shared.add(ref)
+                added.append(ref.id)
+        except BaseException:
+            for ref_id in added:
+                with contextlib.suppress(ChachongError):
+                    self.shared.remove(ref_id)
+            raise
 
     def delete(self, ref_id: str) -> None:
         if ref_id in self.base:

@@ -25,6 +25,7 @@ from api_helpers import (
     expected,
     host_report,
     isolated_settings,
+    provincial_names,
     provincial_paragraphs,
     scorer_multipart,
     serve_command,
@@ -581,6 +582,51 @@ def test_base_reference_can_be_read(client: TestClient) -> None:
     assert ref["text"] == (Path(__file__).resolve().parents[1] / "reference_corpus" /
                            "minzheng-ju.txt").read_text(encoding="utf-8")
     assert ref["chars"] == len(ref["text"])
+
+
+def test_a_batch_of_references_is_added_at_once(make_client: Callable[..., TestClient]) -> None:
+    """POST /v1/references/batch adds every reference of the batch, each found by the next
+    check, as JSON or as files whose names are their ids."""
+    c = make_client()
+    names = provincial_names()[:4]
+    texts = {name: "\n".join(provincial_paragraphs(name)[2:5]) for name in names}
+    added = c.post("/v1/references/batch", headers=AUTH, json={"references": [
+        {"id": f"p-{i}", "text": texts[name], "tags": {"kind": "submission"}}
+        for i, name in enumerate(names[:3])]})
+    assert added.status_code == 201, added.text
+    assert added.json() == {"added": 3, "ids": ["p-0", "p-1", "p-2"]}
+    uploaded = c.post("/v1/references/batch", headers=AUTH, files=[
+        ("files", ("省报告-4.txt", texts[names[3]].encode(), "text/plain"))])
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["ids"] == ["省报告-4"]
+    assert c.get("/v1/references").json()["total"] == BASE_REFS + 4
+    for i, name in enumerate(names):
+        ref_id = f"p-{i}" if i < 3 else "省报告-4"
+        paragraph = provincial_paragraphs(name)[3]
+        assert ref_id in source_ids(c.post("/v1/check", json={"text": paragraph}).json())
+    assert c.get("/v1/references/p-1").json()["tags"] == {"kind": "submission"}
+
+
+def test_a_batch_is_added_whole_or_not_at_all(make_client: Callable[..., TestClient]) -> None:
+    """A batch with an id that exists (or repeats, or belongs to the base corpus) is refused
+    whole: nothing of it is added. Batches need a key and hold at most 1,000 references."""
+    c = make_client()
+    text = "\n".join(provincial_paragraphs(provincial_names()[5])[1:3])
+    assert c.post("/v1/references", headers=AUTH, json={"id": "taken", "text": text}
+                  ).status_code == 201
+    for ids, code in ((["fresh-1", "taken"], "duplicate_reference"),
+                      (["fresh-1", "fresh-1"], "duplicate_reference"),
+                      (["fresh-1", "minzheng-ju"], "duplicate_reference")):
+        refused = c.post("/v1/references/batch", headers=AUTH, json={
+            "references": [{"id": i, "text": text} for i in ids]})
+        assert_error(refused, 409, code)
+    assert_error(c.post("/v1/references/batch", json={"references": [{"id": "x", "text": text}]}),
+                 401, "unauthorized")
+    too_many = [{"id": f"n{i}", "text": "报告"} for i in range(1001)]
+    assert_error(c.post("/v1/references/batch", headers=AUTH, json={"references": too_many}),
+                 422, "invalid_request")
+    assert c.get("/v1/references").json()["total"] == BASE_REFS + 1
+    assert_error(c.get("/v1/references/fresh-1"), 404, "not_found")
 
 
 def test_deleted_reference_is_no_longer_found(make_client: Callable[..., TestClient]) -> None:

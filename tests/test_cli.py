@@ -218,6 +218,33 @@ def test_index_build_then_check_equals_corpus(tmp_path: Path) -> None:
     assert json.loads(via_index.stdout) == json.loads(via_corpus.stdout)
 
 
+def test_index_add_grows_an_index_and_refuses_taken_ids(tmp_path: Path) -> None:
+    """`index add DIR --index PATH` adds every report of a folder (found by the next check,
+    flushed into segments when no server holds the index); a folder with an id the index
+    holds is refused whole, before anything is added."""
+    templates = tmp_path / "templates"
+    shutil.copytree(CORPUS_DIR, templates, ignore=shutil.ignore_patterns("__*"))
+    out = tmp_path / "refs.idx"
+    assert run("index", "build", templates, "--out", out).exit_code == 0
+    more = tmp_path / "more"
+    more.mkdir()
+    for name in ("case-000.txt", "case-003.txt"):
+        (more / f"sub-{name}").write_text(case_text(name), encoding="utf-8")
+    added = run("index", "add", more, "--index", out, "--workers", "1")
+    assert added.exit_code == 0, added.output
+    assert "added 2 references" in added.stderr
+    verified = run("index", "verify", out)
+    assert verified.exit_code == 0 and "7 references" in verified.stderr
+    assert "0 in the log" in verified.stderr  # flushed: no server held the index
+    found = json.loads(run("check", more / "sub-case-003.txt", "--index", out, "--format",
+                           "json").stdout)
+    assert "sub-case-003" in {s["id"] for s in found["sources"]}
+    (more / "minzheng-ju.txt").write_text(case_text("case-005.txt"), encoding="utf-8")
+    refused = run("index", "add", more, "--index", out, "--workers", "1")
+    assert refused.exit_code == 2 and "minzheng-ju" in refused.stderr
+    assert "7 references" in run("index", "verify", out).stderr
+
+
 def test_index_verify_of_a_damaged_index_exits_2(tmp_path: Path, saved_index: Path) -> None:
     damaged = tmp_path / "damaged.idx"
     shutil.copytree(saved_index, damaged)

@@ -4,6 +4,7 @@ Redis; Redis going away and coming back."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +279,34 @@ def test_crowded_band_keys_give_no_candidates(kind: str, monkeypatch: pytest.Mon
         _, places = index.lookup(query.norm.chars, sigs, 10)
         found.append(len(places[0].docs))
     assert found == [2, 0]
+
+
+def test_a_data_folder_of_an_earlier_release_is_migrated(tmp_path: Path) -> None:
+    """References an earlier release kept in data/chachong.sqlite3 are in the index after the
+    first start (found by checks, listed, readable), and the old file is kept renamed."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    old = [_ref("old-1"), _ref("old-2", case_text("case-001.txt")),
+           Reference("old-3", template(TEMPLATE)[:900], "", None, {})]
+    with sqlite3.connect(data / "chachong.sqlite3") as conn:  # the earlier release's schema
+        conn.executescript("CREATE TABLE refs (id TEXT PRIMARY KEY, title TEXT NOT NULL, "
+                           "source TEXT, tags TEXT NOT NULL, text TEXT NOT NULL, "
+                           "created REAL NOT NULL); CREATE TABLE log (seq INTEGER PRIMARY KEY "
+                           "AUTOINCREMENT, op TEXT NOT NULL, id TEXT NOT NULL);")
+        conn.executemany("INSERT INTO refs VALUES (?,?,?,?,?,?)", [
+            (r.id, r.title, r.source, json.dumps(r.tags, ensure_ascii=False), r.text, n)
+            for n, r in enumerate(old)])
+    with TestClient(create_app(isolated_settings(data))) as client:
+        listed = client.get("/v1/references", params={"limit": 100}).json()
+        assert listed["total"] == 5 + 3
+        for ref in old:
+            got = client.get(f"/v1/references/{ref.id}").json()
+            assert (got["text"], got["tags"], got["source"]) == (ref.text, ref.tags, ref.source)
+        found = client.post("/v1/check", json={"text": NEW_TEXT}).json()
+        assert {s["id"] for s in found["sources"]} == {"old-1"}
+    assert not (data / "chachong.sqlite3").exists()
+    assert (data / "chachong.sqlite3.migrated").exists()
+    with TestClient(create_app(isolated_settings(data))) as client:  # nothing twice
+        assert client.get("/v1/references").json()["total"] == 5 + 3
