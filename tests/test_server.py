@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import tomllib
 import urllib.request
 from collections.abc import Iterator
@@ -104,6 +105,37 @@ def test_two_workers_find_a_new_reference_on_every_request(two_workers: Server) 
         got = httpx.get(f"{two_workers.url}/v1/references/nx-2025", timeout=TIMEOUT)
         assert got.status_code == 200 and got.json()["text"] == text, n
     assert two_workers.worker_pids() == workers  # neither worker died or was replaced
+
+
+def test_two_workers_adding_and_checking_at_once(tmp_path: Path) -> None:
+    """Three clients each add references and check each one at once on a new connection (so
+    either worker may answer), while the workers flush every five additions and merge: every
+    check finds the reference just acknowledged, and the index holds them all after."""
+    texts = _reference_texts(45)
+    missed: list[str] = []
+
+    def client(ids: list[str], server: Server) -> None:
+        for ref_id in ids:
+            added = httpx.post(f"{server.url}/v1/references", headers=AUTH, timeout=TIMEOUT,
+                               json={"id": ref_id, "text": texts[ref_id]})
+            assert added.status_code == 201, added.text
+            if ref_id not in source_ids(post_check(server, texts[ref_id])):
+                missed.append(ref_id)
+
+    with running_server(tmp_path, tmp_path / "data", workers=2,
+                        env={"CHACHONG_FLUSH_DOCS": "5"}) as server:
+        ids = sorted(texts)
+        threads = [threading.Thread(target=client, args=(ids[k::3], server)) for k in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not missed, missed
+        page = httpx.get(f"{server.url}/v1/references?limit=100", timeout=TIMEOUT).json()
+        assert page["total"] == 5 + len(texts)
+    segments = json.loads((tmp_path / "data" / "index" / (
+        tmp_path / "data" / "index" / "CURRENT").read_text()).read_text())["segments"]
+    assert len(segments) >= 2  # flushes ran while clients added and checked
 
 
 # --- (b) durability across a crash ------------------------------------------------------------
