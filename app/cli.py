@@ -25,7 +25,6 @@ from app.core import (
     CheckResult,
     CrossResult,
     build_index,
-    bundled_corpus_dir,
     check_text,
     cross_check,
     load_corpus,
@@ -33,7 +32,7 @@ from app.core import (
     require_text,
 )
 from app.core.corpus import corpus_files, iter_corpus
-from app.core.index import Index, MultiIndex
+from app.core.index import Index, MultiIndex, ReferenceIndex
 from app.core.readers import SUPPORTED
 from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
@@ -43,6 +42,7 @@ from app.reports.sarif import to_sarif
 from app.reports.terminal import render_text
 from app.settings import Settings
 from app.storage import LiveIndex, add_to_folder, build_index_folder, verify_folder
+from app.storage.bundled import bundled_index
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -78,7 +78,10 @@ def load_index(corpus: Path | None, index_file: Path | None) -> Index:
     """The index from a saved index folder, a corpus folder, or the bundled corpus."""
     if index_file is not None:
         return MultiIndex(LiveIndex(index_file, slot_base=0, readonly=True).parts())
-    return build_index(load_corpus(corpus or bundled_corpus_dir()))
+    if corpus is not None:
+        return build_index(load_corpus(corpus))
+    base = bundled_index()
+    return base if isinstance(base, ReferenceIndex) else MultiIndex(base.parts())
 
 
 def _reports(paths: list[Path]) -> list[Path]:

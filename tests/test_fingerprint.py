@@ -272,6 +272,8 @@ def test_what_the_cache_folder_keeps_is_datasketchs_and_jiebas(
     from app.core import cache, fingerprint, words
 
     monkeypatch.setenv("CHACHONG_CACHE_DIR", str(tmp_path))
+    lsh_params.cache_clear()  # made here again, into the new cache folder
+    fingerprint.minhash_parameters.cache_clear()
     made = cache.remembered("minhash-test", fingerprint._from_datasketch)
     again = cache.remembered("minhash-test", lambda: pytest.fail("read from the cache"))
     reference = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)

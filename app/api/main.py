@@ -28,10 +28,11 @@ from app.api.errors import ApiError, error_response, status_of
 from app.api.limits import BodySizeLimit
 from app.api.models import BatchRequest, CheckRequest, ReferenceBatch, ReferenceIn
 from app.api.routers import checks, operations, pages, references
-from app.core import ChachongError, build_index, bundled_corpus_dir, load_corpus
+from app.core import ChachongError, build_index, load_corpus
 from app.service import BaseCorpus, CorpusService, SharedCorpusService
 from app.settings import Settings
 from app.storage import FlushPolicy, LiveIndex
+from app.storage.bundled import bundled_index
 from app.storage.migrate import migrate_store
 from app.storage.redis import RedisIndex
 
@@ -43,7 +44,9 @@ def load_base(settings: Settings) -> BaseCorpus:
     """The base corpus: a saved index (read-only), a folder, or the bundled templates."""
     if settings.index is not None:
         return BaseCorpus(LiveIndex(settings.index, slot_base=0, readonly=True))
-    return BaseCorpus(build_index(load_corpus(settings.corpus or bundled_corpus_dir())))
+    if settings.corpus is not None:
+        return BaseCorpus(build_index(load_corpus(settings.corpus)))
+    return BaseCorpus(bundled_index())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
