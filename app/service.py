@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
 from app.core.combined import CombinedIndex
@@ -24,9 +25,11 @@ from app.core.errors import (
     ReferenceNotFoundError,
     StoreUnavailableError,
 )
-from app.core.schema import CrossResult
+from app.core.schema import CrossResult, ReportResult
 from app.shared_index import RedisIndex
 from app.store import ReferenceStore
+
+OnReport = Callable[[int, ReportResult], None] | None  # progress of a batch, report by report
 
 
 class CorpusService:
@@ -77,10 +80,11 @@ class CorpusService:
             self.sync()
             return check_text(text, self.index, options, title=title)
 
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
+                    on_report: OnReport = None) -> CrossResult:
         with self._lock:
             self.sync()
-            return cross_check(reports, self.index, options)
+            return cross_check(reports, self.index, options, on_report)
 
     def add(self, ref: Reference) -> None:
         if ref.id in self.base_ids:
@@ -131,9 +135,10 @@ class SharedCorpusService:
         with self._lock:
             return check_text(text, self.index, options, title=title)
 
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
+                    on_report: OnReport = None) -> CrossResult:
         with self._lock:
-            return cross_check(reports, self.index, options)
+            return cross_check(reports, self.index, options, on_report)
 
     def add(self, ref: Reference) -> None:
         if ref.id in self.base_ids:
