@@ -60,6 +60,6 @@ def environment() -> Environment:
     return env
 
 
-def render_page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = environment().get_template(name).render(options_help=OPTIONS, **context)
+def render_page(template: str, status: int = 200, /, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(options_help=OPTIONS, **context)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
