@@ -17,6 +17,12 @@ from app.options import CheckOverrides
 from app.service import CorpusService, SharedCorpusService
 
 TITLE_MAX = 200
+PASTED_TITLE = 40  # a pasted report is named by its first line, cut here
+
+
+def pasted_title(text: str) -> str:
+    first = default_title(text, "report")
+    return first if len(first) <= PASTED_TITLE else first[: PASTED_TITLE - 1] + "…"
 
 Service = CorpusService | SharedCorpusService
 
@@ -50,7 +56,7 @@ def record_report(history: CheckHistory, service: Service, text: str, title: str
     check_id = new_check_id()
     body = ReportBody(text=text, result=result, sources=_sources(service, result),
                       options=options_record(overrides))
-    history.save_report(check_id, (title or default_title(text, "report"))[:TITLE_MAX], body)
+    history.save_report(check_id, (title or pasted_title(text))[:TITLE_MAX], body)
     return check_id
 
 

@@ -53,7 +53,7 @@ def record_of(stored: StoredReport | StoredBatch) -> CheckRecord:
 @router.get("/v1/checks", operation_id="list_checks", response_model=CheckPage,
             responses=ERRORS, summary="Recent checks, newest first (paged)",
             dependencies=[Depends(require_reader)])
-async def list_checks(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+async def list_checks(request: Request, offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CheckPage:
     total, items = await run_in_threadpool(history_of(request).recent, offset, limit)
     return CheckPage(total=total, offset=offset, limit=limit, items=items)

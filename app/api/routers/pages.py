@@ -169,7 +169,7 @@ async def batch_form(request: Request) -> Response:
 
 @router.get("/checks")
 async def history_page(request: Request,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                       offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
     async def make() -> Response:
         require_reader(request)
         total, items = await run_in_threadpool(history_of(request).recent, offset, PAGE_SIZE)
@@ -255,7 +255,7 @@ async def compare_page(request: Request, check_id: str, source: str | None = Non
 
 @router.get("/corpus")
 async def corpus_page(request: Request, q: str = "",
-                      offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                      offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
     async def make() -> Response:
         require_reader(request)
         service = service_of(request)
