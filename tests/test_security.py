@@ -327,8 +327,10 @@ def test_reference_ids_cannot_name_paths(make_client: Callable[..., TestClient],
     created = _files_under(tmp_path) - before
     assert all(data in p.parents for p in created), sorted(map(str, created))
     assert not (tmp_path / "sandbox" / "escape.txt").exists()
-    assert {p.name for p in _files_under(data)} <= {"chachong.sqlite3", "chachong.sqlite3-wal",
-                                                     "chachong.sqlite3-shm"}
+    # the data folder holds the reference store and the check history, nothing else
+    assert {p.name for p in _files_under(data)} <= {
+        f"{db}{suffix}" for db in ("chachong.sqlite3", "history.sqlite3")
+        for suffix in ("", "-wal", "-shm")}
 
 
 def test_upload_file_names_are_only_titles(make_client: Callable[..., TestClient],

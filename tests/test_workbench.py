@@ -414,6 +414,8 @@ def test_long_unbroken_lines_wrap(tab: Tab) -> None:
         "els => els.map(e => e.scrollWidth - e.clientWidth)")
     assert len(overflow) == 3 and max(overflow) <= 1, overflow
     tab.page.locator("#sources a.compare").first.click()
+    expect(tab.page.locator("h1")).to_have_text("全文对照")
+    tab.page.wait_for_load_state("load")  # the stylesheet applied
     overflow = tab.page.locator(".ctext").evaluate_all(
         "els => els.map(e => e.scrollWidth - e.clientWidth)")
     assert overflow and max(overflow) <= 1, overflow

@@ -81,18 +81,19 @@ async def check(request: Request,
     if store:
         require_writer(request)
     options = options_of(request, body)
+    ref = (validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
+                                   "text": body.text, "title": body.title or "",
+                                   "source": "checked report"}) if store else None)
     result = await run_in_threadpool(service.check, body.text, options, body.title)
     metrics.CHECKS.inc()
-    check_id = (await run_in_threadpool(record_report, history_of(request), service, body.text,
-                                        body.title, result, body) if keep else None)
     stored_id: str | None = None
-    if store:
-        ref = validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
-                                      "text": body.text, "title": body.title or "",
-                                      "source": "checked report"})
+    if ref is not None:
         await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
                                                        ref.source, ref.tags))
         stored_id = ref.id
+    # kept last: a request that fails keeps nothing
+    check_id = (await run_in_threadpool(record_report, history_of(request), service, body.text,
+                                        body.title, result, body) if keep else None)
     response: Response
     if fmt == "pdf":
         pdf = await run_in_threadpool(render_pdf, result, body.text, lang, body.title)
