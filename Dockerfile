@@ -13,6 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# PDF reports: WeasyPrint lays pages out with Pango and embeds a CJK font found by fontconfig.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+       fontconfig fonts-wqy-zenhei \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 
 # 1. Dependencies, in a layer of their own: only pyproject.toml, the README it names and an empty
@@ -28,13 +34,18 @@ RUN pip install . \
 COPY app/ app/
 COPY reference_corpus/ reference_corpus/
 #    A real check, run from outside the source tree, proves the installed package carries its
-#    data files (corpus, stock phrases, templates); a file missing from package-data fails here.
+#    data files (corpus, stock phrases, templates, web pages) and that a PDF report can be made
+#    with the Chinese text in it; a file or a system library missing fails here.
 RUN pip install --no-deps --force-reinstall . \
     && rm -rf build *.egg-info \
     && cd / && python -c "from app.core import bundled_corpus_dir, build_index, check_text, \
-load_corpus; corpus = bundled_corpus_dir(); index = build_index(load_corpus(corpus)); \
-text = (corpus / 'minzheng-ju.txt').read_text(encoding='utf-8'); \
-assert len(index) == 5 and check_text(text, index).copy_ratio > 0.9"
+load_corpus; from app.reports.pdf import render_pdf; from app.web.render import STATIC, \
+TEMPLATES; corpus = bundled_corpus_dir(); index = build_index(load_corpus(corpus)); \
+text = (corpus / 'minzheng-ju.txt').read_text(encoding='utf-8'); result = check_text(text, index); \
+assert len(index) == 5 and result.copy_ratio > 0.9; \
+assert (STATIC / 'batch.js').is_file() and (TEMPLATES / 'compare.html.j2').is_file(); \
+import io, pypdf; pdf = render_pdf(result, text); \
+assert '民政' in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()"
 
 # 3. A user without privileges, owning only the data folder. The folder is made and handed over
 #    before VOLUME, since changes to a volume path after that line are discarded.

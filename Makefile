@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/chachong serve --host $(HOST) --port $(PORT)
 
 lint: setup
-	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff check app tests bench docs
 	$(BIN)/mypy app
 
 test: system-packages setup lint

@@ -38,6 +38,7 @@ from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
 from app.reports.github import to_github
 from app.reports.html import LABELS, render_batch_html, render_html
+from app.reports.pdf import render_batch_pdf, render_pdf
 from app.reports.sarif import to_sarif
 from app.reports.terminal import render_text
 from app.settings import Settings
@@ -58,6 +59,7 @@ class Format(StrEnum):
     text = "text"
     json = "json"
     html = "html"
+    pdf = "pdf"
     sarif = "sarif"
     github = "github"
 
@@ -112,9 +114,10 @@ def check(
         help="Shortest verbatim run reported on its own (normalised characters).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     output: Annotated[Path | None, typer.Option(
-        help="Write here instead of standard output (for html with several reports: a folder)."
-    )] = None,
-    lang: Annotated[str, typer.Option(help="HTML report language: zh-CN or en.")] = "zh-CN",
+        help="Write here instead of standard output (for html or pdf with several reports: a "
+        "folder).")] = None,
+    lang: Annotated[str, typer.Option(help="HTML and PDF report language: zh-CN or en.")]
+    = "zh-CN",
     exclude_quotes: Annotated[bool | None, typer.Option(
         "--exclude-quotes/--count-quotes", help="Leave “…”, 「…」, 《…》 out of the ratio.")]
     = None,
@@ -194,6 +197,8 @@ def emit_cross(crossed: CrossResult, fmt: Format, output: Path | None, lang: str
         _write(output, crossed.model_dump_json(indent=1) + "\n")
     elif fmt is Format.html:
         _write(output, render_batch_html(crossed, lang))
+    elif fmt is Format.pdf:
+        _write_bytes(output, render_batch_pdf(crossed, lang))
     elif fmt is Format.text:
         console = Console()
         reports = Table("report", "copy ratio", "verdict", title="reports")
@@ -205,28 +210,35 @@ def emit_cross(crossed: CrossResult, fmt: Format, output: Path | None, lang: str
             pairs.add_row(p.report, p.source, str(p.copied_chars), f"{p.copy_ratio:.1%}")
         console.print(pairs)
     else:
-        raise _fail(f"--cross supports --format text, json or html, not {fmt.value}")
+        raise _fail(f"--cross supports --format text, json, html or pdf, not {fmt.value}")
+
+
+def _page(fmt: Format, report: Report, lang: str) -> bytes:
+    """One report as an HTML page or a PDF."""
+    path, text, result = report
+    if fmt is Format.pdf:
+        return render_pdf(result, text, lang, name=path.name)
+    return render_html(result, text, lang, name=path.name).encode("utf-8")
 
 
 def emit(reports: list[Report], fmt: Format, output: Path | None, lang: str) -> None:
     """Write the results in the chosen format to ``output`` or standard output."""
-    if fmt is Format.html:
+    if fmt in (Format.html, Format.pdf):
         if len(reports) > 1:
             if output is None:
-                raise _fail("--format html with several reports needs --output FOLDER")
+                raise _fail(f"--format {fmt.value} with several reports needs --output FOLDER")
             output.mkdir(parents=True, exist_ok=True)
             used: set[str] = set()
-            for path, text, result in reports:
-                page = render_html(result, text, lang, name=path.name)
-                name, n = f"{path.stem}.html", 1
+            for report in reports:
+                stem = report[0].stem
+                name, n = f"{stem}.{fmt.value}", 1
                 while name in used:  # reports of the same name from different folders
                     n += 1
-                    name = f"{path.stem}-{n}.html"
+                    name = f"{stem}-{n}.{fmt.value}"
                 used.add(name)
-                (output / name).write_text(page, encoding="utf-8")
+                (output / name).write_bytes(_page(fmt, report, lang))
             return
-        path, text, result = reports[0]
-        _write(output, render_html(result, text, lang, name=path.name))
+        _write_bytes(output, _page(fmt, reports[0], lang))
         return
     if fmt is Format.json:
         if len(reports) == 1:
@@ -256,6 +268,17 @@ def _write(output: Path | None, content: str) -> None:
         sys.stdout.write(content)
     else:
         output.write_text(content, encoding="utf-8")
+
+
+def _write_bytes(output: Path | None, content: bytes) -> None:
+    if output is not None:
+        output.write_bytes(content)
+        return
+    if content.startswith(b"%PDF") and sys.stdout.isatty():
+        raise _fail("a PDF is not for the terminal: give --output FILE.pdf or redirect the output")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(content)
+    sys.stdout.buffer.flush()
 
 
 @index_app.command("build")

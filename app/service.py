@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from app.core.errors import (
     StoreUnavailableError,
 )
 from app.core.index import MultiIndex, Part
-from app.core.schema import CrossResult
+from app.core.schema import CrossResult, ReportResult
 from app.storage import FlushPolicy, LiveIndex, Maintainer
 from app.storage.redis import RedisIndex
 
@@ -80,6 +80,8 @@ def merged_page(first: Sequence[Summary], second: Sequence[Summary], offset: int
     """Items offset..offset+limit of two listings sorted by id (each given from its start)."""
     return sorted([*first, *second], key=lambda s: s.id)[offset : offset + limit]
 
+OnReport = Callable[[int, ReportResult], None] | None  # progress of a batch, report by report
+
 
 class CorpusService:
     def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None) -> None:
@@ -115,9 +117,10 @@ class CorpusService:
         with self._lock:
             return check_text(text, self._current(), options, title=title)
 
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
+                    on_report: OnReport = None) -> CrossResult:
         with self._lock:
-            return cross_check(reports, self._current(), options)
+            return cross_check(reports, self._current(), options, on_report)
 
     def add(self, ref: Reference) -> None:
         self.add_many([ref])
@@ -177,9 +180,10 @@ class SharedCorpusService:
         with self._lock:
             return check_text(text, self.index, options, title=title)
 
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions) -> CrossResult:
+    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
+                    on_report: OnReport = None) -> CrossResult:
         with self._lock:
-            return cross_check(reports, self.index, options)
+            return cross_check(reports, self.index, options, on_report)
 
     def add(self, ref: Reference) -> None:
         self.add_many([ref])

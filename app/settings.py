@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none if "
                               "empty.")
+    history_days: float = Field(30, ge=0, le=36500, description="Days a check's result is kept "
+                                "in the data folder (its permalink); 0 keeps none.")
+    history_max: int = Field(10_000, ge=1, description="Most checks kept; the oldest go first.")
 
     @model_validator(mode="after")
     def _reads_need_keys(self) -> Settings:

@@ -809,8 +809,10 @@ def test_metrics_in_prometheus_text(make_client: Callable[..., TestClient]) -> N
 # --- OpenAPI --------------------------------------------------------------------------------------
 
 ENDPOINTS = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/v1/check", "post"),
-             ("/v1/references", "get"), ("/v1/references", "post"),
-             ("/v1/references/{ref_id}", "get"), ("/v1/references/{ref_id}", "delete")}
+             ("/v1/check/batch", "post"), ("/v1/references", "get"), ("/v1/references", "post"),
+             ("/v1/references/{ref_id}", "get"), ("/v1/references/{ref_id}", "delete"),
+             ("/v1/references/archive", "post"), ("/v1/checks", "get"),
+             ("/v1/checks/{check_id}", "get"), ("/v1/checks/{check_id}", "delete")}
 
 
 @pytest.fixture(scope="module")
@@ -835,8 +837,8 @@ def test_openapi_lists_every_endpoint(openapi: dict) -> None:
     """Every route of every resource router is documented with a summary, a tag and a short,
     unique operation id (what a generated client names its functions after)."""
     routes = {(route.path, method.lower())
-              for module in (routers.checks, routers.references, routers.operations,
-                             routers.pages)
+              for module in (routers.checks, routers.history, routers.references,
+                             routers.operations, routers.pages)
               for route in module.router.routes
               if isinstance(route, APIRoute) and route.include_in_schema
               for method in route.methods}

@@ -55,11 +55,12 @@ TEMPLATE = "jianshe-ju"
 LABELS_EN: dict[str, Any] = {
     "title": "Copy check report", "sources": "Sources", "paragraphs": "Paragraph by paragraph",
     "ratio": "Copy ratio", "pick": "Select a highlighted passage to see its source",
-    "head": ["Source", "Share", "Characters copied"], "exact": "verbatim"}
+    "head": ["Source", "Share", "Characters copied"], "exact": "verbatim",
+    "passages": "Source passages"}
 LABELS_ZH: dict[str, Any] = {
     "title": "文本复制检测报告", "sources": "相似来源", "paragraphs": "逐段检测",
     "ratio": "总复制比", "pick": "点击彩色标记的文字，查看对应的来源原文",
-    "head": ["来源", "占比", "复制字符数"], "exact": "原文照抄"}
+    "head": ["来源", "占比", "复制字符数"], "exact": "原文照抄", "passages": "来源原文"}
 
 NASTY = ("<script>alert(1)</script> <img src=x \"onerror=alert(2)\"> R&D &amp; "
          "\x07\x08\x1b[31m\x7f\u202e 完成率100%")
@@ -356,7 +357,9 @@ def test_html_language_and_labels(lang: str, labels: dict[str, Any],
     assert page.root.one("html").attrs["lang"] == ("zh-CN" if lang == "fr" else lang)
     assert page.root.one("h1").text() == f"{labels['title']} · {GOLDEN_CASE}"
     assert page.root.one("title").text() == f"{labels['title']} · {GOLDEN_CASE}"
-    assert [h.text() for h in page.root.all("h2")] == [labels["sources"], labels["paragraphs"]]
+    # the source passages' heading shows in print only (the screen shows one passage at a time)
+    assert [h.text() for h in page.root.all("h2")] == [labels["sources"], labels["paragraphs"],
+                                                       labels["passages"]]
     assert [th.text() for th in page.root.all("th")] == labels["head"]
     assert page.root.one("p", "hint").text() == labels["pick"]
     assert labels["ratio"] in page.root.one("header").text()
@@ -947,8 +950,15 @@ def test_api_serves_the_web_page(client: TestClient) -> None:
     for ident in ("text", "file", "submit", "status", "report", "lang", "threshold"):
         assert page.root.by_id(ident) is not None, ident
     assert page.root.by_id("report").tag == "iframe"  # type: ignore[union-attr]
-    assert "/v1/check?format=html" in response.text
-    # the page itself loads nothing from elsewhere (its one script is inline)
-    assert all("src" not in n.attrs for n in page.root.all("script"))
-    assert not page.root.all("link")
+    # without scripts the form posts to the page itself; its script calls the API
+    form = page.root.by_id("check-form")
+    assert form is not None and form.attrs["action"] == "/" and form.attrs["method"] == "post"
+    # what the page loads comes from this server, and the browser is told to load nothing else
+    assets = ([n.attrs["src"] for n in page.root.all("script")]
+              + [n.attrs["href"] for n in page.root.all("link")])
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "/v1/check?" in client.get("/static/check.js").text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", response.text, re.I)

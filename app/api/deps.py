@@ -8,13 +8,16 @@ import json
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from app.api.errors import ApiError
 from app.api.models import ReferenceSummary
-from app.core import CheckOptions, Reference, read_document, require_text
+from app.api.uploads import texts_of
+from app.core import CheckOptions, Reference
+from app.history import CheckHistory
 from app.options import CheckOverrides, check_options
 from app.service import CorpusService, SharedCorpusService
 from app.settings import Settings
@@ -32,6 +35,10 @@ def service_of(request: Request) -> Service:
 
 def settings_of(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def history_of(request: Request) -> CheckHistory:
+    return request.app.state.history
 
 
 # --- access -----------------------------------------------------------------------------------
@@ -102,17 +109,22 @@ async def read_json(request: Request) -> Any:
                        "deeply)") from None
 
 
-async def read_form(request: Request, file_field: str
+async def read_form(request: Request, file_field: str, archives: bool = False
                     ) -> tuple[list[tuple[str, str]], dict[str, object]]:
     """(file name, text) of every upload in ``file_field`` and the form's other fields
-    (repeatable ones as lists). The form, and its temporary files, are closed after."""
+    (repeatable ones as lists); with ``archives``, each report inside an uploaded .zip. A file
+    input left empty (no name, no bytes) is no upload. The form, and its temporary files, are
+    closed after."""
     async with request.form() as form:
-        files = []
+        uploads = []
         for upload in form.getlist(file_field):
             if isinstance(upload, UploadFile):
-                name = upload.filename or "upload.txt"
-                files.append((name, require_text(read_document(await upload.read(), name),
-                                                 name)))
+                data = await upload.read()
+                if upload.filename or data:
+                    uploads.append((upload.filename or "upload.txt", data))
+        # reading Word files and archives takes a while: off the event loop
+        files = [text for name, data in uploads
+                 for text in await run_in_threadpool(texts_of, name, data, archives)]
         fields: dict[str, object] = {
             k: v for k, v in form.items() if k != file_field and isinstance(v, str)}
         for key in LIST_FIELDS:

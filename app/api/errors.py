@@ -15,9 +15,11 @@ from app.core.errors import (
     StoreUnavailableError,
     UnsupportedFormatError,
 )
+from app.reports.pdf import PdfUnavailableError
 
 _STATUS: list[tuple[type[ChachongError], int]] = [
     (StoreUnavailableError, 503),
+    (PdfUnavailableError, 503),
     (UnsupportedFormatError, 415),
     (EmptyTextError, 422),
     (DecodeError, 422),

@@ -27,8 +27,9 @@ from app.api import metrics
 from app.api.errors import ApiError, error_response, status_of
 from app.api.limits import BodySizeLimit
 from app.api.models import BatchRequest, CheckRequest, ReferenceBatch, ReferenceIn
-from app.api.routers import checks, operations, pages, references
+from app.api.routers import checks, history, operations, pages, references
 from app.core import ChachongError, build_index, load_corpus
+from app.history import CheckHistory
 from app.service import BaseCorpus, CorpusService, SharedCorpusService
 from app.settings import Settings
 from app.storage import FlushPolicy, LiveIndex
@@ -76,15 +77,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.history = CheckHistory(settings.data, settings.history_days, settings.history_max)
+    app.state.history.purge()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["Content-Location", "Location"])
     app.middleware("http")(_observe)
     _add_error_handlers(app)
-    for module in (pages, operations, checks, references):
+    for module in (pages, operations, checks, history, references):
         app.include_router(module.router)
+    pages.mount_static(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, field_validator
 
+from app.core.schema import CheckResult, CrossResult
+from app.history import CheckSummary
 from app.options import CheckOverrides
 
 ID_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$"
@@ -60,6 +64,10 @@ class ReferenceSummary(BaseModel):
     chars: int
 
 
+class ReferencesAdded(BaseModel):
+    added: list[ReferenceSummary]
+
+
 class ReferenceOut(ReferenceSummary):
     text: str
 
@@ -78,3 +86,23 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class CheckRecord(CheckSummary):
+    """A check kept in the history: a report with its text and result, or a batch with its
+    cross-check and the ids of its reports' own records."""
+
+    options: dict[str, Any] = Field(default_factory=dict, description="The options the check "
+                                    "was given (those set).")
+    text: str | None = Field(None, description="The report as checked (reports).")
+    result: CheckResult | None = Field(None, description="The result (reports).")
+    cross: CrossResult | None = Field(None, description="The cross-check (batches).")
+    checks: dict[str, str] = Field(default_factory=dict, description="Report id -> the id of "
+                                   "its own record (batches).")
+
+
+class CheckPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[CheckSummary]

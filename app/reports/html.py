@@ -7,17 +7,20 @@ with the characters that match marked (CSS ``:target``, so it works without Java
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.core.highlight import highlight
 from app.core.schema import CheckResult, CrossResult, Match
 
-PALETTE = ["#d62728", "#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2",
-           "#17becf"]
+# one colour per source, each readable as text on white (contrast 4.9:1 or more, WCAG AA)
+PALETTE = ["#c62828", "#1565c0", "#6a1b9a", "#a04000", "#2e7d32", "#6d4c41", "#ad1457",
+           "#00796b"]
 
 LABELS = {
     "zh-CN": {
@@ -31,6 +34,7 @@ LABELS = {
         "x_stock_phrase": "常用语", "x_common_phrase": "语料库通用语",
         "batch_title": "批量交叉检测报告",
         "reports": "报告", "report": "报告", "pairs": "报告之间的复制", "copied_from": "复制自",
+        "compare": "全文对照", "passages": "来源原文",
     },
     "en": {
         "title": "Copy check report", "ratio": "Copy ratio", "verdict": "Verdict",
@@ -44,6 +48,7 @@ LABELS = {
         "x_common_phrase": "common in the corpus",
         "batch_title": "Batch cross-check", "reports": "Reports", "report": "Report",
         "pairs": "Copying between reports", "copied_from": "Copied from",
+        "compare": "Side by side", "passages": "Source passages",
     },
 }
 
@@ -105,20 +110,31 @@ def visible_controls(value: object) -> object:
     return value.translate(_CONTROLS) if isinstance(value, str) else value
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def make_environment(*folders: Path) -> Environment:
+    """Jinja2 as every page of the product uses it: autoescaped, control characters shown."""
     return Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=FileSystemLoader([*folders, TEMPLATES]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         finalize=visible_controls,  # before escaping, on every value written into a page
         trim_blocks=True, lstrip_blocks=True,
     )
 
 
-def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
-                name: str | None = None) -> str:
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return make_environment()
+
+
+def report_context(result: CheckResult, text: str, lang: str = "zh-CN",
+                   name: str | None = None,
+                   compare_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """What the report templates draw from (the standalone page, and the permalink page that
+    embeds it with links to the side-by-side view of each source)."""
     labels = LABELS.get(lang, LABELS["zh-CN"])
-    colours = {s.id: PALETTE[i % len(PALETTE)] for i, s in enumerate(result.sources)}
+    colours = source_colours(result)
     matches: dict[tuple[int, int], MatchView] = {}
     paragraphs = []
     for para in result.paragraphs:
@@ -134,9 +150,20 @@ def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
             runs.append((run.text, view, _parts(run.text, run.start, run.match)
                          if run.match is not None else []))
         paragraphs.append((para, runs))
+    return {"result": result, "name": name or result.title or "",
+            "lang": lang if lang in LABELS else "zh-CN", "t": labels, "colours": colours,
+            "paragraphs": paragraphs, "matches": list(matches.values()),
+            "compare_url": compare_url}
+
+
+def source_colours(result: CheckResult) -> dict[str, str]:
+    return {s.id: PALETTE[i % len(PALETTE)] for i, s in enumerate(result.sources)}
+
+
+def render_html(result: CheckResult, text: str, lang: str = "zh-CN",
+                name: str | None = None) -> str:
     return _environment().get_template("report.html.j2").render(
-        result=result, name=name or result.title or "", lang=lang if lang in LABELS else "zh-CN",
-        t=labels, colours=colours, paragraphs=paragraphs, matches=list(matches.values()))
+        report_context(result, text, lang, name))
 
 
 def render_batch_html(cross: CrossResult, lang: str = "zh-CN") -> str:

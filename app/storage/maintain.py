@@ -11,7 +11,9 @@ manifest, whose files are all whole, and the log entries it does not hold.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from .records import Record
 from .segment import SegmentWriter
 
 log = logging.getLogger("chachong.storage")
+MERGE_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ class Maintainer:
                 self._stop.wait(5 * self.poll)
 
     def _merge_loop(self) -> None:
+        # a merge is background work: on Linux a thread has its own nice value, so checks and
+        # additions in this process go first
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MERGE_NICENESS)
         while not self._stop.wait(self.poll):
             try:
                 while self._holding() and not self._stop.is_set() and self.merge():

@@ -118,8 +118,8 @@ class Wal:
             taken = _taken(conn, [r.ref.id for r in records])
             if taken:
                 raise DuplicateReferenceError(
-                    f"a reference with id {', '.join(repr(t) for t in taken)} already exists; "
-                    "delete it first or choose another id")
+                    f"a reference with id {', '.join(repr(t) for t in taken)} already exists "
+                    "(or repeats); delete it first or choose another id: nothing was added")
             first = _meta(conn, "next_seq")
             now = time.time()
             seqs = list(range(first, first + len(records)))

@@ -1,5 +1,5 @@
-"""One router per resource: checks, references, operations, pages."""
+"""One router per resource: checks, history, references, operations, pages."""
 
-from . import checks, operations, pages, references
+from . import checks, history, operations, pages, references
 
-__all__ = ["checks", "operations", "pages", "references"]
+__all__ = ["checks", "history", "operations", "pages", "references"]

@@ -1,4 +1,8 @@
-"""Checking reports: one report, or a batch against the corpus and each other."""
+"""Checking reports: one report, or a batch against the corpus and against each other.
+
+Every check is kept in the check history unless the request says ``history=false`` (or the
+server keeps none): its permalink is the answer's ``Content-Location``.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.api import metrics
+from app.api.batch_stream import stream_batch
 from app.api.deps import (
     TITLE_MAX,
+    history_of,
     media_type,
     options_of,
     read_form,
@@ -25,23 +31,36 @@ from app.api.deps import (
     wants_html,
 )
 from app.api.errors import ApiError
+from app.api.files import PDF, file_response
 from app.api.models import BatchRequest, CheckRequest, ReferenceIn
-from app.api.responses import ERRORS, HTML_TOO
+from app.api.recording import record_batch, record_report
+from app.api.responses import BATCH_FORMATS, ERRORS, HTML_TOO, PDF_TOO
+from app.api.uploads import report_ids
 from app.core import CheckResult, CrossResult, Reference, require_text
+from app.reports.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 from app.reports.html import render_batch_html, render_html
+from app.reports.pdf import render_batch_pdf, render_pdf
 
 router = APIRouter(tags=["checks"], dependencies=[Depends(require_reader)])
 
+KeepParam = Annotated[bool, Query(
+    alias="history", description="Keep the result in the check history, with a permalink "
+    "(the answer's Content-Location, /v1/checks/{id}); false keeps nothing.")]
+LangParam = Annotated[Literal["zh-CN", "en"], Query(
+    description="Language of the html and pdf reports and of the spreadsheets.")]
+
 
 @router.post("/v1/check", operation_id="check", response_model=CheckResult,
-             responses={**ERRORS, **HTML_TOO},
+             responses={**ERRORS, **HTML_TOO, **PDF_TOO},
              summary="Check a report (JSON body or multipart upload)",
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}},
                  "multipart/form-data": {"schema": {
-                     "type": "object", "required": ["file"],
+                     "type": "object",
                      "properties": {
                          "file": {"type": "string", "format": "binary"},
+                         "text": {"type": "string", "description": "The report, when no file "
+                                  "is sent."},
                          "threshold": {"type": "number", "minimum": 0, "maximum": 1},
                          "min_match_chars": {"type": "integer", "minimum": 8},
                          "title": {"type": "string"}}}}}}})
@@ -51,30 +70,41 @@ async def check(request: Request,
                 = False,
                 ref_id: Annotated[str | None, Query(alias="id", description="Id to store "
                                                     "it under (with store=true).")] = None,
-                fmt: Annotated[Literal["json", "html"] | None, Query(
-                    alias="format", description="json (default) or an html report; "
+                fmt: Annotated[Literal["json", "html", "pdf"] | None, Query(
+                    alias="format", description="json (default), an html report or a pdf; "
                     "'Accept: text/html' asks for html too.")] = None,
-                lang: Annotated[Literal["zh-CN", "en"], Query(
-                    description="Language of the html report.")] = "zh-CN",
+                lang: LangParam = "zh-CN",
+                keep: KeepParam = True,
                 ) -> Response | CheckResult:
     service = service_of(request)
     body = await _check_body(request)
     if store:
         require_writer(request)
     options = options_of(request, body)
-    stored_id: str | None = None
+    ref = (validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
+                                   "text": body.text, "title": body.title or "",
+                                   "source": "checked report"}) if store else None)
     result = await run_in_threadpool(service.check, body.text, options, body.title)
     metrics.CHECKS.inc()
-    if store:
-        ref = validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
-                                      "text": body.text, "title": body.title or "",
-                                      "source": "checked report"})
+    stored_id: str | None = None
+    if ref is not None:
         await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
                                                        ref.source, ref.tags))
         stored_id = ref.id
-    response: Response = (HTMLResponse(render_html(result, body.text, lang, name=body.title))
-                          if wants_html(request, fmt)
-                          else JSONResponse(result.model_dump(mode="json")))
+    # kept last: a request that fails keeps nothing
+    check_id = (await run_in_threadpool(record_report, history_of(request), service, body.text,
+                                        body.title, result, body) if keep else None)
+    response: Response
+    if fmt == "pdf":
+        pdf = await run_in_threadpool(render_pdf, result, body.text, lang, body.title)
+        response = file_response(pdf, PDF, f"{Path(body.title or 'report').stem}.pdf",
+                                 inline=True)
+    elif wants_html(request, fmt):
+        response = HTMLResponse(render_html(result, body.text, lang, name=body.title))
+    else:
+        response = JSONResponse(result.model_dump(mode="json"))
+    if check_id is not None:
+        response.headers["Content-Location"] = f"/v1/checks/{check_id}"
     if stored_id is not None:
         # ids may be Chinese; a header carries only latin-1, so the path is percent-encoded
         response.headers["Location"] = f"/v1/references/{quote(stored_id, safe='')}"
@@ -89,49 +119,93 @@ async def _check_body(request: Request) -> CheckRequest:
         return body
     if kind == "multipart/form-data":
         files, fields = await read_form(request, "file")
-        if not files:
-            raise ApiError(422, "missing_file", "send the report as the multipart field "
-                           "'file'")
-        name, text = files[0]
-        fields.setdefault("title", Path(name).name[:TITLE_MAX])
-        # the file is the report: a form field called text does not replace it
-        return validated(CheckRequest, {**fields, "text": text})
+        if files:
+            name, text = files[0]
+            fields.setdefault("title", Path(name).name[:TITLE_MAX])
+            # the file is the report: a form field called text does not replace it
+            return validated(CheckRequest, {**fields, "text": text})
+        if isinstance(fields.get("text"), str) and str(fields["text"]).strip():
+            return validated(CheckRequest, fields)  # a web form's text box, no file chosen
+        raise ApiError(422, "missing_file", "send the report as the multipart field 'file' "
+                       "(or its text as the field 'text')")
     raise ApiError(415, "unsupported_media_type",
                    "send application/json {\"text\": ...} or multipart/form-data with a "
                    "'file' field (.txt, .md, .docx, .pdf)")
 
 
+BatchFormat = Literal["json", "html", "pdf", "csv", "xlsx", "ndjson"]
+
+
 @router.post("/v1/check/batch", operation_id="check_batch", response_model=CrossResult,
-             responses={**ERRORS, **HTML_TOO},
+             responses={**ERRORS, **BATCH_FORMATS},
              summary="Check a batch against the corpus and against each other",
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}},
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["files"],
-                     "properties": {"files": {"type": "array", "items": {
-                         "type": "string", "format": "binary"}}}}}}}})
+                     "properties": {"files": {
+                         "type": "array", "description": "Reports (.txt, .md, .docx, .pdf), "
+                         "or .zip archives of them; each report's id is made from its file "
+                         "name.", "items": {"type": "string", "format": "binary"}}}}}}}})
 async def check_batch(request: Request,
-                      fmt: Annotated[Literal["json", "html"] | None, Query(
-                          alias="format", description="json (default) or html.")] = None,
-                      lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+                      fmt: Annotated[BatchFormat | None, Query(
+                          alias="format", description="json (default), html, pdf, csv, "
+                          "xlsx, or ndjson: one JSON line per report as it is checked, then "
+                          "the pairs.")] = None,
+                      lang: LangParam = "zh-CN",
+                      keep: KeepParam = True,
                       ) -> Response | CrossResult:
     kind = media_type(request)
     if kind == "application/json":
         raw = await read_json(request)
+        names: list[str] | None = None
     elif kind == "multipart/form-data":
-        files, fields = await read_form(request, "files")
+        files, fields = await read_form(request, "files", archives=True)
         if not files:
-            raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields")
-        raw = {**fields, "reports": [{"id": Path(name).stem, "text": text}
-                                     for name, text in files]}
+            raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields "
+                           "(or one .zip of them)")
+        names = [Path(name).name[:TITLE_MAX] for name, _ in files]
+        raw = {**fields, "reports": [{"id": rid, "text": text} for rid, (_, text)
+                                     in zip(report_ids(names), files, strict=True)]}
     else:
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"reports\": [...]} or multipart 'files'")
     body = validated(BatchRequest, raw)
     options = options_of(request, body)
-    reports = [(r.id, require_text(r.text, r.id)) for r in body.reports]
-    cross = await run_in_threadpool(service_of(request).cross_check, reports, options)
+    reports = [(r.id, (names[i] if names else r.id), require_text(r.text, r.id))
+               for i, r in enumerate(body.reports)]
+    service = service_of(request)
+    history = history_of(request) if keep else None
+    if fmt == "ndjson":
+        return stream_batch(service, history, reports, options, body)
+    cross = await run_in_threadpool(service.cross_check, [(rid, text) for rid, _, text in reports],
+                                    options)
     metrics.CHECKS.inc(len(reports))
+    kept = (await run_in_threadpool(record_batch, history, service, reports, cross, body)
+            if history is not None else None)
+    response = await _batch_response(request, cross, fmt, lang, kept)
+    if kept is not None:
+        response.headers["Content-Location"] = f"/v1/checks/{kept[0]}"
+    return response
+
+
+async def _batch_response(request: Request, cross: CrossResult, fmt: BatchFormat | None,
+                          lang: str, kept: tuple[str, dict[str, str]] | None) -> Response:
+    base = str(request.base_url).rstrip("/")
+    checks = kept[1] if kept else {}
+
+    def link(rid: str) -> str:
+        return f"{base}/checks/{checks[rid]}" if rid in checks else ""
+
+    if fmt == "csv":
+        return file_response(to_csv(cross, lang, link), CSV_TYPE, "chachong-batch.csv")
+    if fmt == "xlsx":
+        data = await run_in_threadpool(to_xlsx, cross, lang, link)
+        return file_response(data, XLSX_TYPE, "chachong-batch.xlsx")
+    if fmt == "pdf":
+        pdf = await run_in_threadpool(render_batch_pdf, cross, lang)
+        return file_response(pdf, PDF, "chachong-batch.pdf", inline=True)
     if wants_html(request, fmt):
         return HTMLResponse(render_batch_html(cross, lang))
-    return cross
+    return JSONResponse(cross.model_dump(mode="json"))
+

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from app.api import metrics
 from app.api.deps import (
@@ -29,21 +30,33 @@ from app.api.models import (
     ReferenceIn,
     ReferenceOut,
     ReferencePage,
+    ReferencesAdded,
     ReferenceSummary,
 )
 from app.api.responses import ERRORS
+from app.api.search import search
+from app.api.uploads import report_ids, texts_of
 from app.core import Reference, require_text
+from app.core.archive import is_zip
 
 router = APIRouter(tags=["references"])
 
 
 @router.get("/v1/references", operation_id="list_references", response_model=ReferencePage,
-            responses=ERRORS, summary="List references (paged)",
+            responses=ERRORS, summary="List references (paged), or find them",
             dependencies=[Depends(require_reader)])
 async def list_references(request: Request,
                           offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> ReferencePage:
-    total, found = service_of(request).list(offset, limit)
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                          q: Annotated[str | None, Query(
+                              max_length=200, description="Only references whose id, title, "
+                              "source or tags (key=value) hold every word of this.",
+                              examples=["kind=template"])] = None) -> ReferencePage:
+    service = service_of(request)
+    if q and q.strip():
+        total, found = await run_in_threadpool(search, service, q.strip(), offset, limit)
+    else:
+        total, found = await run_in_threadpool(service.list, offset, limit)
     return ReferencePage(total=total, offset=offset, limit=limit,
                          items=[ReferenceSummary(**vars(s)) for s in found])
 
@@ -62,10 +75,11 @@ async def get_reference(request: Request, ref_id: str) -> ReferenceOut:
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceIn"}},
                  "multipart/form-data": {"schema": {
-                     "type": "object", "required": ["file", "id"],
+                     "type": "object", "required": ["file"],
                      "properties": {
                          "file": {"type": "string", "format": "binary"},
-                         "id": {"type": "string", "examples": ["2024-zuzhibu-shuzhi"]},
+                         "id": {"type": "string", "examples": ["2024-zuzhibu-shuzhi"],
+                                "description": "Made from the file name if not given."},
                          "title": {"type": "string"}, "source": {"type": "string"},
                          "tags": {"type": "string", "description": "JSON object or "
                                   "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
@@ -77,6 +91,8 @@ async def add_reference(request: Request) -> ReferenceSummary:
         if not files:
             raise ApiError(422, "missing_file", "send the reference as the field 'file'")
         tags = fields.get("tags")
+        if not fields.get("id"):
+            fields["id"] = report_ids([files[0][0]])[0]
         raw: object = {**fields, "text": files[0][1],
                        "tags": parse_tags(tags if isinstance(tags, str) else None)}
     elif kind == "application/json":
@@ -137,3 +153,48 @@ async def delete_reference(request: Request, ref_id: str) -> Response:
     await run_in_threadpool(service.delete, ref_id)
     metrics.CORPUS_SIZE.set(service.size())
     return Response(status_code=204)
+
+
+@router.post("/v1/references/archive", operation_id="import_references", status_code=201,
+             response_model=ReferencesAdded, responses=ERRORS,
+             summary="Add every report of a .zip as a reference (ids from the file names)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": {
+                     "type": "object", "required": ["file"],
+                     "properties": {
+                         "file": {"type": "string", "format": "binary",
+                                  "description": "A .zip of .txt, .md, .docx or .pdf files."},
+                         "source": {"type": "string", "description": "Where they came from "
+                                    "(default: the archive's name)."},
+                         "tags": {"type": "string", "description": "Tags of every one: JSON "
+                                  "object or key=value pairs", "examples": ["year=2024"]}}}}}}},
+             dependencies=[Depends(require_writer)])
+async def import_references(request: Request) -> ReferencesAdded:
+    """All or none: every member is read and checked (a readable report, a free id) before the
+    first is added."""
+    if media_type(request) != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data with the .zip "
+                       "as the field 'file'")
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "missing_file", "send the .zip as the field 'file'")
+        name = upload.filename or "upload.zip"
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not is_zip(name):
+        raise ApiError(415, "unsupported_format", f"{name}: send a .zip archive here; a single "
+                       "document goes to POST /v1/references")
+    members = await run_in_threadpool(texts_of, name, data, True)
+    tags = parse_tags(fields.get("tags"))
+    source = fields.get("source") or name
+    refs = [validated(ReferenceIn, {"id": rid, "text": text, "source": source[:500],
+                                    "tags": tags})
+            for rid, (_, text) in zip(report_ids([m for m, _ in members]), members,
+                                      strict=True)]
+    service = service_of(request)
+    await run_in_threadpool(service.add_many, [Reference(r.id, r.text, r.title, r.source, r.tags)
+                                               for r in refs])
+    added = [summary(Reference(r.id, r.text, r.title, r.source, r.tags)) for r in refs]
+    metrics.CORPUS_SIZE.set(service.size())
+    return ReferencesAdded(added=added)

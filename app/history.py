@@ -1,0 +1,279 @@
+"""The check history: the result of every check, kept in the data folder for a set time.
+
+Its own SQLite file (``history.sqlite3`` beside the reference store), WAL mode, synchronous=FULL:
+a check that got an id is on disk before the answer leaves. One row per check, its body plain
+JSON (nothing pickled): a report keeps its text, its result, the options it was checked with and
+the full text of every source it copied from, so its permalink and its side-by-side view stay
+what they were when it was checked, whatever happens to the corpus later; a batch keeps its
+pairs, and its reports are rows of their own that point at it (deleted with it).
+
+Rows past their expiry read as missing and are dropped at the next write; past ``max_checks``
+checks the oldest go first.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.core.schema import CheckResult, CrossResult, Pair, ReportResult
+
+HISTORY_FILE = "history.sqlite3"
+CHECK_ID_PATTERN = r"^[A-Za-z0-9_-]{16}$"
+DAY = 86_400.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('report', 'batch')),
+    batch TEXT REFERENCES checks (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    copy_ratio REAL NOT NULL,
+    verdict TEXT NOT NULL,
+    reports INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checks_by_created ON checks (batch, created);
+CREATE INDEX IF NOT EXISTS checks_by_expiry ON checks (expires);
+CREATE INDEX IF NOT EXISTS checks_of_batch ON checks (batch);
+"""
+_SUMMARY = "id, kind, batch, title, created, expires, copy_ratio, verdict, reports"
+
+
+class SourceText(BaseModel):
+    title: str
+    text: str
+
+
+class ReportBody(BaseModel):
+    """What a report's row keeps."""
+
+    text: str
+    result: CheckResult
+    sources: dict[str, SourceText] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    report_id: str | None = None  # its id inside its batch
+
+
+class BatchBody(BaseModel):
+    pairs: list[Pair]
+    checks: list[str]  # the check ids of its reports, in the batch's order
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckSummary(BaseModel):
+    id: str = Field(examples=["a8Zr3kQm0xYp1cV7"])
+    kind: Literal["report", "batch"]
+    batch: str | None = Field(None, description="The batch this report was checked in.")
+    title: str
+    created: datetime
+    expires: datetime
+    copy_ratio: float = Field(description="The report's ratio; for a batch, its highest.")
+    verdict: Literal["pass", "fail"] = Field(description="For a batch: 'fail' if any failed.")
+    reports: int = Field(description="Reports checked (1, or the size of the batch).")
+
+
+class StoredReport(BaseModel):
+    summary: CheckSummary
+    body: ReportBody
+
+
+class StoredBatch(BaseModel):
+    summary: CheckSummary
+    body: BatchBody
+    reports: list[StoredReport]
+
+    def cross(self) -> CrossResult:
+        return CrossResult(reports=[ReportResult(id=r.body.report_id or r.summary.title,
+                                                 result=r.body.result) for r in self.reports],
+                           pairs=self.body.pairs)
+
+
+class PartOfBatchError(Exception):
+    """A report of a batch is deleted with its batch, not alone."""
+
+    def __init__(self, batch: str) -> None:
+        super().__init__(batch)
+        self.batch = batch
+
+
+def new_check_id() -> str:
+    """16 URL-safe characters, 96 random bits: a permalink nobody can guess."""
+    return secrets.token_urlsafe(12)
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class CheckHistory:
+    def __init__(self, data_dir: Path, days: float, max_checks: int) -> None:
+        self.days = days
+        self.max_checks = max_checks
+        self.path = data_dir / HISTORY_FILE
+        self._local = threading.local()
+        if self.enabled:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+
+    @property
+    def enabled(self) -> bool:
+        """With 0 days nothing is kept and no file is made."""
+        return self.days > 0
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def save_report(self, check_id: str, title: str, body: ReportBody,
+                    now: float | None = None) -> CheckSummary:
+        now = time.time() if now is None else now
+        summary = self._summary(check_id, "report", None, title, now, body.result)
+        self._write([(summary, body)], now)
+        return summary
+
+    def save_batch(self, batch_id: str, title: str, reports: list[tuple[str, str, ReportBody]],
+                   pairs: list[Pair], options: dict[str, Any],
+                   now: float | None = None) -> CheckSummary:
+        """``reports``: (check id, title, body) of each report, in order."""
+        now = time.time() if now is None else now
+        results = [body.result for _, _, body in reports]
+        batch = CheckSummary(
+            id=batch_id, kind="batch", title=title, created=_when(now),
+            expires=_when(now + self.days * DAY),
+            copy_ratio=max((r.copy_ratio for r in results), default=0.0),
+            verdict="fail" if any(r.verdict == "fail" for r in results) else "pass",
+            reports=len(reports))
+        rows: list[tuple[CheckSummary, BaseModel]] = [
+            (batch, BatchBody(pairs=pairs, checks=[cid for cid, _, _ in reports],
+                              options=options))]
+        rows += [(self._summary(cid, "report", batch_id, name, now, body.result), body)
+                 for cid, name, body in reports]
+        self._write(rows, now)
+        return batch
+
+    def _summary(self, check_id: str, kind: Literal["report", "batch"], batch: str | None,
+                 title: str, now: float, result: CheckResult) -> CheckSummary:
+        return CheckSummary(id=check_id, kind=kind, batch=batch, title=title,
+                            created=_when(now), expires=_when(now + self.days * DAY),
+                            copy_ratio=result.copy_ratio, verdict=result.verdict, reports=1)
+
+    def _write(self, rows: list[tuple[CheckSummary, BaseModel]], now: float) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for summary, body in rows:
+                conn.execute(
+                    f"INSERT INTO checks ({_SUMMARY}, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (summary.id, summary.kind, summary.batch, summary.title,
+                     summary.created.timestamp(), summary.expires.timestamp(),
+                     summary.copy_ratio, summary.verdict, summary.reports,
+                     body.model_dump_json()))
+            self._purge(conn, now)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+        conn.execute("DELETE FROM checks WHERE expires <= ?", (now,))
+        conn.execute("DELETE FROM checks WHERE batch IS NULL AND id NOT IN (SELECT id FROM "
+                     "checks WHERE batch IS NULL ORDER BY created DESC, id LIMIT ?)",
+                     (self.max_checks,))
+
+    def purge(self, now: float | None = None) -> None:
+        """Drop what has expired (writes do this too)."""
+        if not self.enabled:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._purge(conn, time.time() if now is None else now)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def delete(self, check_id: str) -> bool:
+        """False when there is no such check; PartOfBatchError for a report of a batch."""
+        if not self.enabled:
+            return False
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT batch FROM checks WHERE id = ? AND expires > ?",
+                               (check_id, time.time())).fetchone()
+            if row is not None and row[0] is not None:
+                raise PartOfBatchError(row[0])
+            gone = conn.execute("DELETE FROM checks WHERE id = ?", (check_id,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return row is not None and gone > 0
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def recent(self, offset: int, limit: int) -> tuple[int, list[CheckSummary]]:
+        """Checks made on their own and batches (not the reports inside a batch), newest first."""
+        if not self.enabled:
+            return 0, []
+        now = time.time()
+        conn = self._conn()
+        total = conn.execute("SELECT COUNT(*) FROM checks WHERE batch IS NULL AND expires > ?",
+                             (now,)).fetchone()[0]
+        rows = conn.execute(f"SELECT {_SUMMARY} FROM checks WHERE batch IS NULL AND expires > ? "
+                            "ORDER BY created DESC, id LIMIT ? OFFSET ?",
+                            (now, limit, offset)).fetchall()
+        return int(total), [_summary_of(row) for row in rows]
+
+    def get(self, check_id: str) -> StoredReport | StoredBatch | None:
+        if not self.enabled:
+            return None
+        row = self._conn().execute(f"SELECT {_SUMMARY}, body FROM checks WHERE id = ? AND "
+                                   "expires > ?", (check_id, time.time())).fetchone()
+        if row is None:
+            return None
+        summary, body = _summary_of(row[:-1]), json.loads(row[-1])
+        if summary.kind == "report":
+            return StoredReport(summary=summary, body=ReportBody.model_validate(body))
+        batch = BatchBody.model_validate(body)
+        return StoredBatch(summary=summary, body=batch, reports=self._reports(batch.checks))
+
+    def _reports(self, check_ids: list[str]) -> list[StoredReport]:
+        if not check_ids:
+            return []
+        marks = ",".join("?" * len(check_ids))
+        rows = self._conn().execute(f"SELECT {_SUMMARY}, body FROM checks WHERE id IN ({marks})",
+                                    check_ids).fetchall()
+        found = {row[0]: StoredReport(summary=_summary_of(row[:-1]),
+                                      body=ReportBody.model_validate_json(row[-1]))
+                 for row in rows}
+        return [found[c] for c in check_ids if c in found]
+
+
+def _summary_of(row: tuple) -> CheckSummary:
+    check_id, kind, batch, title, created, expires, ratio, verdict, reports = row
+    return CheckSummary(id=check_id, kind=kind, batch=batch, title=title, created=_when(created),
+                        expires=_when(expires), copy_ratio=ratio, verdict=verdict,
+                        reports=reports)
