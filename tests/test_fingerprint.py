@@ -289,6 +289,7 @@ def test_what_the_cache_folder_keeps_is_datasketchs_and_jiebas(
     made_words = words._load()
     kept = {p.name.split("-")[0] + p.suffix for p in tmp_path.iterdir()}
     assert kept == {"jieba.marisa", "jieba.npz", "lsh.npz", "minhash.npz"}
+    monkeypatch.setattr(words, "_make", lambda _: pytest.fail("read from the cache"))
     read_words = words._load()
     text = template("jianshe-ju")
     assert words.cut(text, made_words) == words.cut(text, read_words) == \

@@ -26,22 +26,35 @@ def cache_dir() -> Path | None:
 def remembered(key: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Arrays that ``make`` computes, kept in the cache folder under ``key`` (which must name
     everything they depend on, versions included) and read back on later runs."""
+    found = read_arrays(key)
+    if found is None:
+        found = make()
+        write_arrays(key, found)
+    return found
+
+
+def read_arrays(key: str) -> dict[str, np.ndarray] | None:
     folder = cache_dir()
-    if folder is not None:
-        try:
-            with np.load(folder / f"{key}.npz", allow_pickle=False) as found:
-                return {name: found[name] for name in found.files}
-        except (OSError, ValueError):
-            pass  # not made yet, or cut short
-    arrays = make()
-    if folder is not None:
-        temporary = folder / f"{key}.{os.getpid()}.tmp.npz"
-        try:
-            np.savez(temporary, allow_pickle=False, **arrays)
-            os.replace(temporary, folder / f"{key}.npz")
-        except OSError:
-            temporary.unlink(missing_ok=True)
-    return arrays
+    if folder is None:
+        return None
+    try:
+        with np.load(folder / f"{key}.npz", allow_pickle=False) as found:
+            return {name: found[name] for name in found.files}
+    except (OSError, ValueError):
+        return None  # not made yet, or cut short
+
+
+def write_arrays(key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Written beside and moved into place, so a concurrent reader sees all or nothing."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    temporary = folder / f"{key}.{os.getpid()}.tmp.npz"
+    try:
+        np.savez(temporary, allow_pickle=False, **arrays)
+        os.replace(temporary, folder / f"{key}.npz")
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def version_of(package: str) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import marisa_trie
 import numpy as np
 
-from .cache import cache_dir, remembered, version_of
+from .cache import cache_dir, read_arrays, version_of, write_arrays
 
 if TYPE_CHECKING:
     import jieba
@@ -68,10 +68,10 @@ def _load() -> Dictionary:
     key = f"jieba-{version_of('jieba')}-{stat.st_size}-{int(stat.st_mtime)}"
     folder = cache_dir()
     trie_file = folder / f"{key}.marisa" if folder is not None else None
-    if trie_file is not None and trie_file.exists():
+    arrays = read_arrays(key)
+    if trie_file is not None and trie_file.exists() and arrays is not None:
         try:
-            trie = marisa_trie.Trie().mmap(str(trie_file))
-            return _with(trie, remembered(key, lambda: {}))
+            return _with(marisa_trie.Trie().mmap(str(trie_file)), arrays)
         except (OSError, ValueError, KeyError, RuntimeError):  # marisa's I/O: RuntimeError
             pass  # cut short: made again below
     import jieba
@@ -80,10 +80,10 @@ def _load() -> Dictionary:
     trie, arrays = _make(jieba.Tokenizer())  # jieba's default dictionary, the slow way once
     if trie_file is not None:
         try:
-            remembered(key, lambda: arrays)
             temporary = f"{trie_file}.{os.getpid()}.tmp"
             trie.save(temporary)
             os.replace(temporary, trie_file)
+            write_arrays(key, arrays)
         except OSError:
             pass  # a read-only cache folder: the dictionary is made again next time
     return _with(trie, arrays)
