@@ -962,3 +962,11 @@ def test_api_serves_the_web_page(client: TestClient) -> None:
     assert "/v1/check?" in client.get("/static/check.js").text
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", response.text, re.I)
+
+
+def test_the_cli_knows_every_report_language() -> None:
+    """The command line checks --lang without loading the report writers: the same list."""
+    from app.cli.checking import LANGUAGES
+    from app.reports.html import LABELS
+
+    assert set(LANGUAGES) == set(LABELS)

@@ -1,0 +1,135 @@
+"""Command line: ``chachong check``, ``chachong index build|add|verify`` and ``chachong serve``.
+
+Exit codes: 0 every report at or under the threshold, 1 any report over it, 2 bad input or usage.
+The commands' signatures are here; what they do is in ``checking``, ``indexing`` and
+``serving``, imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import EXIT_BAD_INPUT, Format, err
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Find near-copied boilerplate in Chinese work reports.")
+index_app = typer.Typer(no_args_is_help=True, help="Build a saved index of a reference corpus.")
+app.add_typer(index_app, name="index")
+
+
+@app.command()
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Reports to check (files or folders).")],
+    corpus: Annotated[Path | None, typer.Option(help="Folder of reference documents.")] = None,
+    index: Annotated[Path | None, typer.Option(help="Saved index folder (chachong index build).")]
+    = None,
+    threshold: Annotated[float | None, typer.Option(help="Fail above this copy ratio (0..1).")]
+    = None,
+    min_match_chars: Annotated[int | None, typer.Option(
+        help="Shortest verbatim run reported on its own (normalised characters).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    output: Annotated[Path | None, typer.Option(
+        help="Write here instead of standard output (for html or pdf with several reports: a "
+        "folder).")] = None,
+    lang: Annotated[str, typer.Option(help="HTML and PDF report language: zh-CN or en.")]
+    = "zh-CN",
+    exclude_quotes: Annotated[bool | None, typer.Option(
+        "--exclude-quotes/--count-quotes", help="Leave “…”, 「…」, 《…》 out of the ratio.")]
+    = None,
+    exclude_source: Annotated[list[str] | None, typer.Option(
+        help="Reference id or tag key=value whose matches do not count (repeatable).")] = None,
+    exclude_own: Annotated[bool, typer.Option(
+        help="Matches with references of the same --unit or --author do not count.")] = False,
+    unit: Annotated[str | None, typer.Option(help="The report's unit.")] = None,
+    author: Annotated[str | None, typer.Option(help="The report's author.")] = None,
+    stock_phrase: Annotated[list[str] | None, typer.Option(
+        help="A further phrase that never counts (repeatable).")] = None,
+    stock_phrases: Annotated[bool, typer.Option(
+        help="Apply the configured stock-phrase list.")] = True,
+    common_share: Annotated[float | None, typer.Option(
+        help="Phrases in more than this share of the corpus never count; 0 turns it off.")]
+    = None,
+    cross: Annotated[bool, typer.Option(
+        help="Also check the reports against each other (which copied from which).")] = False,
+) -> None:
+    """Check reports against the reference corpus, paragraph by paragraph."""
+    from .checking import run_check
+
+    run_check(paths, corpus=corpus, index=index, threshold=threshold,
+              min_match_chars=min_match_chars, fmt=fmt, output=output, lang=lang,
+              exclude_quotes=exclude_quotes, exclude_source=exclude_source,
+              exclude_own=exclude_own, unit=unit, author=author, stock_phrase=stock_phrase,
+              stock_phrases=stock_phrases, common_share=common_share, cross=cross)
+
+
+@index_app.command("build")
+def index_build(
+    folder: Annotated[Path, typer.Argument(help="Folder of reference documents.")],
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write (an index there is "
+                                      "replaced when the new one is complete).")],
+    workers: Annotated[int, typer.Option(min=1, help="Processes that analyse references "
+                                         "(default: one per core).")] = os.cpu_count() or 1,
+) -> None:
+    """Index a reference folder once and save it, for fast repeated checks (--index)."""
+    from .indexing import build
+
+    build(folder, out, workers)
+
+
+@index_app.command("add")
+def index_add(
+    folder: Annotated[Path, typer.Argument(help="Folder of reference documents to add.")],
+    index: Annotated[Path, typer.Option("--index", help="Index folder to add them to (a "
+                                        "server may be running on it).")],
+    workers: Annotated[int, typer.Option(min=1, help="Processes that analyse references "
+                                         "(default: one per core).")] = os.cpu_count() or 1,
+) -> None:
+    """Add a folder of references to a saved index (or a server's data index): all ids are
+    checked first, then each reference is on disk once counted."""
+    from .indexing import add
+
+    add(folder, index, workers)
+
+
+@index_app.command("verify")
+def index_verify(
+    path: Annotated[Path, typer.Argument(help="Index folder to check.")],
+) -> None:
+    """Check every file of a saved index against its recorded checksum, and its log."""
+    from .indexing import verify
+
+    verify(path)
+
+
+@app.command()
+def serve(
+    corpus: Annotated[Path | None, typer.Option(help="Base reference folder (default: the "
+                                                "bundled templates).")] = None,
+    index: Annotated[Path | None, typer.Option(help="Saved index folder to serve instead of "
+                                               "a corpus (chachong index build).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of the durable reference store.")]
+    = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (and its OpenAPI docs at /docs)."""
+    from .serving import run_server
+
+    run_server(corpus, index, data, host, port, workers)
+
+
+def main() -> None:
+    from app.core.errors import ChachongError
+
+    try:
+        app()
+    except ChachongError as exc:  # anything the commands did not translate themselves
+        err().print(f"error: {exc}", highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
