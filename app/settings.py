@@ -28,9 +28,11 @@ class Settings(BaseSettings):
 
     # the service
     data: Path = Field(Path("data"), description="Folder of the reference store (SQLite).")
-    store: str | None = Field(None, pattern=r"^rediss?://", description="redis://host:port/db "
-                              "to share the reference store between servers (default: SQLite "
-                              "in the data folder).")
+    store: str | None = Field(None, pattern=r"^rediss?(\+cluster)?://", description="A "
+                              "Redis (redis://host:port/db) or Redis Cluster "
+                              "(redis+cluster://host:port,host:port) whose log servers on "
+                              "several machines share; ?acks=N: replicas an addition waits for "
+                              "(default: none on one Redis, 1 on a cluster).")
     flush_docs: int = Field(1000, ge=1, description="References added through the API are "
                             "written into an index segment when this many wait...")
     flush_seconds: float = Field(30.0, gt=0, description="...or when the oldest has waited "

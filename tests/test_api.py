@@ -35,8 +35,7 @@ from api_helpers import (
     text_pdf,
 )
 from fastapi.routing import APIRoute
-from redis import Redis
-from redis_support import RedisServer
+from redis_support import RedisCluster, RedisServer
 
 from app.api import routers
 from app.api.main import create_app
@@ -63,13 +62,16 @@ def _no_settings_from_the_environment() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
-def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | None]:
-    """The whole module runs twice: on the embedded store, and with the index in Redis."""
+@pytest.fixture(scope="module", params=["embedded", "redis", "cluster"])
+def redis(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | RedisCluster | None]:
+    """The whole module runs three times: on the embedded store, with the log shared through
+    one Redis, and through a Redis Cluster of 3 masters and 3 replicas."""
     if request.param == "embedded":
         yield None
         return
-    server = RedisServer()
+    server = RedisServer() if request.param == "redis" else \
+        RedisCluster(tmp_path_factory.mktemp("cluster"))
     server.start()
     yield server
     server.stop()
@@ -77,7 +79,7 @@ def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | None]:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory,
-           redis: RedisServer | None) -> Iterator[TestClient]:
+           redis: RedisServer | RedisCluster | None) -> Iterator[TestClient]:
     """One app for the tests that add nothing to its corpus (so it is the bundled one)."""
     store = redis.url if redis else None
     with TestClient(create_app(settings(tmp_path_factory.mktemp("data"), store=store))) as c:
@@ -87,7 +89,8 @@ def client(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, redis: RedisServer | None) -> Iterator[Callable[..., TestClient]]:
+def make_client(tmp_path: Path, redis: RedisServer | RedisCluster | None
+                ) -> Iterator[Callable[..., TestClient]]:
     """A fresh app with its own store (and given settings), for tests that count references;
     apps made with the same ``data`` folder share their store, as after a restart."""
     clients: list[TestClient] = []
@@ -96,10 +99,8 @@ def make_client(tmp_path: Path, redis: RedisServer | None) -> Iterator[Callable[
     def make(data: Path | None = None, **overrides: Any) -> TestClient:
         data = data or tmp_path / f"data{len(clients)}"
         if redis and "store" not in overrides:
-            if data not in stores:  # a new store: Redis starts empty (one database per store)
-                stores[data] = f"{redis.url[:-1]}{len(stores) + 1}"
-                with Redis.from_url(stores[data]) as db:
-                    db.flushdb()
+            if data not in stores:  # a new store: keys of its own
+                stores[data] = f"{redis.url}?prefix={tmp_path.name}-{len(stores)}:"
             overrides["store"] = stores[data]
         c = TestClient(create_app(settings(data, **overrides)))
         c.__enter__()

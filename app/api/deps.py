@@ -19,14 +19,14 @@ from app.api.uploads import texts_of
 from app.core import CheckOptions, Reference
 from app.history import CheckHistory
 from app.options import CheckOverrides, check_options
-from app.service import CorpusService, SharedCorpusService
+from app.service import CorpusService
 from app.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
 TITLE_MAX = 200
 
-Service = CorpusService | SharedCorpusService
+Service = CorpusService
 
 
 def service_of(request: Request) -> Service:
