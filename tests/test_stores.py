@@ -343,3 +343,32 @@ def test_a_data_folder_of_an_earlier_release_is_migrated(tmp_path: Path) -> None
     assert (data / "chachong.sqlite3.migrated").exists()
     with TestClient(create_app(isolated_settings(data))) as client:  # nothing twice
         assert client.get("/v1/references").json()["total"] == 5 + 3
+
+
+def test_folding_the_shared_store_into_a_base_index(redis_server: RedisServer,
+                                                    tmp_path: Path) -> None:
+    """`chachong index fold` moves what servers added to the store into a saved index (removed
+    references left out): a server on that base with an empty store answers as before."""
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+
+    base = tmp_path / "base.idx"
+    build_index_folder(load_corpus(bundled_corpus_dir()), base)
+    first = _service("redis", build_index(load_corpus(bundled_corpus_dir())), tmp_path / "one",
+                     redis_server.url)
+    texts = {f"s-{i}": case_text(f"case-{i:03d}.txt") for i in (1, 8, 16)}
+    first.add_many([Reference(i, t) for i, t in texts.items()])
+    first.delete("s-8")
+    before = first.check(texts["s-16"], CheckOptions()).model_dump(mode="json")
+    done = CliRunner().invoke(cli, ["index", "fold", "--store", redis_server.url,
+                                    "--index", str(base)])
+    assert done.exit_code == 0, done.output
+    assert "folded 2 references" in done.stderr
+    assert SharedLog(redis_server.url).count() == 0
+    settings = isolated_settings(tmp_path / "after", store=redis_server.url, index=base)
+    with TestClient(create_app(settings)) as client:
+        ids = {item["id"] for item in client.get("/v1/references").json()["items"]}
+        assert ids == {*TEMPLATE_IDS, "s-1", "s-16"}
+        after = client.post("/v1/check", json={"text": texts["s-16"]}).json()
+    assert after == before

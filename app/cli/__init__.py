@@ -97,6 +97,20 @@ def index_add(
     add(folder, index, workers)
 
 
+@index_app.command("fold")
+def index_fold(
+    store: Annotated[str, typer.Option("--store", help="The shared store (redis://... or "
+                                       "redis+cluster://host:port,...).")],
+    index: Annotated[Path, typer.Option("--index", help="Saved index folder to fold its "
+                                        "references into (the servers' next base).")],
+) -> None:
+    """Move what the servers added to a shared store into a saved index: the store then holds
+    only what is added after (see the README for the whole procedure)."""
+    from .indexing import fold
+
+    fold(store, index)
+
+
 @index_app.command("verify")
 def index_verify(
     path: Annotated[Path, typer.Argument(help="Index folder to check.")],

@@ -46,6 +46,19 @@ def add(folder: Path, index: Path, workers: int) -> None:
     err().print(f"added {count} references to {index}")
 
 
+def fold(store: str, index: Path) -> None:
+    from app.storage.build import fold_shared
+    from app.storage.shared_log import SharedLog
+
+    try:
+        shared = SharedLog(store)
+        with _progress("folding", shared.count()) as advance:
+            count = fold_shared(shared, index, progress=advance)
+    except ChachongError as exc:
+        raise fail(str(exc)) from None
+    err().print(f"folded {count} references into {index}; the store holds what is added after")
+
+
 def verify(path: Path) -> None:
     try:
         found = verify_folder(path)
