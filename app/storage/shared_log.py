@@ -44,7 +44,7 @@ from .records import Record
 from .segment import VERSION
 
 PARTITIONS = 16
-LAYOUT = ("chachong-shared-log 1; index " + str(VERSION) + "; "
+LAYOUT = ("chachong-shared-log 2; index " + str(VERSION) + "; "
           + " ".join(f"{k}={v}" for k, v in FINGERPRINT.items()))
 
 # An addition: refuse a taken id, else log it, keep its record and map the id to it.
