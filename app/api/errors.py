@@ -11,6 +11,7 @@ from app.core.errors import (
     DuplicateReferenceError,
     EmptyTextError,
     InputError,
+    ReaderUnavailableError,
     ReferenceNotFoundError,
     StoreUnavailableError,
     UnsupportedFormatError,
@@ -18,6 +19,7 @@ from app.core.errors import (
 
 _STATUS: list[tuple[type[ChachongError], int]] = [
     (StoreUnavailableError, 503),
+    (ReaderUnavailableError, 501),
     (UnsupportedFormatError, 415),
     (EmptyTextError, 422),
     (DecodeError, 422),
