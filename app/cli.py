@@ -28,12 +28,11 @@ from app.core import (
     check_text,
     cross_check,
     load_corpus,
-    read_document,
     require_text,
 )
 from app.core.corpus import corpus_files, iter_corpus
 from app.core.index import build_index_folder
-from app.core.readers import SUPPORTED
+from app.core.readers import REFERENCE_SUFFIXES, REPORT_SUFFIXES, Extracted, extract_all
 from app.logs import LOG_CONFIG
 from app.options import CheckOverrides, check_options
 from app.reports.github import to_github
@@ -84,9 +83,9 @@ def _reports(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in SUPPORTED)
+                           if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES)
             if not found:
-                raise _fail(f"{path}: no reports in this folder ({', '.join(SUPPORTED)})")
+                raise _fail(f"{path}: no reports in this folder ({', '.join(REPORT_SUFFIXES)})")
             out.extend(found)
         elif path.is_file():
             out.append(path)
@@ -128,6 +127,8 @@ def check(
     = None,
     cross: Annotated[bool, typer.Option(
         help="Also check the reports against each other (which copied from which).")] = False,
+    ocr: Annotated[bool, typer.Option(
+        help="Recognise scanned PDFs and images (.png, .jpg) with OCR; slow.")] = False,
 ) -> None:
     """Check reports against the reference corpus, paragraph by paragraph."""
     settings = _settings()
@@ -149,29 +150,25 @@ def check(
 
     if lang not in LABELS:
         raise _fail(f"--lang must be one of {', '.join(LABELS)}")
+    texts = _read_reports(files, settings, ocr)
     if cross:
-        stems = [p.stem for p in files]
+        stems = [p.stem for p, _, _ in texts]
         if len(set(stems)) != len(stems):
             raise _fail("--cross needs reports with distinct file names (their ids)")
-    texts: list[tuple[Path, str]] = []
-    for path in files:
-        try:
-            texts.append((path, require_text(read_document(path.read_bytes(), str(path)),
-                                             str(path))))
-        except ChachongError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            raise _fail(f"{path}: cannot be read ({exc.strerror})") from None
     if cross:
         try:
-            crossed = cross_check([(p.stem, t) for p, t in texts], ref_index, options)
+            crossed = cross_check([(p.stem, t) for p, t, _ in texts], ref_index, options)
         except ChachongError as exc:
             raise _fail(str(exc)) from None
+        crossed = crossed.model_copy(update={"reports": [
+            r.model_copy(update={"result": r.result.model_copy(update={"document": d.info()})})
+            for r, (_, _, d) in zip(crossed.reports, texts, strict=True)]})
         emit_cross(crossed, fmt, output, lang)
         failed = any(r.result.verdict == "fail" for r in crossed.reports)
         raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
-    reports: list[Report] = [(p, t, check_text(t, ref_index, options, title=p.name))
-                             for p, t in texts]
+    reports: list[Report] = [
+        (p, t, check_text(t, ref_index, options, title=p.name).model_copy(
+            update={"document": d.info()})) for p, t, d in texts]
     try:
         emit(reports, fmt, output, lang)
     except OSError as exc:
@@ -181,6 +178,28 @@ def check(
 
 
 Report = tuple[Path, str, CheckResult]
+
+
+def _read_reports(files: list[Path], settings: Settings, ocr: bool
+                  ) -> list[tuple[Path, str, Extracted]]:
+    """Each report's text and how it was read (every document of a .zip, as ZIP/member);
+    what a reader had to work around is said on standard error."""
+    options = settings.read_options(ocr)
+    texts: list[tuple[Path, str, Extracted]] = []
+    for path in files:
+        try:
+            documents, skipped = extract_all(path.read_bytes(), str(path), options)
+            for name, document in documents:
+                texts.append((Path(name), require_text(document.text, name), document))
+                for warning in document.warnings:
+                    err.print(f"warning: {warning}", highlight=False, markup=False)
+            for warning in skipped:
+                err.print(f"warning: {warning}", highlight=False, markup=False)
+        except ChachongError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"{path}: cannot be read ({exc.strerror})") from None
+    return texts
 
 
 def emit_cross(crossed: CrossResult, fmt: Format, output: Path | None, lang: str) -> None:
@@ -265,7 +284,7 @@ def index_build(
     try:
         files = corpus_files(folder)
         if not files:
-            raise _fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+            raise _fail(f"{folder}: no reference files found ({', '.join(REFERENCE_SUFFIXES)})")
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err,
                       transient=True) as progress:
             task = progress.add_task("indexing", total=len(files))

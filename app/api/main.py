@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -50,9 +51,11 @@ from app.core import (
     build_index,
     bundled_corpus_dir,
     load_corpus,
-    read_document,
     require_text,
 )
+from app.core.readers import Extracted, extract, extract_all, is_archive
+from app.core.readers.ocr import missing as ocr_missing
+from app.core.readers.office import soffice
 from app.options import CheckOverrides, check_options
 from app.reports.html import render_batch_html, render_html
 from app.service import CorpusService, SharedCorpusService
@@ -62,6 +65,9 @@ from app.store import SqliteStore
 
 log = logging.getLogger("chachong.api")
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
+READ_FIELDS = ("ocr",)  # form fields about reading the file, not options of the check
+OCR_QUERY = Query(description="Recognise scanned PDFs and images with OCR (slow; the server "
+                  "must allow it with CHACHONG_OCR=true). A form field 'ocr' does the same.")
 TITLE_MAX = 200
 WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "static" / "index.html"
 
@@ -182,22 +188,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "deeply)") from None
 
     async def read_form(request: Request, file_field: str
-                        ) -> tuple[list[tuple[str, str]], dict[str, object]]:
-        """(file name, text) of every upload in ``file_field`` and the form's other fields
+                        ) -> tuple[list[tuple[str, bytes]], dict[str, object]]:
+        """(file name, bytes) of every upload in ``file_field`` and the form's other fields
         (repeatable ones as lists). The form, and its temporary files, are closed after."""
         async with request.form() as form:
             files = []
             for upload in form.getlist(file_field):
                 if isinstance(upload, UploadFile):
-                    name = upload.filename or "upload.txt"
-                    files.append((name, require_text(read_document(await upload.read(), name),
-                                                     name)))
+                    files.append((upload.filename or "upload.txt", await upload.read()))
             fields: dict[str, object] = {
                 k: v for k, v in form.items() if k != file_field and isinstance(v, str)}
             for key in LIST_FIELDS:
                 if key in form:
                     fields[key] = [v for v in form.getlist(key) if isinstance(v, str)]
         return files, fields
+
+    def wants_ocr(query: bool, fields: dict[str, object]) -> bool:
+        """OCR asked for by the query or a form field; refused when the server does not
+        allow it."""
+        field = fields.pop("ocr", None)
+        asked = query or (isinstance(field, str) and field.strip().lower() in
+                          ("1", "true", "yes", "on"))
+        if asked and not settings.ocr:
+            raise ApiError(422, "ocr_disabled", "OCR is turned off on this server; its "
+                           "operator can allow it with CHACHONG_OCR=true")
+        return asked
+
+    async def read_upload(name: str, data: bytes, ocr: bool) -> Extracted:
+        """One uploaded document's text (conversions and OCR run off the event loop)."""
+        extracted = await run_in_threadpool(extract, data, name, settings.read_options(ocr))
+        require_text(extracted.text, name)
+        return extracted
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -211,7 +232,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              responses={503: {"model": ErrorResponse}})
     async def readyz() -> dict[str, object]:
         await run_in_threadpool(service.ready)
-        return {"status": "ready", "references": service.size()}
+        return {"status": "ready", "references": service.size(), "readers": readers()}
+
+    def readers() -> dict[str, object]:
+        """Which optional readers this server has, and what a missing one needs."""
+        missing: dict[str, str] = {}
+        if soffice() is None:
+            missing[".doc .wps .odt .rtf"] = ("LibreOffice is not installed (Debian: "
+                                              "libreoffice-writer-nogui)")
+        absent = ocr_missing()
+        if absent:
+            missing["OCR (.png .jpg, scanned .pdf)"] = (f"{', '.join(absent)} not installed "
+                                                        "(pip install 'chachong[ocr]')")
+        return {"ocr": "allowed" if settings.ocr else "off", "missing": missing}
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response,
@@ -243,13 +276,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         "'Accept: text/html' asks for html too.")] = None,
                     lang: Annotated[Literal["zh-CN", "en"], Query(
                         description="Language of the html report.")] = "zh-CN",
+                    ocr: Annotated[bool, OCR_QUERY] = False,
                     _: None = Depends(require_reader)) -> Response | CheckResult:
-        body = await _check_body(request)
+        body, document = await _check_body(request, ocr)
         if store:
             require_writer(request)
         options = options_of(body)
         stored_id: str | None = None
         result = await run_in_threadpool(service.check, body.text, options, body.title)
+        if document is not None:
+            result = result.model_copy(update={"document": document.info()})
         metrics.CHECKS.inc()
         if store:
             ref = _validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
@@ -266,25 +302,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers["Location"] = f"/v1/references/{quote(stored_id, safe='')}"
         return response
 
-    async def _check_body(request: Request) -> CheckRequest:
+    async def _check_body(request: Request, ocr: bool
+                          ) -> tuple[CheckRequest, Extracted | None]:
         kind = _media_type(request)
         if kind == "application/json":
             raw = await read_json(request)
             body = _validated(CheckRequest, raw)
             require_text(body.text, "text")
-            return body
+            return body, None
         if kind == "multipart/form-data":
             files, fields = await read_form(request, "file")
             if not files:
                 raise ApiError(422, "missing_file", "send the report as the multipart field "
                                "'file'")
-            name, text = files[0]
+            name, data = files[0]
+            document = await read_upload(name, data, wants_ocr(ocr, fields))
             fields.setdefault("title", Path(name).name[:TITLE_MAX])
             # the file is the report: a form field called text does not replace it
-            return _validated(CheckRequest, {**fields, "text": text})
+            return _validated(CheckRequest, {**fields, "text": document.text}), document
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"text\": ...} or multipart/form-data with a "
-                       "'file' field (.txt, .md, .docx, .pdf)")
+                       "'file' field (a report: .txt, .md, .docx, .doc, .wps, .odt, .rtf, .pdf, "
+                       ".ofd, .html, or an image with ocr=true)")
 
     @app.post("/v1/check/batch", tags=["check"], response_model=CrossResult,
               responses={**ERRORS, **HTML_TOO},
@@ -299,16 +338,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           fmt: Annotated[Literal["json", "html"] | None, Query(
                               alias="format", description="json (default) or html.")] = None,
                           lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+                          ocr: Annotated[bool, OCR_QUERY] = False,
                           _: None = Depends(require_reader)) -> Response | CrossResult:
         kind = _media_type(request)
+        documents: dict[str, Extracted] = {}
+        warnings: list[str] = []
         if kind == "application/json":
             raw = await read_json(request)
         elif kind == "multipart/form-data":
             files, fields = await read_form(request, "files")
             if not files:
                 raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields")
-            raw = {**fields, "reports": [{"id": Path(name).stem, "text": text}
-                                         for name, text in files]}
+            reading = settings.read_options(wants_ocr(ocr, fields))
+            for name, data in files:
+                read, skipped = await run_in_threadpool(extract_all, data, name, reading)
+                warnings += skipped
+                for path, extracted in read:
+                    require_text(extracted.text, path)
+                    member = path[len(name) + 1:] if is_archive(name) else name
+                    documents[_batch_id(member, documents)] = extracted
+            raw = {**fields, "reports": [{"id": report_id, "text": extracted.text}
+                                         for report_id, extracted in documents.items()]}
         else:
             raise ApiError(415, "unsupported_media_type",
                            "send application/json {\"reports\": [...]} or multipart 'files'")
@@ -316,6 +366,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         options = options_of(body)
         reports = [(r.id, require_text(r.text, r.id)) for r in body.reports]
         cross = await run_in_threadpool(service.cross_check, reports, options)
+        if documents:
+            cross = cross.model_copy(update={"warnings": warnings, "reports": [
+                report.model_copy(update={"result": report.result.model_copy(
+                    update={"document": documents[report.id].info()})})
+                for report in cross.reports]})
         metrics.CHECKS.inc(len(reports))
         if _wants_html(request, fmt):
             return HTMLResponse(render_batch_html(cross, lang))
@@ -350,14 +405,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           "tags": {"type": "string", "description": "JSON object or "
                                    "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
               dependencies=[Depends(require_writer)])
-    async def add_reference(request: Request) -> ReferenceSummary:
+    async def add_reference(request: Request,
+                            ocr: Annotated[bool, OCR_QUERY] = False) -> ReferenceSummary:
         kind = _media_type(request)
         if kind == "multipart/form-data":
             files, fields = await read_form(request, "file")
             if not files:
                 raise ApiError(422, "missing_file", "send the reference as the field 'file'")
+            name, data = files[0]
+            document = await read_upload(name, data, wants_ocr(ocr, fields))
             tags = fields.get("tags")
-            raw: object = {**fields, "text": files[0][1],
+            raw: object = {**fields, "text": document.text,
                            "tags": _tags(tags if isinstance(tags, str) else None)}
         elif kind == "application/json":
             raw = await read_json(request)
@@ -410,6 +468,21 @@ def _validated(model: type[M], raw: object) -> M:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
+
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\u4e00-\u9fff]+")
+
+
+def _batch_id(path: str, taken: dict[str, Extracted]) -> str:
+    """A report id for an uploaded file or archive member: its path without the suffix, with
+    what ids may not hold (spaces, slashes, full-width brackets) as '_'; unique in the batch."""
+    stem = str(Path(path).with_suffix("")) if Path(path).suffix else path
+    base = _ID_UNSAFE.sub("_", stem.replace("\\", "/")).strip("_.-")[:120] or "report"
+    report_id, n = base, 1
+    while report_id in taken:
+        n += 1
+        report_id = f"{base}-{n}"
+    return report_id
 
 
 def _summary(ref: Reference) -> ReferenceSummary:

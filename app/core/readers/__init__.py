@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from ..errors import EmptyTextError, NeedsOcrError, UnsupportedFormatError
-from .document import Extracted, ReadOptions
+from .document import DEFAULTS, Extracted, ReadOptions
 from .text import decode_text, read_text
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".markdown", ""})
@@ -35,17 +35,20 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 ARCHIVE_SUFFIX = ".zip"
 DOCUMENT_SUFFIXES = (TEXT_SUFFIXES - {""} | {DOCX_SUFFIX, PDF_SUFFIX, OFD_SUFFIX}
                      | OFFICE_SUFFIXES | HTML_SUFFIXES | IMAGE_SUFFIXES)
-SUPPORTED = sorted(DOCUMENT_SUFFIXES)  # a document each: a report, or a reference
+SUPPORTED = sorted(DOCUMENT_SUFFIXES)  # a document each
+REFERENCE_SUFFIXES = sorted(DOCUMENT_SUFFIXES - IMAGE_SUFFIXES)  # a corpus folder is not OCRed
 REPORT_SUFFIXES = sorted(DOCUMENT_SUFFIXES | {ARCHIVE_SUFFIX})  # reports may come zipped
 
 __all__ = [
     "ARCHIVE_SUFFIX",
+    "REFERENCE_SUFFIXES",
     "REPORT_SUFFIXES",
     "SUPPORTED",
     "Extracted",
     "ReadOptions",
     "decode_text",
     "extract",
+    "extract_all",
     "is_archive",
     "read_document",
     "require_text",
@@ -56,11 +59,13 @@ def is_archive(name: str) -> bool:
     return PurePath(name).suffix.lower() == ARCHIVE_SUFFIX
 
 
-def extract(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> Extracted:
+def extract(data: bytes, name: str, options: ReadOptions = DEFAULTS) -> Extracted:
     """The text of one document and how it was read; the reader is chosen by the suffix."""
     suffix = PurePath(name).suffix.lower()
+    fmt = suffix.lstrip(".") or "txt"
+    # the readers of converted and optional formats are imported when first needed
     if suffix in TEXT_SUFFIXES:
-        return read_text(data, name, suffix.lstrip(".") or "txt")
+        return read_text(data, name, fmt)
     if suffix == DOCX_SUFFIX:
         from .wordml import read_docx
 
@@ -73,10 +78,15 @@ def extract(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> Ext
         from .office import read_office
 
         return read_office(data, name, suffix, options)
+    return _read_other(data, name, suffix, fmt, options)
+
+
+def _read_other(data: bytes, name: str, suffix: str, fmt: str,
+                options: ReadOptions) -> Extracted:
     if suffix == OFD_SUFFIX:
         from .ofd import read_ofd
 
-        return read_ofd(data, name)
+        return read_ofd(data, name, options)
     if suffix in HTML_SUFFIXES:
         from .webpage import read_webpage
 
@@ -87,7 +97,7 @@ def extract(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> Ext
                                 "again with OCR turned on (ocr=true, or --ocr)")
         from .ocr import recognise
 
-        return recognise(data, name, suffix.lstrip("."), options)
+        return recognise(data, name, fmt, options)
     if suffix == ARCHIVE_SUFFIX:
         raise UnsupportedFormatError(f"{name}: a .zip holds several reports; check it as a "
                                      "batch (chachong check, or POST /v1/check/batch)")
@@ -95,7 +105,19 @@ def extract(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> Ext
                                  f"use one of {', '.join(REPORT_SUFFIXES)}")
 
 
-def read_document(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> str:
+def extract_all(data: bytes, name: str, options: ReadOptions = DEFAULTS
+                ) -> tuple[list[tuple[str, Extracted]], list[str]]:
+    """Every document of a file: the file itself, or each member of a .zip (named
+    ``archive.zip/path/in/it``); and the warnings about members passed over."""
+    if not is_archive(name):
+        return [(name, extract(data, name, options))], []
+    from .archive import read_archive
+
+    members, warnings = read_archive(data, name, options, extract, frozenset(DOCUMENT_SUFFIXES))
+    return [(f"{name}/{path}", extracted) for path, extracted in members], warnings
+
+
+def read_document(data: bytes, name: str, options: ReadOptions = DEFAULTS) -> str:
     """Text of a submitted file (see ``extract`` for how it was read)."""
     return extract(data, name, options).text
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sandbox import MiB, Limits
+from ..schema import DocumentInfo
+from .sandbox import Limits, MiB
 
 # Reports of a few dozen pages are usual; a thousand is more than anyone writes, and keeps a
 # hostile PDF of 10,000 empty pages from holding a worker.
@@ -29,6 +30,15 @@ class Extracted:
     pages: int | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def info(self) -> DocumentInfo:
+        return DocumentInfo(format=self.format, parts=self.parts, ocr=self.ocr,
+                            pages=self.pages, warnings=self.warnings)
+
+
+CONVERT_LIMITS = Limits(seconds=60, memory_bytes=1024 * MiB)
+# onnxruntime and OpenCV reserve far more address space than they use
+OCR_LIMITS = Limits(seconds=300, memory_bytes=4096 * MiB)
+
 
 @dataclass(frozen=True)
 class ReadOptions:
@@ -37,6 +47,8 @@ class ReadOptions:
     ocr: bool = False
     max_pages: int = MAX_PAGES
     ocr_max_pages: int = OCR_MAX_PAGES
-    convert: Limits = Limits(seconds=60, memory_bytes=1024 * MiB)
-    # onnxruntime and OpenCV reserve far more address space than they use
-    recognise: Limits = Limits(seconds=300, memory_bytes=4096 * MiB)
+    convert: Limits = CONVERT_LIMITS
+    recognise: Limits = OCR_LIMITS
+
+
+DEFAULTS = ReadOptions()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..errors import DecodeError, NeedsOcrError, TooManyPagesError
-from .document import Extracted, ReadOptions
+from .document import DEFAULTS, Extracted, ReadOptions
 
 
 def page_count_error(name: str, pages: int, limit: int, what: str) -> TooManyPagesError:
@@ -14,7 +14,7 @@ def page_count_error(name: str, pages: int, limit: int, what: str) -> TooManyPag
 
 
 def read_pdf(data: bytes, name: str = "input.pdf",
-             options: ReadOptions = ReadOptions()) -> Extracted:
+             options: ReadOptions = DEFAULTS) -> Extracted:
     """Text layer of a PDF, page after page; a scan goes to OCR when ``options.ocr``."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError, PdfStreamError

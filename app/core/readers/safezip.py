@@ -57,12 +57,14 @@ def open_zip(data: bytes, name: str, kind: str, limits: ZipLimits = DOCUMENT_LIM
     return archive
 
 
-def read_member(archive: zipfile.ZipFile, member: str, name: str, kind: str) -> bytes:
+def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, name: str,
+                kind: str) -> bytes:
     """A member's bytes; a damaged or encrypted member is a DecodeError naming both."""
     try:
         return archive.read(member)
     except _READ_ERRORS as exc:
-        raise DecodeError(f"{name}: the {kind} is damaged ({member}: {exc}); save it again "
+        label = member.filename if isinstance(member, zipfile.ZipInfo) else member
+        raise DecodeError(f"{name}: the {kind} is damaged ({label}: {exc}); save it again "
                           "from the program that made it") from exc
 
 

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from ..errors import ConversionError, ConversionTimeoutError, ReaderUnavailableE
 JAIL = Path(__file__).with_name("jail.py")
 MiB = 1024 * 1024
 STDERR_KEPT = 2000  # characters of a failed converter's own words kept for the message
+# Conversions at once in one process, one a core: a burst of uploads waits here rather than
+# starting dozens of converters of up to a gigabyte each. The time limit starts once running.
+_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,21 @@ def run_bounded(command: list[str], folder: Path, limits: Limits, name: str,
            "TMPDIR": str(folder), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            # numerical libraries start one thread per core otherwise, each with its own stack
            "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(jailed, cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=limits.seconds)
-    except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        process.communicate()
-        raise ConversionTimeoutError(
-            f"{name}: {what} did not finish within {limits.seconds:g} s; the file is refused "
-            "(save it again from the program that made it, or as .docx or .pdf)") from None
-    finally:
-        _kill_group(process.pid)  # helpers it left behind (LibreOffice forks one)
+    with _SLOTS:
+        process = subprocess.Popen(jailed, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+        try:
+            out, err = process.communicate(timeout=limits.seconds)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.communicate()
+            raise ConversionTimeoutError(
+                f"{name}: {what} did not finish within {limits.seconds:g} s; the file is "
+                "refused (save it again from the program that made it, or as .docx or .pdf)"
+            ) from None
+        finally:
+            _kill_group(process.pid)  # helpers it left behind (LibreOffice forks one)
     if process.returncode == 125 and b"jail:" in err:
         raise ReaderUnavailableError(f"{name}: {what} could not be started in its "
                                      f"sandbox on the server: {_words(err)}")
@@ -97,7 +103,5 @@ def _words(output: bytes) -> str:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -143,9 +143,9 @@ def read_docx(data: bytes, name: str = "input.docx", fmt: str = "docx") -> Extra
                 part = _Reader()
                 root = parse_xml(read_member(archive, member, name, KIND), member, name)
                 for child in root:
-                    if child.tag in (W + "footnote", W + "endnote"):
-                        if child.get(W + "type") not in _NOTE_SEPARATORS:
-                            part.block(child)
+                    if (child.tag in (W + "footnote", W + "endnote")
+                            and child.get(W + "type") not in _NOTE_SEPARATORS):
+                        part.block(child)
                 if root.tag not in (W + "footnotes", W + "endnotes"):
                     part.block(root)
                 text = "\n".join(line for line in part.lines if line.strip())
