@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Load test: a real ``chachong serve --workers 2`` on 127.0.0.1 (a temporary data folder, the dev
-set's corpus, read from ``../shared/eval/dev`` beside the clone), driven by locust (headless, as a library) with 50 concurrent clients for 60 s,
+set's corpus, read from ``../shared/eval/dev`` beside the clone), driven by locust (headless, as
+a library) with 50 concurrent clients for 60 s,
 each posting the real dev cases one after another with no pause.
 
     pip install -e '.[bench]'

@@ -123,11 +123,16 @@ def dev_index() -> ReferenceIndex:
 
 
 def expected(text: str, title: str | None = None, index: ReferenceIndex | None = None,
-             **options: object) -> dict:
-    """What the core says for ``text``, as the JSON the CLI and the API print."""
+             upload: str | None = None, **options: object) -> dict:
+    """What the core says for ``text``, as the JSON the CLI and the API print; ``upload``: the
+    format of the file the text was sent in (a plain text file: nothing to work around)."""
     result = check_text(text, index or bundled_index(), CheckOptions(**options),  # type: ignore[arg-type]
                         title=title)
-    return result.model_dump(mode="json")
+    dumped = result.model_dump(mode="json")
+    if upload is not None:
+        dumped["document"] = {"format": upload, "parts": ["body"], "ocr": False, "pages": None,
+                              "warnings": []}
+    return dumped
 
 
 def source_ids(result: dict) -> set[str]:

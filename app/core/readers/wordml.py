@@ -148,7 +148,7 @@ def read_docx(data: bytes, name: str = "input.docx", fmt: str = "docx") -> Extra
                         part.block(child)
                 if root.tag not in (W + "footnotes", W + "endnotes"):
                     part.block(root)
-                text = "\n".join(line for line in part.lines if line.strip())
+                text = "\n".join(line.strip() for line in part.lines if line.strip())
                 if text and text not in seen:
                     seen.add(text)
                     reader.lines.append(text)
