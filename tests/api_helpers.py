@@ -277,8 +277,10 @@ class Server:
 
 
 def start_server(workdir: Path, data: Path, *, corpus: Path | None = None, workers: int = 1,
-                 keys: str = ",".join(KEYS), timeout: float = 60) -> Server:
-    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz."""
+                 keys: str = ",".join(KEYS), timeout: float = 60,
+                 env: dict[str, str] | None = None) -> Server:
+    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz;
+    ``env``: more CHACHONG_* settings."""
     last = ""
     for attempt in range(3):
         port = free_port()
@@ -290,7 +292,7 @@ def start_server(workdir: Path, data: Path, *, corpus: Path | None = None, worke
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=workdir,
-                                    env=clean_env(CHACHONG_API_KEYS=keys),
+                                    env=clean_env(CHACHONG_API_KEYS=keys, **(env or {})),
                                     start_new_session=True)
         server = Server(proc, f"http://127.0.0.1:{port}", log, workers)
         if _wait_ready(server, timeout):
