@@ -15,12 +15,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 
+# 0. What the readers need from Debian: LibreOffice's Writer core for .doc/.wps/.odt/.rtf (no
+#    GUI, no Java), the GL and GLib libraries OpenCV loads for OCR, libseccomp for the sandbox
+#    that keeps converters off the network.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libreoffice-writer-nogui libgl1 libglib2.0-0 \
+        libseccomp2 \
+    && rm -rf /var/lib/apt/lists/*
+
 # 1. Dependencies, in a layer of their own: only pyproject.toml, the README it names and an empty
 #    package skeleton, so editing the source does not reinstall numpy, jieba, OpenCC and the rest.
+#    The OCR extra brings RapidOCR with its Chinese models inside the wheel (OCR stays off until
+#    CHACHONG_OCR=true).
 COPY pyproject.toml README.md ./
 COPY app/__init__.py app/__init__.py
 COPY reference_corpus/__init__.py reference_corpus/__init__.py
-RUN pip install . \
+RUN pip install ".[ocr]" \
     && rm -rf build *.egg-info
 
 # 2. The project itself (with the bundled reference_corpus as package data), without touching
@@ -29,12 +39,16 @@ COPY app/ app/
 COPY reference_corpus/ reference_corpus/
 #    A real check, run from outside the source tree, proves the installed package carries its
 #    data files (corpus, stock phrases, templates); a file missing from package-data fails here.
-RUN pip install --no-deps --force-reinstall . \
+RUN pip install --no-deps --force-reinstall ".[ocr]" \
     && rm -rf build *.egg-info \
     && cd / && python -c "from app.core import bundled_corpus_dir, build_index, check_text, \
 load_corpus; corpus = bundled_corpus_dir(); index = build_index(load_corpus(corpus)); \
 text = (corpus / 'minzheng-ju.txt').read_text(encoding='utf-8'); \
 assert len(index) == 5 and check_text(text, index).copy_ratio > 0.9"
+#    ... and that the sandboxed LibreOffice reads a real .rtf, and OCR is installed.
+RUN cd / && python -c "from app.core.readers import extract; from app.core.readers.ocr import \
+missing; text = extract(b'{\\\\rtf1\\\\ansi \\\\uc1 \\\\u36848?\\\\u32844?}', 'a.rtf').text; \
+assert text == '述职', text; assert not missing()"
 
 # 3. A user without privileges, owning only the data folder. The folder is made and handed over
 #    before VOLUME, since changes to a volume path after that line are discarded.
