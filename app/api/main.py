@@ -72,7 +72,7 @@ TITLE_MAX = 200
 WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "static" / "index.html"
 
 ERRORS: dict[int | str, dict] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 501)
 }
 
 

@@ -51,9 +51,10 @@ def run_bounded(command: list[str], folder: Path, limits: Limits, name: str,
                 what: str) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` in ``folder`` within ``limits``; ``name`` is the user's file and
     ``what`` the converter, both for messages. Returns the finished process (any exit code)."""
+    # CPU time adds up over threads: the wall clock is the limit, this only backs it up
+    cpu = int(limits.seconds * (os.cpu_count() or 1)) + 1
     jailed = [sys.executable, str(JAIL), "--memory", str(limits.memory_bytes),
-              "--cpu", str(int(limits.seconds) + 1), "--file-size", str(limits.file_bytes),
-              "--", *command]
+              "--cpu", str(cpu), "--file-size", str(limits.file_bytes), "--", *command]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder),
            "TMPDIR": str(folder), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            # numerical libraries start one thread per core otherwise, each with its own stack
