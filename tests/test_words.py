@@ -11,13 +11,12 @@ import jieba
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import CASES, DEV, TEMPLATE_IDS, provincial_text, template
+from support import CASES, DEV, PROVINCIAL, TEMPLATE_IDS, provincial_text, template
 
 from app.core.document import analyse
 from app.core.words import cut
 
-PROVINCIAL_NAMES = sorted(p.stem for p in (DEV.parents[1] / "corpora" / "provincial-2025")
-                          .glob("*.docx"))
+PROVINCIAL_NAMES = sorted(p.stem for p in PROVINCIAL.glob("*.docx"))
 
 
 def texts() -> list[str]:
