@@ -246,25 +246,32 @@ def main() -> int:
                 time.sleep(0.2)
         relay = Relay(url, args.work, texts, originals)
         figures = {}
-        for fmt in formats:
-            limit = ["--limit", str(args.ocr_limit)] if fmt in OCR_FORMATS and args.ocr_limit \
-                else []
+        runs = [(fmt, fmt) for fmt in formats]
+        if args.ocr_limit and OCR_FORMATS & set(formats):
+            # OCR is scored on the first cases only: the .txt of those same cases is its baseline
+            first = min(i for i, (fmt, _) in enumerate(runs) if fmt in OCR_FORMATS)
+            runs.insert(first, ("txt", f"txt-first-{args.ocr_limit}"))
+        for fmt, label in runs:
+            limited = fmt in OCR_FORMATS or label != fmt
+            limit = ["--limit", str(args.ocr_limit)] if limited and args.ocr_limit else []
             done = subprocess.run([sys.executable, str(SCORER), str(DEV), "--url",
                                    f"{relay.url}/fmt/{fmt}/v1/check", "--json", "--jobs", "2",
                                    "--timeout", "900", *limit],
                                   capture_output=True, text=True, check=True)
-            figures[fmt] = json.loads(done.stdout)
+            figures[label] = json.loads(done.stdout)
             spent, counted = timing[fmt]
-            figures[fmt]["reader_seconds_per_page"] = round(spent / counted, 4)
-            print(json.dumps({"format": fmt, **figures[fmt]}, ensure_ascii=False), flush=True)
+            figures[label]["reader_seconds_per_page"] = round(spent / counted, 4)
+            print(json.dumps({"format": label, **figures[label]}, ensure_ascii=False),
+                  flush=True)
     finally:
         os.killpg(server.pid, 9)
         server.wait()
-    base = figures.get("txt", {}).get("recall")
+    baselines = {label: f["recall"] for label, f in figures.items() if label.startswith("txt")}
     print("\n| format | cases | recall | vs .txt | precision | plagdet | errors "
           "| reading, s a page |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for fmt, f in figures.items():
+        base = baselines.get(f"txt-first-{args.ocr_limit}" if fmt in OCR_FORMATS else "txt")
         delta = f"{f['recall'] - base:+.4f}" if base is not None else "-"
         print(f"| {fmt} | {f['cases']} | {f['recall']:.4f} | {delta} | {f['precision']:.4f} | "
               f"{f['plagdet']:.4f} | {f['errors']} | {f['reader_seconds_per_page']:.3f} |")
