@@ -192,9 +192,10 @@ def _read_reports(files: list[Path], settings: Settings, ocr: bool
             for name, document in documents:
                 texts.append((Path(name), require_text(document.text, name), document))
                 for warning in document.warnings:
-                    err.print(f"warning: {warning}", highlight=False, markup=False)
+                    err.print(f"warning: {warning}", highlight=False, markup=False,
+                              soft_wrap=True)  # a path cut across lines could not be searched
             for warning in skipped:
-                err.print(f"warning: {warning}", highlight=False, markup=False)
+                err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         except ChachongError as exc:
             raise _fail(str(exc)) from None
         except OSError as exc:
