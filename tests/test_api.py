@@ -183,7 +183,7 @@ def test_check_upload_of_text_in_any_common_encoding(client: TestClient, encodin
     assert response.status_code == 200, response.text
     result = response.json()
     # offsets are code points into the decoded text (without any byte-order mark)
-    assert result == expected(text, title=name)
+    assert result == expected(text, title=name, upload="txt")
     assert "jianshe-ju" in source_ids(result)
 
 
@@ -192,7 +192,7 @@ def test_check_upload_of_markdown(client: TestClient) -> None:
                       template_paragraph("jiguan-gongwei"), "",
                       "- " + provincial_paragraphs("2025-上海市")[3]])
     result = upload(client, "report.md", text.encode()).json()
-    assert result == expected(text, title="report.md")
+    assert result == expected(text, title="report.md", upload="md")
     assert "jiguan-gongwei" in source_ids(result)
 
 
@@ -202,7 +202,7 @@ def test_check_upload_of_a_word_document(client: TestClient) -> None:
     response = upload(client, "述职报告.docx", docx_bytes(paragraphs))
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result == expected("\n".join(paragraphs), title="述职报告.docx")
+    assert result == expected("\n".join(paragraphs), title="述职报告.docx", upload="docx")
     assert "jituan-gongsi" in source_ids(result)
 
 
@@ -211,8 +211,12 @@ def test_check_upload_of_a_real_provincial_report(client: TestClient) -> None:
     response = upload(client, "2025-吉林省.docx", data)
     assert response.status_code == 200, response.text
     text = read_document(data, "2025-吉林省.docx")
-    assert response.json() == expected(text, title="2025-吉林省.docx")
-    assert response.json()["chars"] > 10_000
+    result = response.json()
+    document = result.pop("document")
+    assert document["format"] == "docx" and document["parts"][0] == "body"
+    assert result == {k: v for k, v in expected(text, title="2025-吉林省.docx").items()
+                      if k != "document"}
+    assert result["chars"] > 10_000
 
 
 def test_check_upload_of_a_pdf_with_a_text_layer(client: TestClient) -> None:
@@ -221,13 +225,15 @@ def test_check_upload_of_a_pdf_with_a_text_layer(client: TestClient) -> None:
     response = upload(client, "述职报告.pdf", data)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result == expected(read_document(data, "述职报告.pdf"), title="述职报告.pdf")
+    want = expected(read_document(data, "述职报告.pdf"), title="述职报告.pdf", upload="pdf")
+    want["document"]["pages"] = 1
+    assert result == want
     assert source_ids(result) == {"gongshang-ju"}
     assert share_of(result, "gongshang-ju") > 0.4
 
 
 def test_check_upload_of_a_pdf_without_text_layer_is_refused(client: TestClient) -> None:
-    error = assert_error(upload(client, "scan.pdf", blank_pdf()), 422, "empty_text")
+    error = assert_error(upload(client, "scan.pdf", blank_pdf()), 422, "needs_ocr")
     assert "OCR" in error["message"]
 
 
@@ -235,7 +241,7 @@ def test_check_upload_title_field_overrides_the_file_name(client: TestClient) ->
     text = host_report()
     response = upload(client, "a.txt", text.encode(), fields={"title": "我的报告",
                                                               "threshold": "0.8"})
-    assert response.json() == expected(text, title="我的报告", threshold=0.8)
+    assert response.json() == expected(text, title="我的报告", threshold=0.8, upload="txt")
 
 
 def test_check_upload_in_the_scorers_form(client: TestClient) -> None:
@@ -244,7 +250,7 @@ def test_check_upload_in_the_scorers_form(client: TestClient) -> None:
     body, content_type = scorer_multipart("case-000.txt", data)
     response = client.post("/v1/check", content=body, headers={"Content-Type": content_type})
     assert response.status_code == 200, response.text
-    assert response.json() == expected(data.decode("utf-8"), title="case-000.txt")
+    assert response.json() == expected(data.decode("utf-8"), title="case-000.txt", upload="txt")
 
 
 @pytest.mark.parametrize("path", ["/v1/check", "/v1/references"])
@@ -257,7 +263,7 @@ def test_upload_is_read_from_the_file_not_from_a_text_field(
                       fields={"text": "另一段文字", "id": "from-file"})
     assert response.status_code in (200, 201), response.text
     if path == "/v1/check":
-        assert response.json() == expected(text, title="report.txt")
+        assert response.json() == expected(text, title="report.txt", upload="txt")
     else:
         assert c.get("/v1/references/from-file").json()["text"] == text
 
@@ -738,7 +744,8 @@ def test_protect_reads_puts_checks_and_reads_behind_a_key(
                      403, "forbidden")
         assert c.request(method, path, headers=AUTH, **kwargs).status_code == 200
     assert_error(upload(c, "a.txt", text.encode()), 401, "unauthorized")
-    assert upload(c, "a.txt", text.encode(), headers=AUTH).json() == expected(text, title="a.txt")
+    assert upload(c, "a.txt", text.encode(), headers=AUTH).json() == expected(
+        text, title="a.txt", upload="txt")
     # probes stay open, so an orchestrator needs no key
     for path in ("/healthz", "/readyz"):
         assert c.get(path).status_code == 200
@@ -789,9 +796,12 @@ def test_healthz(client: TestClient) -> None:
 
 def test_readyz_counts_the_references(make_client: Callable[..., TestClient]) -> None:
     c = make_client()
-    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS}
+    readers = {"ocr": "off", "missing": {}}  # this machine has LibreOffice and the OCR extra
+    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS,
+                                       "readers": readers}
     c.post("/v1/references", json={"id": "ready-1", "text": host_report()}, headers=AUTH)
-    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS + 1}
+    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS + 1,
+                                       "readers": readers}
 
 
 def test_metrics_in_prometheus_text(make_client: Callable[..., TestClient]) -> None:

@@ -57,6 +57,8 @@ def check(
     = None,
     cross: Annotated[bool, typer.Option(
         help="Also check the reports against each other (which copied from which).")] = False,
+    ocr: Annotated[bool, typer.Option(
+        help="Recognise scanned PDFs and images (.png, .jpg) with OCR; slow.")] = False,
 ) -> None:
     """Check reports against the reference corpus, paragraph by paragraph."""
     from .checking import run_check
@@ -65,7 +67,7 @@ def check(
               min_match_chars=min_match_chars, fmt=fmt, output=output, lang=lang,
               exclude_quotes=exclude_quotes, exclude_source=exclude_source,
               exclude_own=exclude_own, unit=unit, author=author, stock_phrase=stock_phrase,
-              stock_phrases=stock_phrases, common_share=common_share, cross=cross)
+              stock_phrases=stock_phrases, common_share=common_share, cross=cross, ocr=ocr)
 
 
 @index_app.command("build")
