@@ -506,6 +506,15 @@ def test_corpus_page_adds_and_deletes_with_the_key_and_refuses_without(
         assert api(tab.bench, "DELETE", f"/v1/references/{rid}", headers=AUTH).status_code == 204
 
 
+# -- the API's documentation pages ------------------------------------------------------------
+
+def test_the_api_documentation_renders_offline(tab: Tab) -> None:
+    """Swagger UI comes from the server itself: with every request outside 127.0.0.1 refused
+    (and failing the test) it draws the API's operations."""
+    tab.goto("/docs")
+    expect(tab.page.locator(".opblock-summary-path[data-path='/v1/check']").first).to_be_visible()
+
+
 # -- options and history -----------------------------------------------------------------------
 
 def test_options_on_the_page_reach_the_check(tab: Tab) -> None:

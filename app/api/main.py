@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -70,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await run_in_threadpool(service.stop)  # the log's tail into a segment
 
-    app = FastAPI(
+    # the API's documentation page loads Swagger UI from a package, not from a CDN: intranets
+    # are offline (no ReDoc: its page fetches a logo from the internet)
+    app = FastAPIOffline(
+        redoc_url=None,
         title="chachong",
         version=__version__,
         description="Checks Chinese work reports for near-copied boilerplate, paragraph by "
