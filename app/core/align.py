@@ -22,6 +22,7 @@ from rapidfuzz.distance import LCSseq
 # LARGE_GAP (a deleted or inserted clause).
 SMALL_GAP = 8
 LARGE_GAP = 30
+STRONG_MIN_CHARS = 13  # the shortest verbatim run reported on its own (seeds.MIN_RUN)
 SWAP_MAX = 6  # a replaced stretch this short, of (nearly) equal length on both sides, is a swap
 
 
@@ -227,7 +228,8 @@ class Passage:
         if self.seeds_only:
             return True
         units = [seg for seg, exact in self.parts if not exact]
-        strong = sum(seg.strong for seg in units)
+        # a strong unit shorter than a verbatim run proves nothing: it is a phrase
+        strong = sum(seg.strong and seg.q_len >= STRONG_MIN_CHARS for seg in units)
         if 3 * strong < len(units) or not strong:
             return False
         swapped = sum(seg.swapped for seg, _ in self.parts)
