@@ -38,11 +38,36 @@ def _trim_numbers(chars: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+UNIT_SIGNS = "%‰％"  # may stand between a number and the full stop that ends its sentence
+
+
+def _sentence_end_after(text: str, offset: int, end: int) -> int | None:
+    """Where the sentence-end punctuation after original ``offset`` is, when only a per-cent
+    sign and spaces stand before it (within ``end``); else None."""
+    while offset < end and (text[offset] in UNIT_SIGNS or text[offset] in " \t\u3000"):
+        offset += 1
+    return offset if offset < end and text[offset] in SENTENCE_END else None
+
+
+def trim_trailing_number(query: Document, start: int, end: int) -> int:
+    """The end of normalised range [start, end) without a folded number at its end, unless the
+    number ends a sentence of the text (…达到48%。): then it is the copied figure's place."""
+    chars, norm = query.norm.chars, query.norm
+    while end > start and chars[end - 1] == NUMBER:
+        if _sentence_end_after(query.text, int(norm.ends[end - 1]), len(query.text)) is not None:
+            break
+        end -= 1
+    return end
+
+
 def _snap(text: str, start: int, end: int, para: Span) -> tuple[int, int]:
     """Take in the punctuation that belongs to the copied sentence: an opening bracket or quote
-    before it, the full stop and closing quotes after it."""
+    before it, the full stop and closing quotes after it (and a per-cent sign before them)."""
     while start > para.start and text[start - 1] in OPENERS:
         start -= 1
+    stop = _sentence_end_after(text, end, para.end)
+    if stop is not None:
+        end = stop
     while end < para.end and text[end] in SENTENCE_END + CLOSERS:
         end += 1
     return start, end
@@ -155,7 +180,7 @@ def score(query: Document, passages: list[Passage], index: Index, threshold: flo
         ref = index.ref(p.doc)
         refs[ref.id] = ref
         src_doc = index.doc(p.doc)
-        q_start, q_end = _trim_numbers(norm.chars, p.q_start, p.q_end)
+        q_start, q_end = p.q_start, trim_trailing_number(query, p.q_start, p.q_end)
         if q_end <= q_start:
             continue
         o_start, o_end = norm.original_span(q_start, q_end)
