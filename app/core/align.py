@@ -23,7 +23,7 @@ from rapidfuzz.distance import LCSseq
 SMALL_GAP = 8
 LARGE_GAP = 30
 STRONG_MIN_CHARS = 13  # the shortest verbatim run reported on its own (seeds.MIN_RUN)
-SWAP_MAX = 6  # a replaced stretch this short, of (nearly) equal length on both sides, is a swap
+SWAP_MAX = 12  # a replaced stretch this short, of about equal length on both sides, is a swap
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,11 @@ class AlignParams:
     strong_swap_density: float = 0.9
     strong_density: float = 0.65
     strong_coverage: float = 0.85
-    # A single sentence with no other evidence around it must also be this similar overall.
+    # A single sentence with no other evidence around it must also be this similar overall,
+    # or this long and, counting its swapped words as kept, nearly all there.
     single_unit_similarity: float = 0.8
+    single_unit_kept: float = 0.95
+    single_unit_chars: int = 20
     # Any passage with fuzzy parts: matched and swapped characters over the mean length of both
     # sides (reordered or scattered source parts make the source side long).
     min_passage_similarity: float = 0.8
@@ -82,13 +85,30 @@ class Alignment:
     swapped: int  # query characters in word-sized swaps (about the same length on both sides)
 
 
+def _balanced(gap_q: int, gap_r: int) -> bool:
+    """A stretch replaced on both sides by about as much: words swapped, not a phrase added,
+    dropped or rewritten at another length."""
+    longer = max(gap_q, gap_r)
+    return (min(gap_q, gap_r) > 0 and longer <= SWAP_MAX
+            and abs(gap_q - gap_r) <= max(1, longer // 5))
+
+
 def _alignment(cluster: list) -> Alignment:
+    """The cluster's extent and matched characters, and its swaps: what lies between two
+    blocks of two or more characters, when balanced (a lone common character inside a swapped
+    word is chance, not a reason to see two unequal gaps)."""
     swapped = 0
-    for prev, b in pairwise(cluster):
+    anchors = [b for b in cluster if b.size >= 2]
+    inner = 0  # single characters matched between the current pair of anchors
+    j = 0
+    for prev, b in pairwise(anchors):
+        while cluster[j] is not prev:
+            j += 1
+        inner = sum(x.size for x in cluster[j + 1 :] if x.a < b.a)
         gap_q = b.a - (prev.a + prev.size)
         gap_r = b.b - (prev.b + prev.size)
-        if min(gap_q, gap_r) > 0 and abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= SWAP_MAX:
-            swapped += gap_q
+        if _balanced(gap_q, gap_r):
+            swapped += gap_q - inner
     first, last = cluster[0], cluster[-1]
     return Alignment(first.a, last.a + last.size, first.b, last.b + last.size,
                      sum(b.size for b in cluster), swapped)
@@ -116,7 +136,8 @@ def local_alignment(q: str, r: str) -> Alignment | None:
             prev = cluster[-1]
             gap_q = b.a - (prev.a + prev.size)
             gap_r = b.b - (prev.b + prev.size)
-            if max(gap_q, gap_r) > LARGE_GAP or min(gap_q, gap_r) > SMALL_GAP:
+            if max(gap_q, gap_r) > LARGE_GAP or (min(gap_q, gap_r) > SMALL_GAP
+                                                 and not _balanced(gap_q, gap_r)):
                 close()
                 cluster = []
         cluster.append(b)
@@ -233,9 +254,12 @@ class Passage:
         if 3 * strong < len(units) or not strong:
             return False
         swapped = sum(seg.swapped for seg, _ in self.parts)
-        if self.similarity * (1 + swapped / max(self.matched, 1)) < params.min_passage_similarity:
+        kept = self.similarity * (1 + swapped / max(self.matched, 1))  # swaps counted as kept
+        if kept < params.min_passage_similarity:
             return False
-        return len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity
+        return (len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity
+                or (kept >= params.single_unit_kept
+                    and self.q_end - self.q_start >= params.single_unit_chars))
 
     def verbatim_only(self) -> list[tuple[Segment, bool]]:
         return [(seg, True) for seg, exact in self.parts if exact]

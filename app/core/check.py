@@ -1,7 +1,7 @@
 """The checking pipeline, as a list of named steps:
 
-    normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> resolve
-    -> formulas -> score
+    normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> in step
+    -> resolve -> formulas -> score
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from .exclusions import Exclusions, char_reasons, original_counts, source_reason
 from .fingerprint import signatures
 from .formulas import FORMULA_PLACES, formula_counts, passage_units, unit_similarities
 from .index import Index, UnitPlaces
+from .lockstep import in_step
 from .schema import CheckResult
-from .scoring import Formulas, score
+from .scoring import Formulas, score, trim_trailing_number
 from .seeds import MIN_RUN, group_hits, grow_runs, shared_counts, strongest
 from .table import distinct
 
@@ -98,8 +99,9 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
                  if (excl.sources or excl.own)  # else no reference is read for this
                  and (reason := source_reason(index.ref(doc), excl)) is not None}
-    passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
-                                demoted=set(by_source))
+    passages = resolve_overlaps(without_trailing_numbers(query, in_step(
+        query, convincing_passages(segments, options), index)), options.min_match_chars,
+        demoted=set(by_source))
     verbatim = shared_counts(len(query.norm), *spans, hits.crowded)
     common = (verbatim >= excl.common_docs(len(index))
               if excl.common_share is not None else None)
@@ -126,6 +128,15 @@ def convincing_passages(segments: list[tuple[Segment, bool]],
         else:
             out.extend(join_segments(p.verbatim_only()))
     return [p for p in out if p.matched >= options.min_match_chars]
+
+
+def without_trailing_numbers(query: Document, passages: list[Passage]) -> list[Passage]:
+    """Passages without a folded number at their end (scoring.trim_trailing_number), before
+    they compete for the text: a heading's 二 that one source's passage runs on into is the
+    start of the next sentence, which another source may explain."""
+    for p in passages:
+        p.q_end = max(trim_trailing_number(query, p.q_start, p.q_end), p.q_start + 1)
+    return passages
 
 
 def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int, int]:

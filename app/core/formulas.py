@@ -33,7 +33,7 @@ FORMULA_PLACES = 24
 # common over both lengths): a verbatim template sentence is a formula only if others hold it
 # nearly verbatim too, a sentence every report words its own way when they all do.
 HOLD_COVERAGE = 0.6
-HOLD_MARGIN = 0.15
+HOLD_MARGIN = 0.25
 HOLD_SIMILARITY = 0.6
 
 
