@@ -13,6 +13,11 @@ set, so that the checker can be measured against them without tuning on the held
   traditional    the whole case text is converted to traditional characters with OpenCC s2t
   hardwrap       every line of the case is broken with '\\n' every W characters (W drawn per case
                  from 28..40), as text pasted from a PDF looks
+  hardwrap-columns  every line broken where it would pass W display columns (W drawn per case
+                 from 56..80: 28..40 Chinese characters, more when half-width digits and letters
+                 share the line), as a PDF lays text out
+  hardwrap-pasted   only the copied spans broken every W characters (28..40), as a passage
+                 pasted out of a PDF into a report typed as one line a paragraph
   gb18030        the case text is unchanged but written as GB18030 (truth "encoding": "gb18030")
   patchwork      a paragraph stitched together sentence by sentence from three or four corpus
                  documents (placeholders filled as a writer would) is inserted into every case;
@@ -44,7 +49,8 @@ from difflib import SequenceMatcher
 from functools import cached_property
 from pathlib import Path
 
-KINDS = ("synonym-heavy", "homophone", "traditional", "hardwrap", "gb18030", "patchwork")
+KINDS = ("synonym-heavy", "homophone", "traditional", "hardwrap", "hardwrap-columns",
+         "hardwrap-pasted", "gb18030", "patchwork")
 SYNONYM_RATE = 0.30
 HOMOPHONE_RATE = 0.06
 WRAP_WIDTHS = (28, 40)
@@ -302,6 +308,31 @@ def hardwrap_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]
             for k in range(width, len(line), width)]
 
 
+def columns(ch: str) -> int:
+    """Display columns of a character: two for wide (Chinese) ones, one for half-width."""
+    import unicodedata
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def hardwrap_columns_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
+    width = 2 * rng.randint(*WRAP_WIDTHS)
+    edits: list[Edit] = []
+    for pos, line in lines_with_offsets(case.text):
+        used = 0
+        for k, ch in enumerate(line):
+            if used + columns(ch) > width:
+                edits.append((pos + k, pos + k, "\n"))
+                used = 0
+            used += columns(ch)
+    return edits
+
+
+def hardwrap_pasted_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
+    width = rng.randint(*WRAP_WIDTHS)
+    return [(k, k, "\n") for span in case.truth["spans"]
+            for k in range(span["start"] + width, span["end"], width)]
+
+
 def no_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
     return []
 
@@ -352,6 +383,8 @@ EDITORS: dict[str, Editor] = {
     "homophone": homophone_edits,
     "traditional": traditional_edits,
     "hardwrap": hardwrap_edits,
+    "hardwrap-columns": hardwrap_columns_edits,
+    "hardwrap-pasted": hardwrap_pasted_edits,
     "gb18030": no_edits,
 }
 
@@ -417,7 +450,7 @@ def check_case(orig: Case, new: Case, kind: str, res: Resources) -> None:
         was, now = orig.text[os_:oe], new.text[ns:ne]
         if kind == "gb18030":
             assert now == was, f"{name}: {os_}-{oe} changed"
-        elif kind == "hardwrap":
+        elif kind.startswith("hardwrap"):
             assert now.replace("\n", "") == was.replace("\n", ""), f"{name}: {os_}-{oe} moved"
             assert not now.startswith("\n") and not now.endswith("\n"), f"{name}: edge newline"
         elif kind == "traditional":
