@@ -716,7 +716,7 @@ def test_terminal_output_off_a_terminal_is_plain_text(
     for share in result.sources:
         assert share.id in out and share.title in out
     for m in matches_of(result):
-        assert f"[{m.text}]<{m.source.id}>" in out
+        assert f"[{m.text}]<{m.source.id}, {'+'.join(m.kinds)}>" in out
 
 
 def test_terminal_output_on_a_terminal_is_coloured(
@@ -735,7 +735,8 @@ def test_no_color_turns_colour_off_on_a_terminal(
     text, result = dev_reports[GOLDEN_CASE]
     out = rendered(result, text, force_terminal=True, color_system="standard", width=4000)
     assert colour_codes(out) == []
-    assert all(f"[{m.text}]<{m.source.id}>" in _SGR.sub("", out) for m in matches_of(result))
+    assert all(f"[{m.text}]<{m.source.id}, {'+'.join(m.kinds)}>" in _SGR.sub("", out)
+               for m in matches_of(result))
 
 
 # -- the command line --------------------------------------------------------------------------

@@ -60,6 +60,15 @@ def _simplify_char(ch: str) -> str:
     return converted if len(converted) == 1 else ch
 
 
+@lru_cache(maxsize=65536)
+def converted(ch: str) -> bool:
+    """Is this letter or digit one that normalising converts (a traditional character, a
+    full-width letter or digit), beyond folding its case?"""
+    if not ch.isalnum():
+        return False
+    return unicodedata.normalize("NFKC", ch) != ch or _simplify_char(ch) != ch
+
+
 def _to_simplified(chars: str) -> str:
     """Traditional to simplified; whole-text conversion uses OpenCC's phrase tables and is kept
     when it preserves length (it almost always does), else each character is converted alone."""

@@ -13,6 +13,11 @@ from pydantic import BaseModel, Field
 SCHEMA_VERSION = 1
 
 ExclusionReason = Literal["quote", "source", "own", "stock_phrase", "common_phrase", "formula"]
+CopyKind = Literal["verbatim", "filled", "swapped", "reordered", "converted", "rewrapped"]
+
+
+def _verbatim() -> list[CopyKind]:
+    return ["verbatim"]
 
 
 class SourcePassage(BaseModel):
@@ -41,6 +46,13 @@ class Match(BaseModel):
         "but for its excluded_parts).")
     excluded_parts: list[ExcludedPart] = Field(
         default_factory=list, description="Parts of the span that do not count, with why.")
+    kind: CopyKind = Field("verbatim", description="What kind of copy: verbatim, filled "
+                           "(placeholders filled, figures changed), swapped (words swapped, added "
+                           "or dropped), reordered (sentences reordered), converted (traditional "
+                           "or full-width characters), rewrapped (line breaks added); the first of "
+                           "kinds.")
+    kinds: list[CopyKind] = Field(default_factory=_verbatim, description="Every "
+                                  "kind that applies, the most telling first.")
     formula_refs: int | None = Field(
         None, description="Set when the span is a formula (规定表述) rather than a copy: a "
         "passage many references hold near-identically, or a stock phrase; how many "

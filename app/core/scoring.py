@@ -13,6 +13,7 @@ from .corpus import Reference
 from .document import Document
 from .exclusions import PHRASES, Reason
 from .index import Index
+from .kinds import copy_kinds
 from .normalize import NUMBER
 from .schema import (
     CheckResult,
@@ -213,10 +214,11 @@ def score(query: Document, passages: list[Passage], index: Index, threshold: flo
                     _phrase_only(text, o_start, o_end, reasons, min_match_chars) in PHRASES
                     or _phrase_only(text, a, b, reasons, min_match_chars) in PHRASES):
                 formula_refs = formulas.refs(a, b)
+            exact = p.exact_over(max(qa, p.q_start), min(qb, p.q_end))
+            kinds = copy_kinds(query, qa, qb, a, b, src_doc, sa, sb, src_start, src_end, p, exact)
             match = Match(
                 start=a, end=b, text=text[a:b], similarity=round(similarity, 4),
-                exact=p.exact_over(max(qa, p.q_start), min(qb, p.q_end)),
-                formula_refs=formula_refs,
+                exact=exact, kind=kinds[0], kinds=kinds, formula_refs=formula_refs,
                 source=SourcePassage(id=ref.id, title=ref.display_title, start=src_start,
                                      end=src_end, text=ref.text[src_start:src_end]),
             )
