@@ -28,12 +28,14 @@ from .index import Index, UnitPlaces
 # Reference units per query unit tried as holders (the strongest LSH places): a formula needs
 # at most this many holders to be named by alignment; beyond it, by its verbatim count alone.
 FORMULA_PLACES = 24
-# A holder's version of a unit covers HOLD_COVERAGE of it and is as alike as the closest
-# reference's, give or take HOLD_MARGIN, and never less than HOLD_SIMILARITY (characters in
-# common over both lengths): a verbatim template sentence is a formula only if others hold it
-# nearly verbatim too, a sentence every report words its own way when they all do.
+# A holder's version of a unit covers HOLD_COVERAGE of it and differs from the unit at most
+# HOLD_RATIO times as much as the closest reference's version does, give or take HOLD_SLACK, and
+# is never less than HOLD_SIMILARITY alike (characters in common over both lengths): a verbatim
+# copy of one report is a formula only if others hold it nearly verbatim too, a sentence every
+# report words its own way when they all do.
 HOLD_COVERAGE = 0.6
-HOLD_MARGIN = 0.25
+HOLD_RATIO = 3.0
+HOLD_SLACK = 0.1
 HOLD_SIMILARITY = 0.6
 
 
@@ -60,7 +62,8 @@ def _holders(sims: list[float]) -> int:
     """How many of the references with these similarities hold the unit."""
     if not sims:
         return 0
-    floor = max(HOLD_SIMILARITY, max(sims) - HOLD_MARGIN)
+    best = max(sims)
+    floor = max(HOLD_SIMILARITY, 1 - HOLD_RATIO * (1 - best) - HOLD_SLACK)
     return sum(1 for sim in sims if sim >= floor)
 
 

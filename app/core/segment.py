@@ -84,6 +84,20 @@ def _ends_sentence(text: str, end: int) -> bool:
                         text[end - 1] in "：:")
 
 
+def _ends_in_a_line(text: str, line: tuple[int, int], in_columns: bool, width: int) -> bool:
+    """Does the line end in a whole wrapped line of about ``width`` (characters, or display
+    columns) that starts a sentence: text typed before a pasted passage, then its first line?"""
+    start, end = line
+    tolerance = RUN_COLUMNS if in_columns else RUN_CHARS
+    i, used = end, 0
+    while i > start and used <= width:
+        if used >= width - tolerance and _ends_sentence(text, i):
+            return True
+        i -= 1
+        used += _columns(text, i, i + 1) if in_columns else 1
+    return False
+
+
 def _runs(widths: list[int], tolerance: int, least: int) -> list[tuple[int, int]]:
     """Maximal runs [a, b] of two or more consecutive lines whose widths lie within
     ``tolerance`` of each other, at least ``least`` wide."""
@@ -120,9 +134,12 @@ def _wrapped(text: str, lines: list[tuple[int, int]]) -> set[int]:
             run = [i for i in range(a, b + 1) if i + 1 < len(lines)]
             joins.update(run)
             # the line the pasted passage starts on: as long as the run's lines (a heading
-            # before wrapped text is short, and stays a paragraph of its own)
-            if a > 0 and widths[a - 1] >= min(widths[a : b + 1]) - tolerance \
-                    and not _ends_sentence(text, lines[a - 1][1]):
+            # before wrapped text is short, and stays a paragraph of its own), stopping
+            # mid-sentence or ending in a whole line of the paste
+            if a > 0 and widths[a - 1] >= min(widths[a : b + 1]) - tolerance and (
+                    not _ends_sentence(text, lines[a - 1][1])
+                    or _ends_in_a_line(text, lines[a - 1], widths is columns, max(
+                        widths[a : b + 1]))):
                 joins.add(a - 1)
     return joins
 
