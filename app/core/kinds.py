@@ -17,7 +17,7 @@ from rapidfuzz.distance import LCSseq
 
 from .align import Passage
 from .document import Document
-from .normalize import NUMBER, converted
+from .normalize import NUMBER, converted_count
 from .schema import CopyKind as Kind
 
 PRECEDENCE: tuple[Kind, ...] = ("reordered", "swapped", "converted", "rewrapped", "filled")
@@ -46,10 +46,6 @@ def _reordered(p: Passage, q0: int, q1: int) -> bool:
             return True
         latest = start if latest is None else max(latest, start)
     return False
-
-
-def _converted(text: str) -> int:
-    return sum(1 for ch in text if converted(ch))
 
 
 def _changes(q: str, s: str) -> set[Kind]:
@@ -81,7 +77,7 @@ def copy_kinds(query: Document, q0: int, q1: int, a: int, b: int, source: Docume
     if _numbers(query, q0, q1) != _numbers(source, s0, s1):
         kinds.add("filled")
     copied, original = query.text[a:b], source.text[src_start:src_end]
-    if _converted(copied) > _converted(original):
+    if converted_count(copied) > converted_count(original):
         kinds.add("converted")
     if copied.strip().count("\n") > original.strip().count("\n"):
         kinds.add("rewrapped")

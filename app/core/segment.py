@@ -15,6 +15,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from .memo import Memo
+
 SENTENCE_END = "。！？；!?;…"
 CLOSERS = "”’」』）)】》\"'"
 MAX_SENTENCE = 90
@@ -71,12 +73,14 @@ def _wrap_width(lengths: list[int]) -> int | None:
 RUN_CHARS, RUN_COLUMNS = 1, 2
 RUN_MIN_CHARS = 20
 RUN_SURE = 4
-_WIDE = frozenset("WF")
+# ``str.translate`` table: a wide (two-column) character to one character, others to nothing
+_WIDE: Memo[int, str] = Memo(
+    lambda code: "w" if unicodedata.east_asian_width(chr(code)) in "WF" else "", 65536)
 
 
 def _columns(text: str, start: int, end: int) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in _WIDE else 1
-               for ch in text[start:end])
+    """Display columns of text[start:end]: two for a wide (Chinese) character, one for others."""
+    return end - start + len(text[start:end].translate(_WIDE))
 
 
 def _ends_sentence(text: str, end: int) -> bool:
