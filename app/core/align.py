@@ -23,6 +23,7 @@ from rapidfuzz.distance import LCSseq
 SMALL_GAP = 8
 LARGE_GAP = 30
 STRONG_MIN_CHARS = 13  # the shortest verbatim run reported on its own (seeds.MIN_RUN)
+REORDER_REACH = 2  # reordered sentences of one passage come from a stretch this many times as long
 SWAP_MAX = 12  # a replaced stretch this short, of about equal length on both sides, is a swap
 
 
@@ -244,6 +245,17 @@ class Passage:
     def similarity(self) -> float:
         return 2 * self.matched / max(self.q_end - self.q_start + self.s_end - self.s_start, 1)
 
+    def reordered_similarity(self) -> float:
+        """Similarity with the source side counted as the union of the parts' source ranges
+        (what was taken), so reordered sentences do not lengthen it by what lies between."""
+        union = 0
+        reach = -1
+        for start, end in sorted((seg.s_start, seg.s_end) for seg, _ in self.parts):
+            if end > reach:
+                union += end - max(start, reach)
+                reach = end
+        return 2 * self.matched / max(self.q_end - self.q_start + union, 1)
+
     def convincing(self, params: AlignParams) -> bool:
         """Is this passage evidence of copying, beyond shared officialese?"""
         if self.seeds_only:
@@ -254,7 +266,13 @@ class Passage:
         if 3 * strong < len(units) or not strong:
             return False
         swapped = sum(seg.swapped for seg, _ in self.parts)
-        kept = self.similarity * (1 + swapped / max(self.matched, 1))  # swaps counted as kept
+        # sentences each copied word by word may come in another order from nearby: their
+        # source is then the places they come from, not the stretch between first and last
+        similarity = self.reordered_similarity() if (
+            3 * strong >= 2 * len(units)
+            and self.s_end - self.s_start <= REORDER_REACH * (self.q_end - self.q_start)) \
+            else self.similarity
+        kept = similarity * (1 + swapped / max(self.matched, 1))  # swaps counted as kept
         if kept < params.min_passage_similarity:
             return False
         return (len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity

@@ -33,7 +33,7 @@ FORMULA_PLACES = 24
 # is never less than HOLD_SIMILARITY alike (characters in common over both lengths): a verbatim
 # copy of one report is a formula only if others hold it nearly verbatim too, a sentence every
 # report words its own way when they all do.
-HOLD_COVERAGE = 0.6
+HOLD_COVERAGE = 0.5
 HOLD_RATIO = 3.0
 HOLD_SLACK = 0.1
 HOLD_SIMILARITY = 0.6
