@@ -381,6 +381,34 @@ def join_segments(segments: list[tuple[Segment, bool]]) -> list[Passage]:
     return out
 
 
+def yield_weak_parts(passages: list[Passage]) -> list[Passage]:
+    """Passages without their weak parts (a sentence aligned only loosely) that another source
+    explains with a verbatim run or a strong sentence: in a patchwork each sentence goes to the
+    source that copies it best, not to the neighbour whose passage reached over it. A passage
+    that loses a part in its middle falls into the passages its other parts make."""
+    solid: list[tuple[int, int, int]] = sorted(
+        (seg.q_start, seg.q_end, seg.doc) for p in passages for seg, run in p.parts
+        if run or seg.strong)
+    starts = [q0 for q0, _, _ in solid]
+    longest = max((q1 - q0 for q0, q1, _ in solid), default=0)
+
+    def explained_elsewhere(seg: Segment) -> bool:
+        covered = Coverage()
+        lo = bisect_left(starts, seg.q_start - longest)
+        for q0, q1, doc in solid[lo : bisect_left(starts, seg.q_end)]:
+            if doc != seg.doc and q1 > seg.q_start:
+                for a, b in covered.free(max(q0, seg.q_start), min(q1, seg.q_end)):
+                    covered.take(a, b)
+        return 2 * covered.size() >= seg.q_len
+
+    out: list[Passage] = []
+    for p in passages:
+        kept = [(seg, run) for seg, run in p.parts
+                if run or seg.strong or not explained_elsewhere(seg)]
+        out.extend([p] if len(kept) == len(p.parts) else join_segments(kept))
+    return out
+
+
 # Sources whose passages cover (nearly) the same query text and pair up nearly as many
 # characters are equally good explanations: a template and the later reports that copied it
 # differ by a few characters at the passage's ends. The earliest-indexed of them (the original,
@@ -471,6 +499,9 @@ class Coverage:
         if pos < end:
             out.append((pos, end))
         return out
+
+    def size(self) -> int:
+        return sum(b - a for a, b in zip(self._starts, self._ends, strict=True))
 
     def take(self, start: int, end: int) -> None:
         """Give away [start, end), which must be free."""

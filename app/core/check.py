@@ -1,7 +1,7 @@
 """The checking pipeline, as a list of named steps:
 
     normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> in step
-    -> resolve -> formulas -> score
+    -> yield -> resolve -> formulas -> score
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .align import AlignParams, Passage, Segment, align_unit, join_segments, resolve_overlaps
+from .align import (
+    AlignParams,
+    Passage,
+    Segment,
+    align_unit,
+    join_segments,
+    resolve_overlaps,
+    yield_weak_parts,
+)
 from .document import Document, Unit, analyse
 from .exclusions import Exclusions, char_reasons, original_counts, source_reason
 from .fingerprint import signatures
@@ -99,8 +107,8 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
                  if (excl.sources or excl.own)  # else no reference is read for this
                  and (reason := source_reason(index.ref(doc), excl)) is not None}
-    passages = resolve_overlaps(without_trailing_numbers(query, in_step(
-        query, convincing_passages(segments, options), index)), options.min_match_chars,
+    passages = resolve_overlaps(without_trailing_numbers(query, yield_weak_parts(in_step(
+        query, convincing_passages(segments, options), index))), options.min_match_chars,
         demoted=set(by_source))
     verbatim = shared_counts(len(query.norm), *spans, hits.crowded)
     common = (verbatim >= excl.common_docs(len(index))

@@ -4,7 +4,8 @@
     swapped    words swapped, added or dropped (synonyms, homophones, a deleted clause)
     converted  characters converted (traditional characters, full-width letters and digits)
     rewrapped  line breaks the source does not have (text pasted out of a PDF)
-    filled     placeholders filled or figures changed (XX个 -> 35个, 2019 -> 2024, 十九大 -> 二十大)
+    filled     placeholders filled or figures changed (XX个 -> 35个, 2019 -> 2024, 十九大 -> 二十大,
+               区直 -> 市直)
     verbatim   none of these: the same text (after normalising punctuation, spaces and case)
 
 A match may be several at once (``kinds``, in this order); its ``kind`` is the first, the
@@ -21,6 +22,8 @@ from .normalize import NUMBER, converted_count
 from .schema import CopyKind as Kind
 
 PRECEDENCE: tuple[Kind, ...] = ("reordered", "swapped", "converted", "rewrapped", "filled")
+# a template's 区直 is the writer's 市直 or 县直: the level of government is a placeholder too
+LEVELS = frozenset("省市县区旗乡镇街村")
 REORDER_MIN = 8  # a part this short (a phrase found again elsewhere) says nothing of order
 REORDER_SLACK = 4  # source characters a later part may overlap an earlier one's start
 
@@ -56,7 +59,7 @@ def _changes(q: str, s: str) -> set[Kind]:
     qa = sa = 0
     for block in blocks:
         gap_q, gap_s = q[qa : block.a], s[sa : block.b]
-        if gap_s and set(gap_s) == {NUMBER} and gap_q:
+        if gap_q and gap_s and (set(gap_s) == {NUMBER} or {gap_q, gap_s} <= LEVELS):
             out.add("filled")
         elif gap_q or gap_s:
             out.add("swapped")

@@ -159,6 +159,7 @@ def in_step(query: Document, passages: list[Passage], index: Index) -> list[Pass
     """Passages with the gaps between passages of one source filled and their edges grown, where
     the source goes on in step (see the module's docstring)."""
     units = _Units(query)
+    taken = _Taken(passages)
     by_doc: dict[int, list[Passage]] = {}
     for p in passages:
         by_doc.setdefault(p.doc, []).append(p)
@@ -170,7 +171,7 @@ def in_step(query: Document, passages: list[Passage], index: Index) -> list[Pass
         for p in group:
             prev = merged[-1] if merged else None
             fill = _gap(query, prev, p, ref) if prev is not None else None
-            if prev is not None and fill is not None:
+            if prev is not None and fill is not None and not taken.elsewhere(fill):
                 prev.absorb(fill, False)
                 for seg, run in p.parts:
                     prev.absorb(seg, run)
@@ -182,8 +183,26 @@ def in_step(query: Document, passages: list[Passage], index: Index) -> list[Pass
             for step in (_back, _forward):
                 for _ in range(3):  # a heading, a sentence, the heading's number
                     grown = step(query, units, p, ref)
-                    if grown is None:
+                    if grown is None or taken.elsewhere(grown):
                         break
                     p.absorb(grown, False)
         out.extend(merged)
     return out
+
+
+class _Taken:
+    """What each source's passages found, so that a stretch another source explains is left
+    to it (a patchwork's next sentence from another template is not this one's)."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.ranges = sorted((p.q_start, p.q_end, p.doc) for p in passages)
+
+    def elsewhere(self, seg: Segment) -> bool:
+        """Does another source's passage cover half of the stretch or more?"""
+        covered = 0
+        for start, end, doc in self.ranges:
+            if start >= seg.q_end:
+                break
+            if doc != seg.doc:
+                covered += max(0, min(end, seg.q_end) - max(start, seg.q_start))
+        return 2 * covered >= seg.q_len
