@@ -1,36 +1,30 @@
-"""The corpus a server checks against: a base corpus (bundled, a folder or a saved index) plus the
-references added through the API.
+"""The corpus a server checks against: a base corpus (bundled, a folder or a saved index) plus
+the references added through the API.
 
-Framework-free, so the API stays a thin adapter. One service per worker process:
-
-- ``CorpusService`` (embedded): additions live in the data folder's index (``app.storage``):
-  logged at once, written into segments by a flush, merged in the background; every check
-  first catches up with what any process added or removed;
-- ``SharedCorpusService`` (``CHACHONG_STORE=redis://``): additions are indexed in Redis itself
-  (``RedisIndex``), which every process on every machine reads at each check.
+Framework-free, so the API stays a thin adapter. One service per worker process. Additions live
+in the data folder's index (``app.storage``): logged at once, written into segments by a flush,
+merged in the background; every check first catches up with what any process added or removed.
+With ``CHACHONG_STORE=redis://...`` (or a Redis Cluster) the log is shared by servers on several
+machines: each copies in what the others logged before it answers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
-from app.core.combined import CombinedIndex
 from app.core.cross import cross_check
 from app.core.errors import (
-    ChachongError,
     CorpusError,
     DuplicateReferenceError,
-    StoreUnavailableError,
 )
 from app.core.index import MultiIndex, Part
 from app.core.schema import CrossResult, ReportResult
 from app.storage import FlushPolicy, LiveIndex, Maintainer
-from app.storage.redis import RedisIndex
+from app.storage.shared_log import SharedLog
 
 
 @dataclass(frozen=True)
@@ -84,9 +78,13 @@ OnReport = Callable[[int, ReportResult], None] | None  # progress of a batch, re
 
 
 class CorpusService:
-    def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None) -> None:
+    """The base corpus plus what was added through the API, in the data folder's index; with a
+    shared log (Redis), that index is this server's copy of the corpus every server shares."""
+
+    def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None,
+                 shared: SharedLog | None = None) -> None:
         self.base = base
-        self.live = LiveIndex(data)
+        self.live = LiveIndex(data, shared=shared)
         self.maintainer = Maintainer(self.live.folder, flush or FlushPolicy())
         self._base_parts = base.parts()
         self._index: MultiIndex | None = None
@@ -150,6 +148,7 @@ class CorpusService:
 
     def list(self, offset: int, limit: int) -> tuple[int, list[Summary]]:
         with self._lock:
+            self.live.sync()
             data = [Summary(s.id, s.title, s.source, s.tags, s.chars)
                     for s in self.live.page(0, offset + limit)]
         return self.size(), merged_page(self.base.page(0, offset + limit), data, offset, limit)
@@ -157,78 +156,3 @@ class CorpusService:
     def size(self) -> int:
         """References in the corpus (the log's catalogue counts what any process added)."""
         return len(self.base) + self.live.count()
-
-
-class SharedCorpusService:
-    def __init__(self, base: BaseCorpus, shared: RedisIndex) -> None:
-        self.base = base
-        self.shared = shared
-        self.index = CombinedIndex(MultiIndex(base.parts()), shared)
-        # the shared index keeps per-check state (which documents are live): one check at a time
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """Nothing runs in the background: Redis holds the additions."""
-
-    def stop(self) -> None:
-        """Nothing to write at shutdown."""
-
-    def ready(self) -> None:
-        self.shared.ping()
-
-    def check(self, text: str, options: CheckOptions, title: str | None = None) -> CheckResult:
-        with self._lock:
-            return check_text(text, self.index, options, title=title)
-
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
-                    on_report: OnReport = None) -> CrossResult:
-        with self._lock:
-            return cross_check(reports, self.index, options, on_report)
-
-    def add(self, ref: Reference) -> None:
-        self.add_many([ref])
-
-    def add_many(self, refs: Sequence[Reference]) -> None:
-        """All or none: ids are checked first, and what a batch added before a clash (another
-        server took an id meanwhile) is removed again."""
-        clash = [r.id for r in refs if r.id in self.base]
-        if clash:
-            raise DuplicateReferenceError(f"'{clash[0]}' is a reference of the base corpus; "
-                                          "choose another id")
-        ids = [r.id for r in refs]
-        taken = sorted({i for i in ids if ids.count(i) > 1 or i in self.shared})
-        if taken:
-            raise DuplicateReferenceError(f"a reference with id '{taken[0]}' already exists "
-                                          "(or repeats in the batch); nothing was added")
-        added: list[str] = []
-        try:
-            for ref in refs:
-                self.shared.add(ref)
-                added.append(ref.id)
-        except BaseException:
-            for ref_id in added:
-                with contextlib.suppress(ChachongError):
-                    self.shared.remove(ref_id)
-            raise
-
-    def delete(self, ref_id: str) -> None:
-        if ref_id in self.base:
-            raise CorpusError(f"'{ref_id}' belongs to the base corpus and cannot be deleted over "
-                              "the API; start the server with another --corpus")
-        self.shared.remove(ref_id)
-
-    def get(self, ref_id: str) -> Reference:
-        with self._lock:
-            return self.index.get(ref_id)
-
-    def list(self, offset: int, limit: int) -> tuple[int, list[Summary]]:
-        with self._lock:
-            ids = self.shared.ids()
-            shared = [Summary.of(self.shared.get(i)) for i in ids[: offset + limit]]
-        return self.size(), merged_page(self.base.page(0, offset + limit), shared, offset,
-                                        limit)
-
-    def size(self) -> int:
-        with contextlib.suppress(StoreUnavailableError):
-            return len(self.base) + len(self.shared)
-        return len(self.base)

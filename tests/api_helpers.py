@@ -123,11 +123,16 @@ def dev_index() -> ReferenceIndex:
 
 
 def expected(text: str, title: str | None = None, index: ReferenceIndex | None = None,
-             **options: object) -> dict:
-    """What the core says for ``text``, as the JSON the CLI and the API print."""
+             upload: str | None = None, **options: object) -> dict:
+    """What the core says for ``text``, as the JSON the CLI and the API print; ``upload``: the
+    format of the file the text was sent in (a plain text file: nothing to work around)."""
     result = check_text(text, index or bundled_index(), CheckOptions(**options),  # type: ignore[arg-type]
                         title=title)
-    return result.model_dump(mode="json")
+    dumped = result.model_dump(mode="json")
+    if upload is not None:
+        dumped["document"] = {"format": upload, "parts": ["body"], "ocr": False, "pages": None,
+                              "warnings": []}
+    return dumped
 
 
 def source_ids(result: dict) -> set[str]:
@@ -274,7 +279,8 @@ class Server:
 def start_server(workdir: Path, data: Path, *, corpus: Path | None = None, workers: int = 1,
                  keys: str = ",".join(KEYS), timeout: float = 60,
                  env: dict[str, str] | None = None) -> Server:
-    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz."""
+    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz;
+    ``env``: more CHACHONG_* settings."""
     last = ""
     for attempt in range(3):
         port = free_port()

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from app.api import metrics
 from app.api.deps import (
     TITLE_MAX,
+    OcrParam,
     media_type,
     parse_tags,
     read_form,
@@ -20,6 +21,7 @@ from app.api.deps import (
     require_reader,
     require_writer,
     service_of,
+    settings_of,
     summary,
     validated,
 )
@@ -35,9 +37,9 @@ from app.api.models import (
 )
 from app.api.responses import ERRORS
 from app.api.search import search
-from app.api.uploads import report_ids, texts_of
+from app.api.uploads import documents_of, report_ids
 from app.core import Reference, require_text
-from app.core.archive import is_zip
+from app.core.readers import is_archive
 
 router = APIRouter(tags=["references"])
 
@@ -84,16 +86,16 @@ async def get_reference(request: Request, ref_id: str) -> ReferenceOut:
                          "tags": {"type": "string", "description": "JSON object or "
                                   "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
              dependencies=[Depends(require_writer)])
-async def add_reference(request: Request) -> ReferenceSummary:
+async def add_reference(request: Request, ocr: OcrParam = False) -> ReferenceSummary:
     kind = media_type(request)
     if kind == "multipart/form-data":
-        files, fields = await read_form(request, "file")
-        if not files:
+        uploaded, fields = await read_form(request, "file", ocr=ocr)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "send the reference as the field 'file'")
         tags = fields.get("tags")
         if not fields.get("id"):
-            fields["id"] = report_ids([files[0][0]])[0]
-        raw: object = {**fields, "text": files[0][1],
+            fields["id"] = report_ids(uploaded.names[:1])[0]
+        raw: object = {**fields, "text": uploaded.texts[0],
                        "tags": parse_tags(tags if isinstance(tags, str) else None)}
     elif kind == "application/json":
         raw = await read_json(request)
@@ -120,17 +122,18 @@ async def add_reference(request: Request) -> ReferenceSummary:
                      "properties": {"files": {"type": "array", "items": {
                          "type": "string", "format": "binary"}}}}}}}},
              dependencies=[Depends(require_writer)])
-async def add_references(request: Request) -> ReferenceBatchResult:
+async def add_references(request: Request, ocr: OcrParam = False) -> ReferenceBatchResult:
     """Each file of a multipart batch is a reference whose id is its file name without the
     extension; a JSON batch gives each reference as ``POST /v1/references`` takes it."""
     kind = media_type(request)
     if kind == "multipart/form-data":
-        files, _ = await read_form(request, "files")
-        if not files:
+        uploaded, _ = await read_form(request, "files", ocr=ocr)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "send the references as repeated 'files' fields")
         raw: object = {"references": [{"id": PurePath(name).stem, "text": text,
                                        "title": PurePath(name).name[:TITLE_MAX]}
-                                      for name, text in files]}
+                                      for name, text in zip(uploaded.names, uploaded.texts,
+                                                            strict=True)]}
     elif kind == "application/json":
         raw = await read_json(request)
     else:
@@ -182,16 +185,16 @@ async def import_references(request: Request) -> ReferencesAdded:
         name = upload.filename or "upload.zip"
         data = await upload.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    if not is_zip(name):
+    if not is_archive(name):
         raise ApiError(415, "unsupported_format", f"{name}: send a .zip archive here; a single "
                        "document goes to POST /v1/references")
-    members = await run_in_threadpool(texts_of, name, data, True)
+    members = await run_in_threadpool(documents_of, name, data,
+                                      settings_of(request).read_options(), True)
     tags = parse_tags(fields.get("tags"))
     source = fields.get("source") or name
     refs = [validated(ReferenceIn, {"id": rid, "text": text, "source": source[:500],
                                     "tags": tags})
-            for rid, (_, text) in zip(report_ids([m for m, _ in members]), members,
-                                      strict=True)]
+            for rid, text in zip(report_ids(members.names), members.texts, strict=True)]
     service = service_of(request)
     await run_in_threadpool(service.add_many, [Reference(r.id, r.text, r.title, r.source, r.tags)
                                                for r in refs])
