@@ -28,7 +28,7 @@ from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_
 from app.storage.folder import IndexFolder
 from app.storage.manifest import SegmentEntry
 from app.storage.records import decode_text
-from app.storage.runs import POSTING_MASK, KeyFilter, Run, RunInfo, RunWriter
+from app.storage.runs import PAGE_WORDS, POSTING_MASK, KeyFilter, Run, RunInfo, RunWriter
 
 QUERIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-009.txt", "case-041.txt")
 
@@ -90,6 +90,26 @@ def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPath
     assert scanned.tolist() == stored[inside].tolist()
     for c, got_c in zip(cols, scanned_cols, strict=True):
         assert got_c.tolist() == c[inside].tolist()
+
+
+def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: Path) -> None:
+    """Pieces smaller than a page, several pages at once and ones ending mid-page (a build adds a
+    segment's whole sorted table in one piece) give the same run, page after page."""
+    rng = np.random.default_rng(3)
+    stored = np.unique(rng.integers(0, 2**64, 5 * PAGE_WORDS // 2, dtype=np.uint64))
+    column = rng.integers(0, 2**20, len(stored), dtype=np.uint64)
+    cuts = [0, 5, PAGE_WORDS - 3, PAGE_WORDS + 10, 2 * PAGE_WORDS + 7, len(stored)]
+    path = tmp_path / "t.run"
+    writer = RunWriter(path, 1, len(stored))
+    for a, b in itertools.pairwise(cuts):
+        writer.add(stored[a:b], [column[a:b]])
+    run = Run(path, RunInfo(len(stored), 1), *writer.close())
+    words, cols = run.scan(0, 1 << 64)
+    assert words.tolist() == stored.tolist()
+    assert cols[0].tolist() == column.tolist()
+    keys = stored[:: PAGE_WORDS // 7] & ~POSTING_MASK
+    _, got, _, counts = run.lookup(keys, None)
+    assert counts.min() >= 1 and set(stored[:: PAGE_WORDS // 7].tolist()) <= set(got.tolist())
 
 
 def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -121,7 +122,7 @@ class RunWriter:
         self.path = path
         self.columns = columns
         self._out: BinaryIO = path.open("wb")
-        self._buffer: list[tuple[np.ndarray, list[np.ndarray]]] = []
+        self._buffer: deque[tuple[np.ndarray, list[np.ndarray]]] = deque()
         self._buffered = 0
         self._fences: list[np.ndarray] = []
         self._lasts: list[np.ndarray] = []
@@ -148,11 +149,24 @@ class RunWriter:
             self._page(PAGE_WORDS)
 
     def _take(self, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        words = np.concatenate([w for w, _ in self._buffer])
-        cols = [np.concatenate([c[k] for _, c in self._buffer]) for k in range(self.columns)]
-        self._buffer = [(words[n:], [c[n:] for c in cols])] if len(words) > n else []
-        self._buffered = len(words) - n
-        return words[:n], [c[:n] for c in cols]
+        # only the pieces that make up these n words are joined: a large addition is cut a page
+        # at a time without copying what stays behind (which made writing a run quadratic)
+        taken: list[tuple[np.ndarray, list[np.ndarray]]] = []
+        need = n
+        while need:
+            words, cols = self._buffer[0]
+            if len(words) <= need:
+                taken.append(self._buffer.popleft())
+                need -= len(words)
+            else:
+                taken.append((words[:need], [c[:need] for c in cols]))
+                self._buffer[0] = (words[need:], [c[need:] for c in cols])
+                need = 0
+        self._buffered -= n
+        if len(taken) == 1:
+            return taken[0]
+        return (np.concatenate([w for w, _ in taken]),
+                [np.concatenate([c[k] for _, c in taken]) for k in range(self.columns)])
 
     def _page(self, n: int) -> None:
         words, cols = self._take(n)
