@@ -207,15 +207,35 @@ def lookup_parts(parts: Sequence[Part], chars: str, sigs: np.ndarray, per_unit: 
     """Seed hits of a query's normalised text, and the ``per_unit`` strongest LSH candidates of
     each of its unit signatures, over all ``parts`` as one index."""
     windows = window_hashes(chars)
-    at, slots, pos, counts = _combine([p.seed_postings(windows) for p in parts], len(windows),
-                                      MAX_POSTINGS)
+    at, slots, pos, counts = _in_key_order(parts, windows, _seed_postings, MAX_POSTINGS)
     hits = Hits(at, slots, pos, crowding(counts))
     if not len(sigs):
         return hits, []
     keys = band_keys(sigs, bands, rows).ravel()
-    at, slots, starts, ends, _ = _combine([p.band_postings(keys) for p in parts], len(keys),
-                                          MAX_BAND_POSTINGS)
+    at, slots, starts, ends, _ = _in_key_order(parts, keys, _band_postings, MAX_BAND_POSTINGS)
     return hits, rank_places(at // bands, slots, starts, ends, len(sigs), bands, per_unit)
+
+
+def _seed_postings(part: Part, keys: np.ndarray) -> SeedPostings:
+    return part.seed_postings(keys)
+
+
+def _band_postings(part: Part, keys: np.ndarray) -> BandPostings:
+    return part.band_postings(keys)
+
+
+def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
+                  ask: Callable[[Part, np.ndarray], tuple[np.ndarray, ...]],
+                  limit: int) -> tuple[np.ndarray, ...]:
+    """Every part's postings of ``keys``, combined. The keys are sorted once here: a part
+    searches them in key order, and sorts keys already in order in a single pass."""
+    if len(parts) < 2:
+        return _combine([ask(p, keys) for p in parts], len(keys), limit)
+    order = np.argsort(keys, kind="stable")
+    at, *columns, counts = _combine([ask(p, keys[order]) for p in parts], len(keys), limit)
+    unsorted = np.empty_like(counts)
+    unsorted[order] = counts
+    return (order[at], *columns, unsorted)
 
 
 class MultiIndex:
