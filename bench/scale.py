@@ -540,6 +540,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # the servers run in a folder of their own: relative paths would point nowhere there
+    args.corpus, args.index, args.queries = (p.resolve() for p in (args.corpus, args.index,
+                                                                   args.queries))
     # a plain `kill` should still run the finally blocks that stop the servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.perf_counter()
