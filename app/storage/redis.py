@@ -190,6 +190,8 @@ class RedisIndex:
         for slot, answer in zip(wanted, answers, strict=True):
             live = answer[0] if isinstance(answer, list) else answer
             if live != b"1":
+                self._cache.pop(slot, None)  # removed: its text leaves this process too
+                self._docs.pop(slot, None)
                 continue
             self._live.add(slot)
             if isinstance(answer, list):
@@ -282,3 +284,6 @@ class RedisIndex:
         if not self._call(self._remove, keys=[self._key(b"ids", b""), self._key(b"doc", b"")],
                           args=[doc_id]):
             raise ReferenceNotFoundError(f"no reference with id '{doc_id}'")
+        for slot in [s for s, (ref, _) in self._cache.items() if ref.id == doc_id]:
+            self._cache.pop(slot)
+            self._docs.pop(slot, None)
