@@ -25,6 +25,7 @@ from typing import Any
 import docx
 import httpx
 
+from app.collections import label_sources
 from app.core import CheckOptions, ReferenceIndex, build_index, check_text, load_corpus
 from app.settings import Settings
 
@@ -124,10 +125,11 @@ def dev_index() -> ReferenceIndex:
 
 def expected(text: str, title: str | None = None, index: ReferenceIndex | None = None,
              **options: object) -> dict:
-    """What the core says for ``text``, as the JSON the CLI and the API print."""
+    """What the core says for ``text``, as the JSON the API prints: every source is in the
+    collection ``templates`` (the base corpus and what is added to it)."""
     result = check_text(text, index or bundled_index(), CheckOptions(**options),  # type: ignore[arg-type]
                         title=title)
-    return result.model_dump(mode="json")
+    return label_sources(result).model_dump(mode="json")
 
 
 def source_ids(result: dict) -> set[str]:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 AUDIT_FILE = "audit.sqlite3"
@@ -49,7 +50,8 @@ class AuditEntry:
     client: str | None
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Its fields, the time in ISO 8601 (UTC, microseconds)."""
+        return {**asdict(self), "time": datetime.fromtimestamp(self.time, UTC).isoformat()}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from app.collections import label_sources
 from app.core import (
     ChachongError,
     CheckResult,
@@ -73,12 +74,15 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
     if cross:
         try:
             crossed = cross_check([(p.stem, t) for p, t in texts], ref_index, options)
+            for done in crossed.reports:  # the corpus is what a server calls templates
+                label_sources(done.result, [p.stem for p, _ in texts])
         except ChachongError as exc:
             raise fail(str(exc)) from None
         emit_cross(crossed, fmt, output, lang)
         failed = any(r.result.verdict == "fail" for r in crossed.reports)
         raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
-    reports: list[Report] = [(p, t, check_text(t, ref_index, options, title=p.name))
+    reports: list[Report] = [(p, t, label_sources(check_text(t, ref_index, options,
+                                                             title=p.name)))
                              for p, t in texts]
     try:
         emit(reports, fmt, output, lang)
