@@ -42,7 +42,6 @@ def test_a_generated_client_checks_adds_and_reads(tmp_path: Path,
         client_mod = importlib.import_module(PACKAGE)
         api = importlib.import_module(f"{PACKAGE}.api")
         models = importlib.import_module(f"{PACKAGE}.models")
-        refs = importlib.import_module(f"{PACKAGE}.api.references")
         names = {p.stem for p in Path(api.__file__).parent.rglob("*.py")}
         assert {"check", "check_batch", "add_reference", "get_reference", "list_references",
                 "add_to_collection", "get_in_collection", "create_collection", "create_key",
@@ -51,9 +50,15 @@ def test_a_generated_client_checks_adds_and_reads(tmp_path: Path,
 
         from chachong_client.api.checks import check
         from chachong_client.api.collections import create_collection
-        from chachong_client.api.references import add_reference, add_to_collection
+        from chachong_client.api.references import (
+            add_reference,
+            add_to_collection,
+            get_in_collection,
+            get_reference,
+        )
 
         client = client_mod.AuthenticatedClient(base_url=server.url, token=KEYS[0])
+        client.__enter__()
         added = add_reference.sync(client=client, body=models.ReferenceIn(
             id="jiangsu-2025", text=text, title="江苏省政府工作报告"))
         assert isinstance(added, models.ReferenceSummary) and added.id == "jiangsu-2025"
@@ -62,9 +67,9 @@ def test_a_generated_client_checks_adds_and_reads(tmp_path: Path,
         assert [(s.id, s.collection) for s in result.sources] == [("jiangsu-2025", "templates")]
         match = result.paragraphs[0].matches[0]
         assert match.source.text in text and match.text in copied
-        read = refs.get_reference.sync("jiangsu-2025", client=client)
+        read = get_reference.sync("jiangsu-2025", client=client)
         assert isinstance(read, models.ReferenceOut) and read.text == text
-        missing = refs.get_reference.sync("no-such", client=client)
+        missing = get_reference.sync("no-such", client=client)
         assert isinstance(missing, models.ErrorResponse) and missing.error.code == "not_found"
 
         made = create_collection.sync(client=client, body=models.CollectionIn(name="jiangsu"))
@@ -75,7 +80,8 @@ def test_a_generated_client_checks_adds_and_reads(tmp_path: Path,
         there = check.sync(client=client, body=models.CheckRequest(text=copied),
                            collections=["jiangsu"])
         assert [(s.id, s.collection) for s in there.sources] == [("jiangsu/report-1", "jiangsu")]
-        read = refs.get_in_collection.sync("jiangsu", "report-1", client=client)
-        assert read.text == text
+        read = get_in_collection.sync("jiangsu", "report-1", client=client)
+        assert isinstance(read, models.ReferenceOut) and read.text == text
+        client.__exit__(None, None, None)
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
         del sys.modules[name]

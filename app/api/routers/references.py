@@ -84,7 +84,9 @@ async def get_reference(request: Request, ref_id: str) -> ReferenceOut:
     return ReferenceOut(**summary(ref).model_dump(), text=ref.text)
 
 
-ONE_BODY = {"requestBody": {"required": True, "content": {
+# Bodies of two media types are not marked required: openapi-python-client (0.29) then writes
+# clients that name a type it does not import (its issue #1451); a missing body is answered 415.
+ONE_BODY = {"requestBody": {"content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceIn"}},
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["file"],
@@ -133,7 +135,7 @@ async def add_reference(request: Request) -> ReferenceSummary:
     return summary(ref)
 
 
-MANY_BODY = {"requestBody": {"required": True, "content": {
+MANY_BODY = {"requestBody": {"content": {
                  "application/json": {"schema": {
                      "$ref": "#/components/schemas/ReferenceBatch"}},
                  "multipart/form-data": {"schema": {
