@@ -99,6 +99,7 @@ def merged_page(first: Sequence[Summary], second: Sequence[Summary], offset: int
 
 OnReport = Callable[[int, ReportResult], None] | None  # progress of a batch, report by report
 Names = Sequence[str] | None  # collections a check is compared with (None: templates)
+INDEXES_KEPT = 64  # combinations of collections whose combined index a process keeps
 
 
 def _chosen(collections: Names, known: dict[str, int]) -> list[str]:
@@ -204,6 +205,8 @@ class CorpusService:
                     parts += [Qualified(p, name) for p in live.parts()]
             cached = (versions, MultiIndex(parts))
             self._indexes[names] = cached
+            while len(self._indexes) > INDEXES_KEPT:  # the oldest combination goes
+                del self._indexes[next(iter(self._indexes))]
         return cached[1]
 
     # -- checking ------------------------------------------------------------------------------
@@ -347,6 +350,8 @@ class SharedCorpusService:
                 index = part if index is None else CombinedIndex(index, part)
             assert index is not None
             self._indexes[names] = index
+            while len(self._indexes) > INDEXES_KEPT:
+                del self._indexes[next(iter(self._indexes))]
         return self._indexes[names]
 
     def check(self, text: str, options: CheckOptions, title: str | None = None,

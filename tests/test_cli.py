@@ -16,6 +16,7 @@ from support import CASES, CORPUS_DIR, ENCODINGS, ROOT, case_text, write_docx
 from typer.testing import CliRunner, Result
 
 from app.cli import app
+from app.collections import label_sources
 from app.core import CheckResult
 
 COPIED = "case-000.txt"  # a third of it copied from two templates
@@ -141,7 +142,7 @@ def test_json_output_has_the_schema_fields(tmp_path: Path, saved_index: Path,
     assert {s["id"] for s in data["sources"]} == {"jiguan-gongwei", "jituan-gongsi"}
     for s in data["sources"]:
         assert set(s) >= {"id", "title", "copied_chars", "copy_ratio"}
-    assert data == check(case_text(COPIED), title=COPIED).model_dump(mode="json")
+    assert data == label_sources(check(case_text(COPIED), title=COPIED)).model_dump(mode="json")
 
 
 def test_threshold_option_changes_the_exit_code(tmp_path: Path, saved_index: Path) -> None:
@@ -314,7 +315,7 @@ def test_installed_script_in_a_real_process(tmp_path: Path, check: Check) -> Non
     done = subprocess.run([str(script), "check", str(path), "--format", "json"],
                           capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
-    expected = check(case_text(COPIED), title=COPIED).model_dump(mode="json")
+    expected = label_sources(check(case_text(COPIED), title=COPIED)).model_dump(mode="json")
     assert json.loads(done.stdout.decode("utf-8")) == expected
 
     missing = subprocess.run([str(script), "check", str(tmp_path / "nope.txt")],

@@ -244,10 +244,16 @@ class RateLimits:
 
     def __init__(self, settings: Settings) -> None:
         self.default = settings.rate_per_minute
-        storage = (storage_from_string(settings.store) if settings.store
-                   else MemoryStorage())
-        assert isinstance(storage, Storage)  # the synchronous kind
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.store = settings.store
+        self._limiter: MovingWindowRateLimiter | None = None  # made when a limit is first met
+
+    @property
+    def limiter(self) -> MovingWindowRateLimiter:
+        if self._limiter is None:
+            storage = storage_from_string(self.store) if self.store else MemoryStorage()
+            assert isinstance(storage, Storage)  # the synchronous kind
+            self._limiter = MovingWindowRateLimiter(storage)
+        return self._limiter
 
     def wait(self, who: str, per_minute: int) -> int:
         """0 if the request may go on, else the seconds until it may."""
