@@ -182,7 +182,7 @@ class RedisRegistry:
     """The collections of a Redis store: a hash of name -> number, numbers from a counter,
     made by one script so that two servers agree."""
 
-    KEY = "chachong:collections"
+    KEY = "chachong:{collections}"  # a hash tag: the counter is in the same cluster slot
 
     def __init__(self, url: str) -> None:
         import redis

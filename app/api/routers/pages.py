@@ -181,7 +181,7 @@ async def batch_form(request: Request) -> Response:
 async def history_page(request: Request,
                        offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
     async def make() -> Response:
-        who = may_read_checks(request)
+        who = await run_in_threadpool(may_read_checks, request)
         total, items = await run_in_threadpool(history_of(request).recent, offset, PAGE_SIZE,
                                                EVERYONE if who.admin else who.key_id)
         return render_page("checks.html.j2", total=total, items=items, offset=offset,
@@ -213,7 +213,7 @@ def _batch_rows(stored: StoredBatch) -> list[dict[str, Any]]:
 @router.get("/checks/{check_id}")
 async def kept_check_page(request: Request, check_id: str, lang: str = "zh-CN") -> Response:
     async def make() -> Response:
-        may_read_checks(request)
+        await run_in_threadpool(may_read_checks, request)
         stored = await run_in_threadpool(stored_check, request, check_id)
         common = _common(request, "history")
         if isinstance(stored, StoredBatch):
@@ -242,7 +242,7 @@ def _main_source(result: CheckResult) -> str | None:
 @router.get("/checks/{check_id}/compare")
 async def compare_page(request: Request, check_id: str, source: str | None = None) -> Response:
     async def make() -> Response:
-        may_read_checks(request)
+        await run_in_threadpool(may_read_checks, request)
         stored = await run_in_threadpool(stored_check, request, check_id)
         if not isinstance(stored, StoredReport):
             raise ApiError(422, "not_a_report", "a batch has no side-by-side view; open one of "
