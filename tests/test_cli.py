@@ -322,3 +322,49 @@ def test_installed_script_in_a_real_process(tmp_path: Path, check: Check) -> Non
                              capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert missing.returncode == 2
     assert b"nope.txt" in missing.stderr
+
+
+# --- keys and the audit trail at the console ------------------------------------------------------
+
+def test_keys_made_at_the_console_work_on_the_server_and_are_audited(tmp_path: Path) -> None:
+    """chachong keys create prints the key once and makes its collection; a server on the same
+    data folder takes it with its scopes; keys list shows it without the secret; revoke refuses it
+    at once; chachong audit export gives every change as JSON lines, by the key 'cli'."""
+    from api_helpers import TestClient, isolated_settings
+
+    from app.api.main import create_app
+
+    data = tmp_path / "data"
+    made = run("keys", "create", "--name", "组织部", "--scope", "check", "--scope", "read",
+               "--collection", "zuzhibu", "--data", data)
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("cck_") and len(key.splitlines()) == 1
+    key_id = key.split("_")[1]
+    listed = run("keys", "list", "--json", "--data", data)
+    assert [(k["id"], k["name"], k["scopes"], k["collections"], k["revoked"])
+            for k in json.loads(listed.stdout)] == [
+        (key_id, "组织部", ["check", "read"], ["zuzhibu"], None)]
+    assert key.split("_", 2)[2] not in listed.stdout
+    bad = run("keys", "create", "--name", "x", "--scope", "own", "--collection", "a",
+              "--data", data)
+    assert bad.exit_code == 2 and "unknown scope 'own'" in bad.output
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(isolated_settings(data))) as c:
+        assert c.get("/v1/collections/zuzhibu/references", headers=auth).json()["total"] == 0
+        assert c.get("/v1/references", headers=auth).status_code == 404  # not given templates
+        assert c.post("/v1/collections/zuzhibu/references", headers=auth,
+                      json={"id": "a", "text": "一些文字。"}).status_code == 403
+        assert run("keys", "revoke", key_id, "--data", data).exit_code == 0
+        assert c.get("/v1/collections/zuzhibu/references", headers=auth).json()["error"][
+            "code"] == "forbidden"
+    assert run("keys", "revoke", "nope", "--data", data).exit_code == 2
+    exported = run("audit", "export", "--data", data)
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    mine = [(e["key"], e["action"], e["target"]) for e in entries if e["key"] == "cli"]
+    assert mine == [("cli", "create_key", key_id), ("cli", "revoke_key", key_id)]
+    # reads are not audited; the key's refusals are (a revoked key is no key: it is named by
+    # nothing)
+    assert [(e["action"], e["outcome"], e["status"]) for e in entries if e["key"] == key_id] == [
+        ("list_references", "denied", 404), ("add_to_collection", "denied", 403)]
