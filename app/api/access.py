@@ -21,7 +21,7 @@ import hmac
 import math
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -85,7 +85,6 @@ def principal_of(request: Request) -> Principal:
         found = _resolve(request)
         if found is None:
             deny(request, None, 403, "forbidden", "the API key is not valid")
-            raise AssertionError("unreachable")
         request.state.principal = found
     return found
 
@@ -102,7 +101,7 @@ def operation(request: Request) -> str:
 
 
 def deny(request: Request, who: Principal | None, status: int, code: str, message: str,
-         collection: str | None = None) -> None:
+         collection: str | None = None) -> NoReturn:
     """Refuse the request, and say so in the audit trail."""
     audit_of(request).record(key=who.key_id if who else None, action=operation(request),
                              outcome="denied", status=status, collection=collection,
@@ -111,7 +110,7 @@ def deny(request: Request, who: Principal | None, status: int, code: str, messag
     raise ApiError(status, code, message, headers)
 
 
-def _unauthorized(request: Request, collection: str | None = None) -> None:
+def _unauthorized(request: Request, collection: str | None = None) -> NoReturn:
     deny(request, None, 401, "unauthorized", "send 'Authorization: Bearer <API key>'",
          collection)
 
@@ -132,7 +131,6 @@ def allow(request: Request, scope: str, collection: str) -> Principal:
         deny(request, who, 404, "not_found", f"no collection '{collection}'", collection)
     deny(request, who, 403, "forbidden",
          f"this key may not {scope} in collection '{collection}'", collection)
-    raise AssertionError("unreachable")
 
 
 CollectionName = Annotated[str, Path(max_length=63, description="A collection's name.",
@@ -289,4 +287,3 @@ def visible(request: Request, name: str) -> Principal:
     if who.anonymous:
         _unauthorized(request, name)
     deny(request, who, 404, "not_found", f"no collection '{name}'", name)
-    raise AssertionError("unreachable")
