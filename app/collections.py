@@ -4,11 +4,13 @@ submissions each, and the shared ``templates``).
 ``templates`` is the collection every server has: its read-only part is the base corpus (the
 bundled templates, ``--corpus`` or ``--index``) and what is added to it over the API goes to the
 data folder's ``index/`` (the one index of earlier releases). Every other collection is an index
-of its own: a folder ``collections/<name>/`` beside it, or keys under a prefix of its own in
-Redis. A registry gives each collection a number, fixed when it is made, which places its
-references' slots: the slots of collection ``n`` start at ``(n + 1) * 2**32``, so a check over
-several collections sees disjoint slot ranges and breaks ties the same way in every process
-(templates first, then collections in the order they were made).
+of its own: a folder ``collections/<name>/`` beside it, with its own segments, log and merges;
+with a shared store (Redis), that folder copies the collection's own shared log, whose keys are
+under a prefix of their own (``<prefix>collection:<name>:``). A registry (SQLite in the data
+folder, or a hash in the shared store) gives each collection a number, fixed when it is made,
+which places its references' slots: the slots of collection ``n`` start at ``(n + 1) * 2**32``,
+so a check over several collections sees disjoint slot ranges and breaks ties the same way in
+every process (templates first, then collections in the order they were made).
 
 Inside a check, a reference of another collection than ``templates`` is named
 ``<collection>/<id>`` (``/`` is in no id), so two collections may hold the same id and a result
@@ -179,42 +181,52 @@ return n
 
 
 class RedisRegistry:
-    """The collections of a Redis store: a hash of name -> number, numbers from a counter,
-    made by one script so that two servers agree."""
+    """The collections of a shared store (Redis or a Redis Cluster): a hash of name -> number,
+    numbers from a counter, made by one script so that two servers agree; both keys carry the
+    store's prefix and one hash tag (one cluster slot)."""
 
-    KEY = "chachong:{collections}"  # a hash tag: the counter is in the same cluster slot
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, client: Any, prefix: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2)
-        self._create = self._redis.register_script(_CREATE)
-        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self.key = f"{prefix}{{collections}}"
+        self._redis = client
+        self._create = client.register_script(_CREATE)
+        self._errors: tuple[type[Exception], ...] = (
+            redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError)
 
-    def numbers(self) -> dict[str, int]:
+    @classmethod
+    def of(cls, url: str) -> RedisRegistry:
+        """The registry of the store at ``url`` (as ``CHACHONG_STORE`` gives it)."""
+        from app.storage.shared_log import connect
+
+        client, _, prefix = connect(url)
+        return cls(client, prefix)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from app.core.errors import StoreUnavailableError
 
         try:
-            found = self._redis.hgetall(self.KEY)
+            return fn(*args, **kwargs)
         except self._errors as exc:
             raise StoreUnavailableError(f"Redis cannot be reached ({exc})") from exc
+
+    def numbers(self) -> dict[str, int]:
+        found = self._call(self._redis.hgetall, self.key)
         return {TEMPLATES: 0, **{(k.decode() if isinstance(k, bytes) else k): int(v)
                                  for k, v in found.items()}}
 
     def create(self, name: str) -> bool:
         if name == TEMPLATES:
             return False
-        number = int(self._create(keys=[self.KEY, f"{self.KEY}:next"], args=[name, MAX_NUMBER]))
+        number = int(self._call(self._create, keys=[self.key, f"{self.key}:next"],
+                                args=[name, MAX_NUMBER]))
         if number < 0:
             raise CollectionLimitError(f"a server keeps at most {MAX_NUMBER} collections "
                                        "besides templates")
         return number > 0
 
-    def close(self) -> None:
-        self._redis.close()
 
-
-def redis_prefix(name: str) -> str:
-    """The key prefix of a collection in Redis (templates keeps the prefix of earlier
-    releases)."""
-    return "chachong:index:" if name == TEMPLATES else f"chachong:collection:{name}:"
+def shared_prefix(prefix: str, name: str) -> str:
+    """The key prefix of a collection's log in a shared store whose own prefix is ``prefix``
+    (templates keeps the store's prefix)."""
+    return prefix if name == TEMPLATES else f"{prefix}collection:{name}:"

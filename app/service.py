@@ -2,14 +2,12 @@
 ``templates`` collection is a base corpus (bundled, a folder or a saved index) plus the
 references added to it through the API; every other collection holds only what was added.
 
-Framework-free, so the API stays a thin adapter. One service per worker process:
-
-- ``CorpusService`` (embedded): additions live in the data folder's indexes (``app.storage``),
-  one per collection: logged at once, written into segments by a flush, merged in the
-  background; every check first catches up with what any process added or removed;
-- ``SharedCorpusService`` (``CHACHONG_STORE=redis://``): additions are indexed in Redis itself
-  (``RedisIndex``, one key prefix per collection), which every process on every machine reads
-  at each check.
+Framework-free, so the API stays a thin adapter. One service per worker process. Additions live
+in the data folder's indexes (``app.storage``), one per collection: logged at once, written into
+segments by a flush, merged in the background; every check first catches up with what any
+process added or removed. With ``CHACHONG_STORE=redis://...`` (or a Redis Cluster) each
+collection's log is shared by servers on several machines (a key prefix of its own): each copies
+in what the others logged before it answers.
 
 A check names the collections it is compared with; their indexes are checked as one, and the
 result says which collection each source is in.
@@ -17,7 +15,6 @@ result says which collection each source is in.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,22 +29,16 @@ from app.collections import (
     RedisRegistry,
     label_sources,
     not_found,
-    redis_prefix,
+    shared_prefix,
     split_key,
 )
 from app.core import CheckOptions, CheckResult, Reference, ReferenceIndex, check_text
-from app.core.combined import CombinedIndex
 from app.core.cross import cross_check
-from app.core.errors import (
-    ChachongError,
-    CorpusError,
-    DuplicateReferenceError,
-    StoreUnavailableError,
-)
-from app.core.index import Index, MultiIndex, Part
+from app.core.errors import CorpusError, DuplicateReferenceError
+from app.core.index import MultiIndex, Part
 from app.core.schema import CrossResult, ReportResult
 from app.storage import FlushPolicy, LiveIndex, Maintainer
-from app.storage.redis import RedisIndex
+from app.storage.shared_log import SharedLog
 
 
 @dataclass(frozen=True)
@@ -125,14 +116,21 @@ def _base_delete(base: BaseCorpus, ref_id: str) -> None:
 
 
 class CorpusService:
-    def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None) -> None:
+    """The collections' indexes in the data folder; with a shared log (Redis), each index is
+    this server's copy of a collection every server shares."""
+
+    def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None,
+                 shared: SharedLog | None = None) -> None:
         """``data``: the templates' index folder (``index/`` of the data folder); the other
         collections' folders are beside it, under ``collections/``."""
         self.base = base
         self.root = data.parent
-        self.registry = FolderRegistry(self.root)
+        self.shared = shared
+        self.registry: FolderRegistry | RedisRegistry = (
+            FolderRegistry(self.root) if shared is None
+            else RedisRegistry(shared.client, shared.prefix))
         self.flush = flush or FlushPolicy()
-        self.live = LiveIndex(data)
+        self.live = LiveIndex(data, shared=shared)
         self.maintainer = Maintainer(self.live.folder, self.flush)
         self._others: dict[str, tuple[LiveIndex, Maintainer]] = {}
         self._started = False
@@ -181,7 +179,9 @@ class CorpusService:
                 raise not_found(name)
             folder = self.root / FOLDER / name
             folder.mkdir(parents=True, exist_ok=True)
-            live = LiveIndex(folder, slot_base=(number + 1) * SLOT_SPAN)
+            shared = (None if self.shared is None else
+                      self.shared.with_prefix(shared_prefix(self.shared.prefix, name)))
+            live = LiveIndex(folder, slot_base=(number + 1) * SLOT_SPAN, shared=shared)
             maintainer = Maintainer(live.folder, self.flush)
             if self._started:
                 maintainer.start()
@@ -266,6 +266,7 @@ class CorpusService:
              ) -> tuple[int, list[Summary]]:
         with self._lock:
             live = self._live(collection)
+            live.sync()
             data = [Summary(s.id, s.title, s.source, s.tags, s.chars)
                     for s in live.page(0, offset + limit)]
         if collection != TEMPLATES:
@@ -302,132 +303,3 @@ def _labelled(cross: CrossResult, batch: Iterable[str]) -> CrossResult:
     for report in cross.reports:
         label_sources(report.result, ids)
     return cross
-
-
-class SharedCorpusService:
-    def __init__(self, base: BaseCorpus, shared: RedisIndex) -> None:
-        self.base = base
-        self.shared = shared  # the templates' additions
-        self.registry = RedisRegistry(shared.url)
-        self._others: dict[str, RedisIndex] = {}
-        self._indexes: dict[tuple[str, ...], Index] = {}
-        # the shared index keeps per-check state (which documents are live): one check at a time
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """Nothing runs in the background: Redis holds the additions."""
-
-    def stop(self) -> None:
-        """Nothing to write at shutdown."""
-
-    def ready(self) -> None:
-        self.shared.ping()
-
-    def collections(self) -> list[str]:
-        known = self.registry.numbers()
-        return sorted(known, key=known.__getitem__)
-
-    def create_collection(self, name: str) -> bool:
-        return self.registry.create(name)
-
-    def _store(self, name: str) -> RedisIndex:
-        if name == TEMPLATES:
-            return self.shared
-        if name not in self._others:
-            if name not in self.registry.numbers():
-                raise not_found(name)
-            self._others[name] = RedisIndex(self.shared.url, prefix=redis_prefix(name))
-        return self._others[name]
-
-    def _current(self, collections: Names) -> Index:
-        """Each chosen collection's index on top of the last, slots shifted above it."""
-        names = tuple(_chosen(collections, self.registry.numbers()))
-        if names not in self._indexes:
-            index: Index | None = None
-            for name in names:
-                part: Index = (CombinedIndex(MultiIndex(self.base.parts()), self.shared)
-                               if name == TEMPLATES else Qualified(self._store(name), name))
-                index = part if index is None else CombinedIndex(index, part)
-            assert index is not None
-            self._indexes[names] = index
-            while len(self._indexes) > INDEXES_KEPT:
-                del self._indexes[next(iter(self._indexes))]
-        return self._indexes[names]
-
-    def check(self, text: str, options: CheckOptions, title: str | None = None,
-              collections: Names = None) -> CheckResult:
-        with self._lock:
-            return label_sources(check_text(text, self._current(collections), options,
-                                            title=title))
-
-    def cross_check(self, reports: list[tuple[str, str]], options: CheckOptions,
-                    on_report: OnReport = None, collections: Names = None) -> CrossResult:
-        ids = [rid for rid, _ in reports]
-        with self._lock:
-            cross = cross_check(reports, self._current(collections), options,
-                                _labelling(on_report, ids))
-        return _labelled(cross, ids)
-
-    def add(self, ref: Reference, collection: str = TEMPLATES) -> None:
-        self.add_many([ref], collection)
-
-    def add_many(self, refs: Sequence[Reference], collection: str = TEMPLATES) -> None:
-        """All or none: ids are checked first, and what a batch added before a clash (another
-        server took an id meanwhile) is removed again."""
-        if collection == TEMPLATES:
-            _base_clash(self.base, refs)
-        store = self._store(collection)
-        ids = [r.id for r in refs]
-        taken = sorted({i for i in ids if ids.count(i) > 1 or i in store})
-        if taken:
-            raise DuplicateReferenceError(f"a reference with id '{taken[0]}' already exists "
-                                          "(or repeats in the batch); nothing was added")
-        added: list[str] = []
-        try:
-            for ref in refs:
-                store.add(ref)
-                added.append(ref.id)
-        except BaseException:
-            for ref_id in added:
-                with contextlib.suppress(ChachongError):
-                    store.remove(ref_id)
-            raise
-
-    def delete(self, ref_id: str, collection: str = TEMPLATES) -> None:
-        if collection == TEMPLATES:
-            _base_delete(self.base, ref_id)
-        store = self._store(collection)
-        with self._lock:  # the index drops the text it cached, under the checks' lock
-            store.remove(ref_id)
-
-    def get(self, ref_id: str, collection: str = TEMPLATES) -> Reference:
-        with self._lock:
-            if collection == TEMPLATES:
-                return self._current([TEMPLATES]).get(ref_id)
-            return self._store(collection).get(ref_id)
-
-    def get_source(self, key: str) -> Reference:
-        collection, ref_id = split_key(key)
-        return self.get(ref_id, collection)
-
-    def list(self, offset: int, limit: int, collection: str = TEMPLATES
-             ) -> tuple[int, list[Summary]]:
-        with self._lock:
-            store = self._store(collection)
-            ids = store.ids()
-            shared = [Summary.of(store.get(i)) for i in ids[: offset + limit]]
-        if collection != TEMPLATES:
-            return len(ids), shared[offset : offset + limit]
-        return self.size(TEMPLATES), merged_page(self.base.page(0, offset + limit), shared,
-                                                 offset, limit)
-
-    def size(self, collection: str | None = None) -> int:
-        if collection is None:
-            with contextlib.suppress(StoreUnavailableError):
-                return sum(self.size(name) for name in self.collections())
-            return len(self.base)
-        if collection == TEMPLATES:
-            with contextlib.suppress(StoreUnavailableError):
-                return len(self.base) + len(self.shared)
-            return len(self.base)
-        return len(self._store(collection))

@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.check import DEFAULT_MIN_MATCH_CHARS, DEFAULT_THRESHOLD
+from app.core.readers import ReadOptions
+from app.core.readers.document import MAX_PAGES, OCR_MAX_PAGES
+from app.core.readers.sandbox import Limits, MiB
 from app.core.seeds import MIN_RUN
 
 
@@ -26,11 +29,26 @@ class Settings(BaseSettings):
     stock_phrases: Path | None = Field(None, description="A file of stock phrases (one a line) "
                                        "to use instead of the bundled list.")
 
+    # reading files
+    ocr: bool = Field(False, description="Allow checks to ask for OCR of scanned PDFs and "
+                      "images (it takes seconds a page); each check still asks for it.")
+    max_pages: int = Field(MAX_PAGES, ge=1, description="Most pages of a PDF or OFD read.")
+    ocr_max_pages: int = Field(OCR_MAX_PAGES, ge=1, description="Most pages recognised by OCR.")
+    convert_seconds: float = Field(60, gt=0, le=3600, description="Time limit of one "
+                                   "LibreOffice conversion (.doc, .wps, .odt, .rtf).")
+    convert_memory_mb: int = Field(1024, ge=256, description="Memory limit (address space) of "
+                                   "one LibreOffice conversion.")
+    ocr_seconds: float = Field(300, gt=0, le=3600, description="Time limit of one OCR run.")
+    ocr_memory_mb: int = Field(4096, ge=512, description="Memory limit (address space) of one "
+                               "OCR run.")
+
     # the service
     data: Path = Field(Path("data"), description="Folder of the reference store (SQLite).")
-    store: str | None = Field(None, pattern=r"^rediss?://", description="redis://host:port/db "
-                              "to share the reference store between servers (default: SQLite "
-                              "in the data folder).")
+    store: str | None = Field(None, pattern=r"^rediss?(\+cluster)?://", description="A "
+                              "Redis (redis://host:port/db) or Redis Cluster "
+                              "(redis+cluster://host:port,host:port) whose log servers on "
+                              "several machines share; ?acks=N: replicas an addition waits for "
+                              "(default: none on one Redis, 1 on a cluster).")
     flush_docs: int = Field(1000, ge=1, description="References added through the API are "
                             "written into an index segment when this many wait...")
     flush_seconds: float = Field(30.0, gt=0, description="...or when the oldest has waited "
@@ -66,6 +84,13 @@ class Settings(BaseSettings):
             return None
         lines = self.stock_phrases.read_text(encoding="utf-8").splitlines()
         return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+    def read_options(self, ocr: bool = False) -> ReadOptions:
+        """How files are read; ``ocr`` when the check asks for it (see ``ocr`` above)."""
+        return ReadOptions(
+            ocr=ocr, max_pages=self.max_pages, ocr_max_pages=self.ocr_max_pages,
+            convert=Limits(self.convert_seconds, self.convert_memory_mb * MiB),
+            recognise=Limits(self.ocr_seconds, self.ocr_memory_mb * MiB))
 
     @property
     def keys(self) -> list[str]:

@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""Shared deployment: one Redis holding the index, one or two ``chachong serve`` processes.
+"""Servers sharing one corpus through a Redis Cluster (3 masters, 3 replicas on loopback).
 
-    python bench/redis_scale.py --corpus /path/to/generated --refs 2000 --queries /path/to/queries
+    python bench/redis_scale.py --corpus bench/data/gen100k --refs 20000 \\
+        --queries bench/data/genq [--dev ../shared/eval/dev]
 
-Starts a private redis-server (Debian's), adds --refs references of --corpus to the Redis index
-(both cores), then, side by side in one run: checks/s of one server process and of two server
-processes on the same Redis (8 client threads posting the query reports for --duration s each,
-spread over the servers), and whether the Redis-backed server answers exactly as the embedded
-index built from the same references. Prints one JSON line.
+1. memory: ``--refs`` generated reports added through one server's batch endpoint; Redis's
+   ``used_memory`` (INFO memory) summed over the masters, before and after, per reference;
+2. scale: checks/s and latency of one server process, then of two server processes (each with
+   its own data folder: a machine's), 8 client threads for ``--duration`` s each, side by side;
+3. equality: the dev set (``../shared/eval/dev``, scored with ``../shared/eval/score.py``)
+   through a server on the cluster and through one on its own data folder: the figures and
+   every answer;
+4. failover: one server adding and checking while a master is killed: requests answered 503,
+   seconds from the kill to the next acknowledged addition, acknowledged additions missing
+   afterwards.
+
+The cluster is made with the tests' harness (``tests/redis_support.py``). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -16,10 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,146 +33,229 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import free_port  # noqa: E402  (bench/ is this script's own folder)
-
-from app.core import (  # noqa: E402
-    CheckOptions,
-    build_index,
-    bundled_corpus_dir,
-    check_text,
-    load_corpus,
+from redis_support import RedisCluster  # noqa: E402
+from scale import (  # noqa: E402
+    Server,
+    chachong_command,
+    clean_env,
+    free_port,
+    load_queries,
+    percentiles_ms,
+    stop_server,
+    wait_ready,
 )
-from app.core.combined import CombinedIndex  # noqa: E402
-from app.core.corpus import corpus_files, iter_corpus  # noqa: E402
-from app.storage.redis import RedisIndex  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+KEY = "redis-bench-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def log(message: str) -> None:
+    print(f"[redis] {message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
+def serving(workdir: Path, store: str | None, *extra: str, workers: int = 1,
+            timeout: float = 600) -> Iterator[Server]:
     port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port",
-                             str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = workdir / f"server-{port}.log"
+    env = {**clean_env(), "CHACHONG_API_KEYS": KEY, **({"CHACHONG_STORE": store} if store else {})}
+    cmd = [*chachong_command(), "serve", "--data", str(workdir / f"data-{port}"), "--host",
+           "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
+    started = time.perf_counter()
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server(proc, f"http://127.0.0.1:{port}", log_path)
     try:
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.ready_s = wait_ready(server, workers, started, timeout)
+        yield server
     finally:
-        proc.kill()
-        proc.wait()
+        stop_server(proc)
 
 
-@contextlib.contextmanager
-def servers(count: int, store: str, workdir: Path) -> Iterator[list[str]]:
-    """``count`` separate server processes (one worker each) on the same Redis."""
-    procs, urls = [], []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHACHONG_")}
-    env["CHACHONG_STORE"] = store
-    chachong = str(Path(sys.executable).parent / "chachong")
-    try:
-        for i in range(count):
-            port = free_port()
-            procs.append(subprocess.Popen(
-                [chachong, "serve", "--port", str(port), "--data", str(workdir / f"d{i}")],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 120
-        for url in urls:
-            while not _ready(url):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{url} did not become ready")
-                time.sleep(0.1)
-        yield urls
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def used_memory(cluster: RedisCluster) -> int:
+    total = 0
+    for port in cluster.masters():
+        with redis.Redis(port=port) as node:
+            total += int(node.info("memory")["used_memory"])
+    return total
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+def add_all(url: str, files: list[Path], batch: int = 100) -> float:
+    started = time.perf_counter()
+    with httpx.Client(timeout=600) as client:
+        for a in range(0, len(files), batch):
+            body = {"references": [{"id": p.stem, "text": p.read_text(encoding="utf-8")}
+                                   for p in files[a : a + batch]]}
+            response = client.post(f"{url}/v1/references/batch", json=body, headers=AUTH)
+            if response.status_code != 201:
+                raise RuntimeError(response.text[:300])
+            if (a // batch) % 20 == 0:
+                log(f"added {a + batch}")
+    return time.perf_counter() - started
 
 
 def throughput(urls: list[str], texts: list[str], clients: int, duration: float) -> dict:
-    latencies: list[float] = []
-    errors = [0]
-    stop = time.monotonic() + duration
+    times: list[float] = []
+    errors = 0
     lock = threading.Lock()
+    stop = time.perf_counter() + duration
 
-    def client(n: int) -> None:
-        with httpx.Client(base_url=urls[n % len(urls)], timeout=60) as http:
-            i = n
-            while time.monotonic() < stop:
-                start = time.perf_counter()
-                response = http.post("/v1/check", json={"text": texts[i % len(texts)]})
-                elapsed = time.perf_counter() - start
+    def run(k: int) -> None:
+        nonlocal errors
+        with httpx.Client(timeout=120) as client:
+            i = k * len(texts) // clients
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                response = client.post(f"{urls[k % len(urls)]}/v1/check",
+                                       json={"text": texts[i % len(texts)]})
                 with lock:
-                    if response.status_code == 200:
-                        latencies.append(elapsed)
-                    else:
-                        errors[0] += 1
-                i += clients
+                    times.append(time.perf_counter() - started)
+                    errors += response.status_code != 200
+                i += 1
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    began = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.monotonic() - began
-    ordered = sorted(latencies)
-    return {"checks_per_s": round(len(latencies) / wall, 1), "errors": errors[0],
-            "p50_ms": round(1000 * statistics.median(ordered), 1),
-            "p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1)}
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"checks": len(times), "errors": errors,
+            "checks_per_s": round(len(times) / duration, 1), "latency_ms": percentiles_ms(times)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def wait_copied(url: str, expected: int, timeout: float = 1800) -> float:
+    """Until the server's copy holds every reference (a listing catches up first)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        total = httpx.get(f"{url}/v1/references?limit=1", timeout=600).json()["total"]
+        if total >= expected:
+            return time.perf_counter() - started
+        time.sleep(1)
+    raise RuntimeError("the server did not catch up")
+
+
+def score(url: str, dev: Path) -> dict:
+    done = subprocess.run([sys.executable, str(SHARED / "eval" / "score.py"), str(dev),
+                           "--url", f"{url}/v1/check", "--json"], capture_output=True,
+                          text=True, check=True)
+    figures = json.loads(done.stdout)
+    return {k: v for k, v in figures.items() if "seconds" not in k and "time" not in k}
+
+
+def answers(url: str, dev: Path) -> list[dict]:
+    with httpx.Client(timeout=120) as client:
+        return [client.post(f"{url}/v1/check", json={"text": p.read_text(encoding="utf-8"),
+                                                     "title": p.name}).json()
+                for p in sorted((dev / "cases").glob("*.txt"))]
+
+
+def failover(cluster: RedisCluster, workdir: Path, texts: list[str]) -> dict:
+    statuses: list[tuple[float, str, int]] = []
+    acked: list[str] = []
+    stop = threading.Event()
+    with serving(workdir, cluster.url) as server:
+        def work() -> None:
+            n = 0
+            with httpx.Client(timeout=60) as client:
+                while not stop.is_set():
+                    ref_id = f"fo-{n:05d}"
+                    added = client.post(f"{server.url}/v1/references", headers=AUTH,
+                                        json={"id": ref_id, "text": texts[n % len(texts)]
+                                              + f"（第{n}份）"})
+                    statuses.append((time.perf_counter(), "add", added.status_code))
+                    if added.status_code == 201:
+                        acked.append(ref_id)
+                    if added.status_code in (201, 409):
+                        n += 1
+                    checked = client.post(f"{server.url}/v1/check", json={"text": texts[n % 50]})
+                    statuses.append((time.perf_counter(), "check", checked.status_code))
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        time.sleep(5)
+        victim = cluster.masters()[0]
+        killed = time.perf_counter()
+        cluster.kill(victim)
+        cluster.wait_ok(timeout=60, replicas=0)
+        promoted = time.perf_counter() - killed
+        cluster.start_node(victim)
+        cluster.wait_ok(timeout=60, replicas=1)
+        time.sleep(5)
+        stop.set()
+        worker.join(120)
+        after = [(t, kind, code) for t, kind, code in statuses if t >= killed]
+        first_ok = next((t for t, kind, code in after if kind == "add" and code == 201), None)
+        listed = {item["id"] for a in range(0, len(acked) + 500, 500) for item in httpx.get(
+            f"{server.url}/v1/references", params={"limit": 500, "offset": a},
+            timeout=120).json()["items"]}
+    return {"requests": len(statuses), "after_kill": len(after),
+            "answered_503": sum(code == 503 for _, _, code in after),
+            "answered_500": sum(code >= 500 and code != 503 for _, _, code in statuses),
+            "replica_promoted_s": round(promoted, 1),
+            "recovered_s": round(first_ok - killed, 1) if first_ok else None,
+            "acknowledged": len(acked), "lost": len(set(acked) - listed)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--refs", type=int, default=2000)
-    parser.add_argument("--queries", type=Path, required=True)
-    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--refs", type=int, default=20_000)
+    parser.add_argument("--queries", type=Path, default=ROOT / "bench" / "data" / "genq")
+    parser.add_argument("--dev", type=Path, default=SHARED / "eval" / "dev")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=45)
     args = parser.parse_args()
-    refs = list(iter_corpus(args.corpus, corpus_files(args.corpus)[: args.refs]))
-    texts = [p.read_text(encoding="utf-8") for p in sorted(args.queries.glob("*.txt"))]
-    # half the queries copy a few paragraphs from the references, as resubmitted reports do
-    texts = [t + "\n" + "\n".join(refs[i * 7 % len(refs)].text.split("\n")[1:4]) if i % 2 else t
-             for i, t in enumerate(texts)]
-    out: dict = {"refs": len(refs), "queries": len(texts), "clients": args.clients}
-    with redis_server() as url, tempfile.TemporaryDirectory() as tmp:
-        index = RedisIndex(url)
-        began = time.monotonic()
-        index.add_many(refs, workers=2)
-        out["add_s"] = round(time.monotonic() - began, 1)
-        info = index._redis.info("memory")
-        out["redis_mb"] = round(info["used_memory"] / 2**20, 1)
-        # what the server checks against: the bundled templates plus the Redis references
-        embedded = CombinedIndex(build_index(load_corpus(bundled_corpus_dir())),
-                                 build_index(refs))
-        with servers(1, url, Path(tmp)) as urls:
-            out["same_results_as_embedded"] = all(
-                httpx.post(f"{urls[0]}/v1/check", json={"text": t}, timeout=60).json()
-                == json.loads(check_text(t, embedded, CheckOptions()).model_dump_json())
-                for t in texts[:10])
-            out["one_server"] = throughput(urls, texts, args.clients, args.duration)
-        with servers(2, url, Path(tmp)) as urls:
-            out["two_servers"] = throughput(urls, texts, args.clients, args.duration)
-    out["ratio"] = round(out["two_servers"]["checks_per_s"] / out["one_server"]["checks_per_s"],
-                         2)
+    workdir = Path(tempfile.mkdtemp(prefix="chachong-redis-"))
+    files = sorted(args.corpus.glob("*.txt"))[: args.refs]
+    queries = [q.text for q in load_queries(args.queries, args.corpus, seed=11,
+                                            limit=args.refs)]
+    out: dict = {"refs": len(files), "load_at_start": os.getloadavg()[0]}
+    folder = workdir / "cluster"
+    folder.mkdir()
+    cluster = RedisCluster(folder)
+    cluster.start()
+    try:
+        before = used_memory(cluster)
+        with serving(workdir, cluster.url) as server:
+            out["add_s"] = round(add_all(server.url, files), 1)
+        used = used_memory(cluster) - before
+        out["redis_used_memory_mb"] = round(used / 2**20, 1)
+        out["redis_bytes_per_reference"] = round(used / len(files))
+        expected = len(files) + 5
+        with serving(workdir, cluster.url) as one:
+            out["copy_s"] = round(wait_copied(one.url, expected), 1)
+            time.sleep(30)  # the copy's flushes and merges settle
+            out["one_process"] = throughput([one.url], queries, args.clients, args.duration)
+            with serving(workdir, cluster.url) as two:
+                wait_copied(two.url, expected)
+                time.sleep(30)
+                out["two_processes"] = throughput([one.url, two.url], queries, args.clients,
+                                                  args.duration)
+        out["scale"] = round(out["two_processes"]["checks_per_s"]
+                             / out["one_process"]["checks_per_s"], 2)
+        if args.dev.is_dir():
+            cluster.flush()
+            with serving(workdir, cluster.url, "--corpus", str(args.dev / "corpus")) as shared, \
+                    serving(workdir, None, "--corpus", str(args.dev / "corpus")) as alone:
+                out["dev_shared"] = score(shared.url, args.dev)
+                out["dev_embedded"] = score(alone.url, args.dev)
+                out["dev_answers_equal"] = answers(shared.url, args.dev) == \
+                    answers(alone.url, args.dev)
+        cluster.flush()
+        out["failover"] = failover(cluster, workdir, queries)
+    finally:
+        cluster.stop()
+    out["load_at_end"] = os.getloadavg()[0]
     print(json.dumps(out, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -124,12 +124,17 @@ def dev_index() -> ReferenceIndex:
 
 
 def expected(text: str, title: str | None = None, index: ReferenceIndex | None = None,
-             **options: object) -> dict:
-    """What the core says for ``text``, as the JSON the API prints: every source is in the
-    collection ``templates`` (the base corpus and what is added to it)."""
+             upload: str | None = None, **options: object) -> dict:
+    """What the core says for ``text``, as the JSON the CLI and the API print: every source is
+    in the collection ``templates`` (the base corpus and what is added to it); ``upload``: the
+    format of the file the text was sent in (a plain text file: nothing to work around)."""
     result = check_text(text, index or bundled_index(), CheckOptions(**options),  # type: ignore[arg-type]
                         title=title)
-    return label_sources(result).model_dump(mode="json")
+    dumped = label_sources(result).model_dump(mode="json")
+    if upload is not None:
+        dumped["document"] = {"format": upload, "parts": ["body"], "ocr": False, "pages": None,
+                              "warnings": []}
+    return dumped
 
 
 def source_ids(result: dict) -> set[str]:
@@ -276,7 +281,8 @@ class Server:
 def start_server(workdir: Path, data: Path, *, corpus: Path | None = None, workers: int = 1,
                  keys: str = ",".join(KEYS), timeout: float = 60,
                  env: dict[str, str] | None = None) -> Server:
-    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz."""
+    """Start ``chachong serve`` on a free port and wait until every worker answers /readyz;
+    ``env``: more CHACHONG_* settings."""
     last = ""
     for attempt in range(3):
         port = free_port()

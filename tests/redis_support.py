@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import redis
 
@@ -48,3 +49,125 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+
+
+class RedisCluster:
+    """A real Redis Cluster on loopback: 3 masters with a replica each (Debian's redis-server,
+    joined by ``redis-cli --cluster create``), without persistence; ``url`` is the
+    ``redis+cluster://`` store address the service takes."""
+
+    MASTERS = 3
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.ports = [_cluster_port() for _ in range(2 * self.MASTERS)]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def start_node(self, port: int) -> None:
+        self.procs[port] = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file",
+             str(self.folder / f"nodes-{port}.conf"), "--cluster-node-timeout", "1500",
+             "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
+             "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(port)
+
+    def start(self) -> None:
+        for port in self.ports:
+            self.start_node(port)
+        subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "1",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 30, replicas: int = 1) -> None:
+        """Until every live node says the cluster is ok, and each master (a node serving
+        slots) has ``replicas`` live replicas."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if all(self._state(port) == "ok" for port in self.live_ports()) and \
+                        all(len(r) >= replicas for r in self._replicas().values()) and \
+                        all(self._synced(port) >= replicas for port in self._replicas()):
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the cluster did not become ok")
+
+    @staticmethod
+    def _synced(port: int) -> int:
+        """Replicas of a master that finished their first sync."""
+        with redis.Redis(port=port, socket_timeout=1) as node:
+            info = node.info("replication")
+        return sum(1 for k, v in info.items()
+                   if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
+
+    @staticmethod
+    def _state(port: int) -> str:
+        with redis.Redis(port=port, socket_timeout=1) as node:
+            return str(node.cluster("info")["cluster_state"])
+
+    def _nodes(self) -> dict[str, dict]:
+        with redis.Redis(port=self.live_ports()[0], socket_timeout=1) as node:
+            return dict(node.cluster("nodes"))
+
+    def _replicas(self) -> dict[int, list[int]]:
+        """Each master's port -> its live replicas' ports."""
+        nodes = self._nodes()
+        port_of = {info["node_id"]: int(address.split("@")[0].rsplit(":", 1)[1])
+                   for address, info in nodes.items()}
+        masters = {info["node_id"]: [] for info in nodes.values()
+                   if info["slots"] and "fail" not in info["flags"]}
+        for info in nodes.values():
+            if info["master_id"] in masters and "fail" not in info["flags"]:
+                masters[info["master_id"]].append(port_of[info["node_id"]])
+        return {port_of[m]: r for m, r in masters.items()}
+
+    def live_ports(self) -> list[int]:
+        return [p for p, proc in self.procs.items() if proc.poll() is None]
+
+    def masters(self) -> list[int]:
+        return sorted(self._replicas())
+
+    def kill(self, port: int) -> None:
+        self.procs[port].kill()
+        self.procs[port].wait()
+
+    def flush(self) -> None:
+        for port in self.masters():
+            with redis.Redis(port=port) as node:
+                node.flushall()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.kill()
+            proc.wait()
+        self.procs = {}
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and below 65536 too."""
+    while True:
+        port = free_port()
+        if port > 55000:
+            continue
+        try:
+            with socket.socket() as bus:
+                bus.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port

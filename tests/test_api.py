@@ -35,8 +35,7 @@ from api_helpers import (
     text_pdf,
 )
 from fastapi.routing import APIRoute
-from redis import Redis
-from redis_support import RedisServer
+from redis_support import RedisCluster, RedisServer
 
 from app.api import routers
 from app.api.main import create_app
@@ -63,13 +62,16 @@ def _no_settings_from_the_environment() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
-def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | None]:
-    """The whole module runs twice: on the embedded store, and with the index in Redis."""
+@pytest.fixture(scope="module", params=["embedded", "redis", "cluster"])
+def redis(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | RedisCluster | None]:
+    """The whole module runs three times: on the embedded store, with the log shared through
+    one Redis, and through a Redis Cluster of 3 masters and 3 replicas."""
     if request.param == "embedded":
         yield None
         return
-    server = RedisServer()
+    server = RedisServer() if request.param == "redis" else \
+        RedisCluster(tmp_path_factory.mktemp("cluster"))
     server.start()
     yield server
     server.stop()
@@ -77,7 +79,7 @@ def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | None]:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory,
-           redis: RedisServer | None) -> Iterator[TestClient]:
+           redis: RedisServer | RedisCluster | None) -> Iterator[TestClient]:
     """One app for the tests that add nothing to its corpus (so it is the bundled one)."""
     store = redis.url if redis else None
     with TestClient(create_app(settings(tmp_path_factory.mktemp("data"), store=store))) as c:
@@ -87,7 +89,8 @@ def client(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, redis: RedisServer | None) -> Iterator[Callable[..., TestClient]]:
+def make_client(tmp_path: Path, redis: RedisServer | RedisCluster | None
+                ) -> Iterator[Callable[..., TestClient]]:
     """A fresh app with its own store (and given settings), for tests that count references;
     apps made with the same ``data`` folder share their store, as after a restart."""
     clients: list[TestClient] = []
@@ -96,10 +99,8 @@ def make_client(tmp_path: Path, redis: RedisServer | None) -> Iterator[Callable[
     def make(data: Path | None = None, **overrides: Any) -> TestClient:
         data = data or tmp_path / f"data{len(clients)}"
         if redis and "store" not in overrides:
-            if data not in stores:  # a new store: Redis starts empty (one database per store)
-                stores[data] = f"{redis.url[:-1]}{len(stores) + 1}"
-                with Redis.from_url(stores[data]) as db:
-                    db.flushdb()
+            if data not in stores:  # a new store: keys of its own
+                stores[data] = f"{redis.url}?prefix={tmp_path.name}-{len(stores)}:"
             overrides["store"] = stores[data]
         c = TestClient(create_app(settings(data, **overrides)))
         c.__enter__()
@@ -182,7 +183,7 @@ def test_check_upload_of_text_in_any_common_encoding(client: TestClient, encodin
     assert response.status_code == 200, response.text
     result = response.json()
     # offsets are code points into the decoded text (without any byte-order mark)
-    assert result == expected(text, title=name)
+    assert result == expected(text, title=name, upload="txt")
     assert "jianshe-ju" in source_ids(result)
 
 
@@ -191,7 +192,7 @@ def test_check_upload_of_markdown(client: TestClient) -> None:
                       template_paragraph("jiguan-gongwei"), "",
                       "- " + provincial_paragraphs("2025-上海市")[3]])
     result = upload(client, "report.md", text.encode()).json()
-    assert result == expected(text, title="report.md")
+    assert result == expected(text, title="report.md", upload="md")
     assert "jiguan-gongwei" in source_ids(result)
 
 
@@ -201,7 +202,7 @@ def test_check_upload_of_a_word_document(client: TestClient) -> None:
     response = upload(client, "述职报告.docx", docx_bytes(paragraphs))
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result == expected("\n".join(paragraphs), title="述职报告.docx")
+    assert result == expected("\n".join(paragraphs), title="述职报告.docx", upload="docx")
     assert "jituan-gongsi" in source_ids(result)
 
 
@@ -210,8 +211,12 @@ def test_check_upload_of_a_real_provincial_report(client: TestClient) -> None:
     response = upload(client, "2025-吉林省.docx", data)
     assert response.status_code == 200, response.text
     text = read_document(data, "2025-吉林省.docx")
-    assert response.json() == expected(text, title="2025-吉林省.docx")
-    assert response.json()["chars"] > 10_000
+    result = response.json()
+    document = result.pop("document")
+    assert document["format"] == "docx" and document["parts"][0] == "body"
+    assert result == {k: v for k, v in expected(text, title="2025-吉林省.docx").items()
+                      if k != "document"}
+    assert result["chars"] > 10_000
 
 
 def test_check_upload_of_a_pdf_with_a_text_layer(client: TestClient) -> None:
@@ -220,13 +225,15 @@ def test_check_upload_of_a_pdf_with_a_text_layer(client: TestClient) -> None:
     response = upload(client, "述职报告.pdf", data)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result == expected(read_document(data, "述职报告.pdf"), title="述职报告.pdf")
+    want = expected(read_document(data, "述职报告.pdf"), title="述职报告.pdf", upload="pdf")
+    want["document"]["pages"] = 1
+    assert result == want
     assert source_ids(result) == {"gongshang-ju"}
     assert share_of(result, "gongshang-ju") > 0.4
 
 
 def test_check_upload_of_a_pdf_without_text_layer_is_refused(client: TestClient) -> None:
-    error = assert_error(upload(client, "scan.pdf", blank_pdf()), 422, "empty_text")
+    error = assert_error(upload(client, "scan.pdf", blank_pdf()), 422, "needs_ocr")
     assert "OCR" in error["message"]
 
 
@@ -234,7 +241,7 @@ def test_check_upload_title_field_overrides_the_file_name(client: TestClient) ->
     text = host_report()
     response = upload(client, "a.txt", text.encode(), fields={"title": "我的报告",
                                                               "threshold": "0.8"})
-    assert response.json() == expected(text, title="我的报告", threshold=0.8)
+    assert response.json() == expected(text, title="我的报告", threshold=0.8, upload="txt")
 
 
 def test_check_upload_in_the_scorers_form(client: TestClient) -> None:
@@ -243,7 +250,7 @@ def test_check_upload_in_the_scorers_form(client: TestClient) -> None:
     body, content_type = scorer_multipart("case-000.txt", data)
     response = client.post("/v1/check", content=body, headers={"Content-Type": content_type})
     assert response.status_code == 200, response.text
-    assert response.json() == expected(data.decode("utf-8"), title="case-000.txt")
+    assert response.json() == expected(data.decode("utf-8"), title="case-000.txt", upload="txt")
 
 
 @pytest.mark.parametrize("path", ["/v1/check", "/v1/references"])
@@ -256,7 +263,7 @@ def test_upload_is_read_from_the_file_not_from_a_text_field(
                       fields={"text": "另一段文字", "id": "from-file"})
     assert response.status_code in (200, 201), response.text
     if path == "/v1/check":
-        assert response.json() == expected(text, title="report.txt")
+        assert response.json() == expected(text, title="report.txt", upload="txt")
     else:
         assert c.get("/v1/references/from-file").json()["text"] == text
 
@@ -737,7 +744,8 @@ def test_protect_reads_puts_checks_and_reads_behind_a_key(
                      403, "forbidden")
         assert c.request(method, path, headers=AUTH, **kwargs).status_code == 200
     assert_error(upload(c, "a.txt", text.encode()), 401, "unauthorized")
-    assert upload(c, "a.txt", text.encode(), headers=AUTH).json() == expected(text, title="a.txt")
+    assert upload(c, "a.txt", text.encode(), headers=AUTH).json() == expected(
+        text, title="a.txt", upload="txt")
     # probes stay open, so an orchestrator needs no key
     for path in ("/healthz", "/readyz"):
         assert c.get(path).status_code == 200
@@ -788,9 +796,12 @@ def test_healthz(client: TestClient) -> None:
 
 def test_readyz_counts_the_references(make_client: Callable[..., TestClient]) -> None:
     c = make_client()
-    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS}
+    readers = {"ocr": "off", "missing": {}}  # this machine has LibreOffice and the OCR extra
+    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS,
+                                       "readers": readers}
     c.post("/v1/references", json={"id": "ready-1", "text": host_report()}, headers=AUTH)
-    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS + 1}
+    assert c.get("/readyz").json() == {"status": "ready", "references": BASE_REFS + 1,
+                                       "readers": readers}
 
 
 def test_metrics_in_prometheus_text(make_client: Callable[..., TestClient]) -> None:

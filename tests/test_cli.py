@@ -71,8 +71,8 @@ def _bad_usage_cases(tmp_path: Path, saved_index: Path) -> dict[str, tuple[list,
     empty.write_bytes(b"")
     blank = tmp_path / "blank.txt"
     blank.write_text("\u3000\n  \r\n", encoding="utf-8")
-    rtf = tmp_path / "report.rtf"
-    rtf.write_text("{\\rtf1 text}", encoding="ascii")
+    rtf = tmp_path / "report.xlsx"
+    rtf.write_text("not a report", encoding="ascii")
     broken = tmp_path / "broken.docx"
     broken.write_bytes(case_text(COPIED).encode("utf-8"))
     good = report(tmp_path, COPIED)
@@ -80,7 +80,7 @@ def _bad_usage_cases(tmp_path: Path, saved_index: Path) -> dict[str, tuple[list,
         "missing-file": ([tmp_path / "nope.txt"], "nope.txt"),
         "empty-file": ([empty], "empty.txt"),
         "blank-file": ([blank], "blank.txt"),
-        "unsupported-suffix": ([rtf], "report.rtf"),
+        "unsupported-suffix": ([rtf], "report.xlsx"),
         "broken-docx": ([broken], "broken.docx"),
         "threshold-above-1": ([good, "--threshold", "1.5"], "threshold"),
         "threshold-below-0": ([good, "--threshold", "-0.2"], "threshold"),
@@ -125,6 +125,9 @@ def test_truncated_index_file_exits_2(tmp_path: Path, saved_index: Path) -> None
 
 # -- JSON output -------------------------------------------------------------------------------
 
+TXT_DOCUMENT = {"format": "txt", "parts": ["body"], "ocr": False, "pages": None, "warnings": []}
+
+
 def test_json_output_has_the_schema_fields(tmp_path: Path, saved_index: Path,
                                            check: Check) -> None:
     """--format json prints one result: ratio, threshold, verdict, matches with sources."""
@@ -142,7 +145,9 @@ def test_json_output_has_the_schema_fields(tmp_path: Path, saved_index: Path,
     assert {s["id"] for s in data["sources"]} == {"jiguan-gongwei", "jituan-gongsi"}
     for s in data["sources"]:
         assert set(s) >= {"id", "title", "copied_chars", "copy_ratio"}
-    assert data == label_sources(check(case_text(COPIED), title=COPIED)).model_dump(mode="json")
+    assert data.pop("document") == TXT_DOCUMENT
+    assert data == label_sources(check(case_text(COPIED), title=COPIED)).model_dump(
+        mode="json", exclude={"document"})
 
 
 def test_threshold_option_changes_the_exit_code(tmp_path: Path, saved_index: Path) -> None:
@@ -172,7 +177,7 @@ def test_folder_checks_every_report_in_it(tmp_path: Path, saved_index: Path) -> 
     report(folder, COPIED, "a-copied.txt")
     report(folder, ORIGINAL, "b-original.txt")
     write_docx(folder / "c-copied.docx", case_text("case-002.txt"))
-    (folder / "notes.rtf").write_text("skip me", encoding="ascii")
+    (folder / "notes.xlsx").write_text("skip me", encoding="ascii")
     result = run("check", folder, "--index", saved_index, "--format", "json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
@@ -193,7 +198,7 @@ def test_folder_of_original_reports_exits_0(tmp_path: Path, saved_index: Path) -
 
 
 def test_folder_without_reports_exits_2(tmp_path: Path, saved_index: Path) -> None:
-    (tmp_path / "notes.rtf").write_text("x", encoding="ascii")
+    (tmp_path / "notes.xlsx").write_text("x", encoding="ascii")
     result = run("check", tmp_path, "--index", saved_index)
     assert result.exit_code == 2 and "no reports" in result.stderr
 
@@ -299,6 +304,8 @@ def test_cli_docx_equals_txt(tmp_path: Path, saved_index: Path) -> None:
     a = json.loads(run("check", txt, "--index", saved_index, "--format", "json").stdout)
     b = json.loads(run("check", docx_path, "--index", saved_index, "--format", "json").stdout)
     assert a.pop("title") == "report.txt" and b.pop("title") == "report.docx"
+    assert a.pop("document") == TXT_DOCUMENT
+    assert b.pop("document") == {**TXT_DOCUMENT, "format": "docx"}
     assert a == b
 
 
@@ -316,7 +323,7 @@ def test_installed_script_in_a_real_process(tmp_path: Path, check: Check) -> Non
                           capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
     expected = label_sources(check(case_text(COPIED), title=COPIED)).model_dump(mode="json")
-    assert json.loads(done.stdout.decode("utf-8")) == expected
+    assert json.loads(done.stdout.decode("utf-8")) == {**expected, "document": TXT_DOCUMENT}
 
     missing = subprocess.run([str(script), "check", str(tmp_path / "nope.txt")],
                              capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)

@@ -14,6 +14,7 @@ from support import ENCODINGS, case_text, write_docx
 
 from app.core import CheckResult, read_document, require_text
 from app.core.errors import DecodeError, EmptyTextError, UnsupportedFormatError
+from app.core.readers import extract
 
 REPORT = "case-000.txt"  # real host text with three copied template passages
 
@@ -107,7 +108,7 @@ def test_docx_zip_bomb_is_refused(tmp_path: Path) -> None:
         read_document(_rezip(data, inflate), "a.docx")
 
 
-@pytest.mark.parametrize("name", ["report.rtf", "report.doc", "report.xlsx"])
+@pytest.mark.parametrize("name", ["report.xlsx", "report.pptx", "report.exe"])
 def test_unsupported_suffix(name: str) -> None:
     with pytest.raises(UnsupportedFormatError, match=re.escape(name)):
         read_document(b"x", name)
@@ -132,3 +133,25 @@ def test_broken_pdf_is_a_decode_error() -> None:
 def test_require_text_refuses_blank_documents(text: str) -> None:
     with pytest.raises(EmptyTextError, match=re.escape("report.txt")):
         require_text(text, "report.txt")
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gb18030", "utf-16-le", "utf-16"])
+def test_last_character_cut_in_half_is_dropped_with_a_warning(codec: str) -> None:
+    """A truncated download ends inside a character: the rest is read, that character is
+    dropped, and a warning says so (for every multi-byte encoding reports come in)."""
+    text = case_text(REPORT)
+    data = text.encode(codec)
+    width = len(text[-1].encode("utf-16-le" if codec.startswith("utf-16") else codec))
+    for cut in range(1, width):
+        extracted = extract(data[:-cut], "下载.txt")
+        assert extracted.text == text[:-1], (codec, cut)
+        assert len(extracted.warnings) == 1
+        assert "下载.txt" in extracted.warnings[0] and "dropped" in extracted.warnings[0]
+    whole = extract(data[:-width], "下载.txt")  # a whole character missing: nothing to say
+    assert (whole.text, whole.warnings) == (text[:-1], [])
+
+
+def test_broken_middle_is_still_refused_though_the_end_is_whole() -> None:
+    data = case_text(REPORT).encode("utf-8")
+    with pytest.raises(DecodeError, match="encoding could not be recognised"):
+        read_document(data[:100] + b"\xff\xfe\x80" + data[100:-1], "report.txt")

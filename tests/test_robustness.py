@@ -112,7 +112,8 @@ def assert_answer(response: Any, case: Any) -> None:
     if case.text is not None:
         text = case.text()
         title = case.name if case.send == "upload" else json.loads(case.build()).get("title")
-        assert result == expected(text, title=title), case.name
+        upload = case.name.rsplit(".", 1)[1] if case.send == "upload" else None
+        assert result == expected(text, title=title, upload=upload), case.name
 
 
 # --- the corpus itself ---------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def test_scorer_upload_gives_the_core_matches(two_workers: Server) -> None:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             assert response.status == 200
             result = json.loads(response.read())
-        want = expected(data.decode(truth["encoding"]), title=path.name, index=dev_index())
+        want = expected(data.decode(truth["encoding"]), title=path.name, index=dev_index(),
+                        upload="txt")
         assert matches_of(result) == matches_of(want), truth["case"]
         assert result == want, truth["case"]
         if truth["spans"]:

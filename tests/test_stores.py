@@ -1,12 +1,13 @@
-"""The stores: the embedded index's write-ahead log; the same service behaviour embedded and on a
-real Redis server (where the index itself lives in Redis); sharing between servers through
-Redis; Redis going away and coming back."""
+"""The stores: the embedded index's write-ahead log; the same service behaviour embedded and with
+the log shared through a real Redis; sharing between servers; Redis going away and coming back;
+what earlier releases stored, carried over."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_helpers import isolated_settings
@@ -31,12 +32,13 @@ from app.core.errors import (
     StoreUnavailableError,
 )
 from app.core.fingerprint import NUM_PERM, signatures
-from app.core.index import LSH_THRESHOLD, prepare
+from app.core.index import LSH_THRESHOLD, MultiIndex, prepare
 from app.core.lsh import lsh_params
-from app.service import BaseCorpus, CorpusService, SharedCorpusService
+from app.service import BaseCorpus, CorpusService
 from app.settings import Settings
+from app.storage import LiveIndex, MergePolicy, build_index_folder
 from app.storage.records import Record
-from app.storage.redis import RedisIndex
+from app.storage.shared_log import PARTITIONS, SharedLog
 from app.storage.wal import Wal
 
 TEMPLATE = TEMPLATE_IDS[1]
@@ -57,15 +59,15 @@ def wal(tmp_path: Path) -> Wal:
     return Wal(tmp_path)
 
 
-Service = CorpusService | SharedCorpusService
+Service = CorpusService
 
 
 def _service(kind: str, base: ReferenceIndex, tmp_path: Path, url: str | None) -> Service:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     if kind == "embedded":
-        tmp_path.mkdir(parents=True, exist_ok=True)
         return CorpusService(BaseCorpus(base), tmp_path / "index")
     assert url is not None
-    return SharedCorpusService(BaseCorpus(base), RedisIndex(url))
+    return CorpusService(BaseCorpus(base), tmp_path / "index", shared=SharedLog(url))
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -167,37 +169,50 @@ def test_both_stores_give_the_same_results(redis_server: RedisServer, tmp_path: 
     assert any(c["copy_ratio"] > 0 for c in results[0][0])
 
 
-def test_two_services_share_one_redis(redis_server: RedisServer) -> None:
-    """A reference added through one server's service is found by another's next check."""
+def test_two_services_share_one_redis(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A reference added through one server's service (its own data folder) is found by
+    another's next check, and a removal too."""
     base = load_corpus(bundled_corpus_dir())
-    first = SharedCorpusService(BaseCorpus(build_index(base)), RedisIndex(redis_server.url))
-    second = SharedCorpusService(BaseCorpus(build_index(base)), RedisIndex(redis_server.url))
+    first = _service("redis", build_index(base), tmp_path / "one", redis_server.url)
+    second = _service("redis", build_index(base), tmp_path / "two", redis_server.url)
     first.add(_ref("shared-1"))
     result = second.check(NEW_TEXT[:40], options=CheckOptions())
     assert {m.source.id for p in result.paragraphs for m in p.matches} == {"shared-1"}
+    assert second.get("shared-1") == _ref("shared-1")
     first.delete("shared-1")
     result = second.check(NEW_TEXT[:40], options=CheckOptions())
     assert not [m for p in result.paragraphs for m in p.matches]
 
 
-def test_redis_index_keeps_plain_bytes(redis_server: RedisServer) -> None:
-    """Nothing in Redis is a pickle: documents are strings, tables are packed uint32
-    records."""
-    index = RedisIndex(redis_server.url)
-    index.add(_ref("plain"))
-    client = index._redis
-    kinds = {key.split(b":")[2] for key in client.scan_iter(b"chachong:index:*")}
-    assert kinds == {b"band", b"seed", b"doc", b"ids", b"slots", b"layout"}
-    for key in client.scan_iter(b"chachong:index:band:*"):
-        assert len(client.get(key)) % 12 == 0
-    doc = client.hgetall(next(client.scan_iter(b"chachong:index:doc:*")))
-    assert doc[b"text"].decode() == NEW_TEXT and doc[b"live"] == b"1"
-    assert not any(value.startswith(b"\x80") for value in doc.values())  # pickle's opcode
+def test_the_shared_log_keeps_plain_bytes_and_forgets_removed_texts(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Redis holds streams, hashes of records and ids, and two strings: nothing pickled, each
+    reference once as one record; a removed reference's record leaves Redis at once."""
+    service = _service("redis", build_index(load_corpus(bundled_corpus_dir())), tmp_path,
+                       redis_server.url)
+    service.add_many([_ref("plain"), _ref("other", case_text("case-001.txt"))])
+    client = service.live.shared.client  # type: ignore[union-attr]
+    kinds = {key: client.type(key).decode() for key in client.scan_iter(b"chachong:*")}
+    assert {k.split(b"}:")[-1] for k, t in kinds.items() if t != "string"} == {
+        b"log", b"records", b"ids"}
+    assert sorted(k for k, t in kinds.items() if t == "string") == [
+        b"chachong:identity", b"chachong:layout"]
+    records = [v for k in client.scan_iter(b"chachong:*:records")
+               for v in client.hvals(k)]
+    assert len(records) == 2
+    assert {Record.from_bytes(r).ref.id for r in records} == {"plain", "other"}
+    assert not any(r.startswith(b"\x80") for r in records)  # pickle's opcode
+    service.delete("other")
+    assert [Record.from_bytes(v).ref.id for k in client.scan_iter(b"chachong:*:records")
+            for v in client.hvals(k)] == ["plain"]
+    assert sum(client.xlen(k) for k in client.scan_iter(b"chachong:*:log")) == 3
+    assert len({k.split(b"}")[0] for k in client.scan_iter(b"chachong:{*")}) <= PARTITIONS
 
 
 def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: Path) -> None:
-    """With Redis stopped, checks and writes answer 503 store_unavailable; once it is back the
-    same server answers again without a restart."""
+    """With Redis stopped, checks and writes answer 503 store_unavailable; when it is back
+    empty (another store), the server drops its copy of the old one and answers again without
+    a restart."""
     app = create_app(isolated_settings(tmp_path, store=redis_server.url, api_keys="k"))
     auth = {"Authorization": "Bearer k"}
     with TestClient(app) as client:
@@ -214,31 +229,22 @@ def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: 
         assert client.get("/readyz").status_code == 200
         response = client.post("/v1/check", json={"text": NEW_TEXT})
         assert response.status_code == 200
+        assert not response.json()["sources"]  # r1 went with the old Redis data
         assert client.post("/v1/references", json={"id": "r3", "text": NEW_TEXT},
                            headers=auth).status_code == 201
         found = {m["source"]["id"] for p in client.post("/v1/check", json={"text": NEW_TEXT})
                  .json()["paragraphs"] for m in p["matches"]}
-        assert found == {"r3"}  # r1 went with the old Redis data; the index followed
+        assert found == {"r3"}
 
 
 def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path: Path) -> None:
-    """The first addition records how the keys were made; a store made with other parameters,
-    or by a release that recorded nothing, is refused with a clear error instead of matching
-    nothing."""
-    index = RedisIndex(redis_server.url)
-    index.add(_ref("first"))
-    assert index._redis.get(b"chachong:index:layout:") == index.layout
-    other = RedisIndex(redis_server.url, lsh_threshold=0.5)  # other bands and rows
-    query = analyse(NEW_TEXT)
-    sigs = signatures([query.unit_chars(u) for u in query.units])
-    for refused in (other.ping, lambda: other.add(_ref("second")),
-                    lambda: other.lookup(query.norm.chars, sigs, 10)):
-        with pytest.raises(IndexFormatError, match="delete its keys"):
-            refused()
-    assert index.ids() == ["first"]
-    index._redis.delete(b"chachong:index:layout:")  # as an earlier release left it
-    with pytest.raises(IndexFormatError, match="earlier release"):
-        RedisIndex(redis_server.url).lookup(query.norm.chars, sigs, 10)
+    """The first use records how the records were made; a store written otherwise (another
+    release) is refused with a clear error instead of misread."""
+    log = SharedLog(redis_server.url)
+    log.ping()
+    log.client.set("chachong:layout", "chachong-shared-log 0; an older layout")
+    with pytest.raises(IndexFormatError, match="delete its keys"):
+        SharedLog(redis_server.url).ping()
     with TestClient(create_app(isolated_settings(tmp_path, store=redis_server.url))) as client:
         response = client.post("/v1/check", json={"text": NEW_TEXT})
         assert response.status_code == 409
@@ -246,10 +252,30 @@ def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path:
         assert client.get("/readyz").status_code == 409
 
 
+def test_an_earlier_releases_redis_store_is_migrated(redis_server: RedisServer,
+                                                     tmp_path: Path) -> None:
+    """References an earlier release kept in Redis (documents as hashes under chachong:index:)
+    are in the shared log after the first start, once."""
+    import redis as redis_client
+
+    with redis_client.Redis.from_url(redis_server.url) as old:
+        for slot, ref in enumerate([_ref("old-a"), _ref("old-b", template(TEMPLATE)[:600])], 1):
+            old.hset(f"chachong:index:doc:{slot}", mapping={
+                "id": ref.id, "title": ref.title, "source": ref.source or "",
+                "tags": json.dumps(ref.tags, ensure_ascii=False), "text": ref.text,
+                "norm": "", "live": "1"})
+            old.hset("chachong:index:ids:", ref.id, slot)
+    for _ in range(2):  # the second start adds nothing again
+        settings = isolated_settings(tmp_path / "data", store=redis_server.url)
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/v1/references").json()["total"] == 5 + 2
+            assert client.get("/v1/references/old-a").json()["text"] == NEW_TEXT
+
+
 def test_unreachable_redis_is_a_clear_error() -> None:
-    index = RedisIndex(f"redis://127.0.0.1:{free_port()}/0")
+    log = SharedLog(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailableError, match="cannot be reached"):
-        index.add(_ref("x"))
+        log.add([_record(_ref("x"))])
 
 
 def test_store_url_is_validated() -> None:
@@ -257,25 +283,32 @@ def test_store_url_is_validated() -> None:
         Settings(store="http://localhost:6379")
 
 
-@pytest.mark.parametrize("kind", ["embedded", "redis"])
+@pytest.mark.parametrize("kind", ["memory", "segments"])
 def test_crowded_band_keys_give_no_candidates(kind: str, monkeypatch: pytest.MonkeyPatch,
-                                              redis_server: RedisServer) -> None:
+                                              tmp_path: Path) -> None:
     """A sentence in more references than MAX_BAND_POSTINGS gets no LSH candidates (its band
-    keys say nothing about a source), on both index kinds alike; below the cap it gets all."""
+    keys say nothing about a source), in memory and in segments on disk alike, counted over
+    every segment; below the cap it gets all."""
     import app.core.index
-    import app.storage.redis
+    import app.storage.segment
 
-    for module in (app.core.index, app.storage.redis):
+    for module in (app.core.index, app.storage.segment):
         monkeypatch.setattr(module, "MAX_BAND_POSTINGS", 2)
     sentence = NEW_TEXT.split("，", maxsplit=1)[0]
     query = analyse(sentence)
     sigs = signatures([query.unit_chars(u) for u in query.units])
     found = []
     for copies in (2, 3):
-        index = ReferenceIndex() if kind == "embedded" else \
-            RedisIndex(redis_server.url, prefix=f"crowd{copies}:")
-        for i in range(copies):
-            index.add_many([Reference(f"r{i}", sentence)])
+        refs = [Reference(f"r{i}", sentence) for i in range(copies)]
+        if kind == "memory":
+            index: Any = build_index(refs)
+        else:  # one segment a reference: the cap applies to their sum
+            path = tmp_path / f"idx{copies}"
+            build_index_folder(refs, path, segment_docs=1,
+                               policy=MergePolicy(floor_docs=1000, factor=1000))
+            live = LiveIndex(path, slot_base=0, readonly=True)
+            assert len(live.manifest.segments) == copies
+            index = MultiIndex(live.parts())
         _, places = index.lookup(query.norm.chars, sigs, 10)
         found.append(len(places[0].docs))
     assert found == [2, 0]
@@ -310,3 +343,32 @@ def test_a_data_folder_of_an_earlier_release_is_migrated(tmp_path: Path) -> None
     assert (data / "chachong.sqlite3.migrated").exists()
     with TestClient(create_app(isolated_settings(data))) as client:  # nothing twice
         assert client.get("/v1/references").json()["total"] == 5 + 3
+
+
+def test_folding_the_shared_store_into_a_base_index(redis_server: RedisServer,
+                                                    tmp_path: Path) -> None:
+    """`chachong index fold` moves what servers added to the store into a saved index (removed
+    references left out): a server on that base with an empty store answers as before."""
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+
+    base = tmp_path / "base.idx"
+    build_index_folder(load_corpus(bundled_corpus_dir()), base)
+    first = _service("redis", build_index(load_corpus(bundled_corpus_dir())), tmp_path / "one",
+                     redis_server.url)
+    texts = {f"s-{i}": case_text(f"case-{i:03d}.txt") for i in (1, 8, 16)}
+    first.add_many([Reference(i, t) for i, t in texts.items()])
+    first.delete("s-8")
+    before = first.check(texts["s-16"], CheckOptions()).model_dump(mode="json")
+    done = CliRunner().invoke(cli, ["index", "fold", "--store", redis_server.url,
+                                    "--index", str(base)])
+    assert done.exit_code == 0, done.output
+    assert "folded 2 references" in done.stderr
+    assert SharedLog(redis_server.url).count() == 0
+    settings = isolated_settings(tmp_path / "after", store=redis_server.url, index=base)
+    with TestClient(create_app(settings)) as client:
+        ids = {item["id"] for item in client.get("/v1/references").json()["items"]}
+        assert ids == {*TEMPLATE_IDS, "s-1", "s-16"}
+        after = client.post("/v1/check", json={"text": texts["s-16"]}).json()
+    assert after == before

@@ -324,12 +324,13 @@ def test_the_same_batch_as_a_zip_dropped_on_the_page(tab: Tab, tmp_path: Path) -
     names = [p.name for p in paths]
     assert_progress_shown(tab, names)
     record = api(tab.bench, "GET", f"/v1/checks/{batch_id}").json()
+    # a member's id is its path in the archive
     by_id = {r["id"]: r["result"]["copy_ratio"] for r in record["cross"]["reports"]}
-    assert table_ratios(tab) == {n: by_id[Path(n).stem] for n in names}
+    assert table_ratios(tab) == {n: by_id[f"报告_{Path(n).stem}"] for n in names}
     # the same reports checked as separate files give the same ratios
     plain = api(tab.bench, "POST", "/v1/check/batch?history=false",
                 files=[("files", (p.name, p.read_bytes())) for p in paths]).json()
-    assert by_id == {r["id"]: r["result"]["copy_ratio"] for r in plain["reports"]}
+    assert by_id == {f"报告_{r['id']}": r["result"]["copy_ratio"] for r in plain["reports"]}
 
 
 # -- one report: permalink, side by side, PDF ------------------------------------------------
@@ -487,22 +488,31 @@ def test_corpus_page_adds_and_deletes_with_the_key_and_refuses_without(
     assert api(tab.bench, "GET", "/v1/references?q=refs.zip").json()["total"] == 2
     # delete asks once, then deletes with the key
     tab.goto("/corpus")
-    row = tab.page.locator("#references tbody tr[data-id='甲']")
+    row = tab.page.locator("#references tbody tr[data-id='a_甲']")
     row.locator("button.delete-ref").click()
     expect(row.locator("button.delete-ref")).to_have_text("确认删除")
     row.locator("button.delete-ref").click()
     expect(row).to_have_count(0)
-    assert api(tab.bench, "GET", "/v1/references/甲").status_code == 404
+    assert api(tab.bench, "GET", "/v1/references/a_甲").status_code == 404
     # with the key forgotten, a delete is refused and the reference stays
     tab.open_key_form()
     tab.page.locator("#key-forget").click()
-    row = tab.page.locator("#references tbody tr[data-id='乙']")
+    row = tab.page.locator("#references tbody tr[data-id='b_乙']")
     row.locator("button.delete-ref").click()
     row.locator("button.delete-ref").click()
     expect(tab.page.locator("#corpus-status")).to_contain_text("删除失败")
-    assert api(tab.bench, "GET", "/v1/references/乙").status_code == 200
-    for rid in ("乙", "组织部-2024"):
+    assert api(tab.bench, "GET", "/v1/references/b_乙").status_code == 200
+    for rid in ("b_乙", "组织部-2024"):
         assert api(tab.bench, "DELETE", f"/v1/references/{rid}", headers=AUTH).status_code == 204
+
+
+# -- the API's documentation pages ------------------------------------------------------------
+
+def test_the_api_documentation_renders_offline(tab: Tab) -> None:
+    """Swagger UI comes from the server itself: with every request outside 127.0.0.1 refused
+    (and failing the test) it draws the API's operations."""
+    tab.goto("/docs")
+    expect(tab.page.locator(".opblock-summary-path[data-path='/v1/check']").first).to_be_visible()
 
 
 # -- options and history -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from typing import Annotated, NoReturn
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -248,7 +249,9 @@ class RateLimits:
     @property
     def limiter(self) -> MovingWindowRateLimiter:
         if self._limiter is None:
-            storage = storage_from_string(self.store) if self.store else MemoryStorage()
+            storage = (storage_from_string(self.store.split("?", 1)[0],
+                                           key_prefix=f"{_store_prefix(self.store)}limits")
+                       if self.store else MemoryStorage())
             assert isinstance(storage, Storage)  # the synchronous kind
             self._limiter = MovingWindowRateLimiter(storage)
         return self._limiter
@@ -260,6 +263,11 @@ class RateLimits:
             return 0
         stats = self.limiter.get_window_stats(item, "chachong", who)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def _store_prefix(url: str) -> str:
+    """The key prefix a store's address gives (``?prefix=``), as the shared log reads it."""
+    return parse_qs(urlsplit(url).query).get("prefix", ["chachong:"])[0]
 
 
 def rate_limited(request: Request) -> None:

@@ -1,7 +1,7 @@
 """A batch checked with progress: newline-delimited JSON, one event a line, sent as each report
 is done, so a page can show every file's state while the rest are checked.
 
-    {"event": "start", "reports": [{"id", "file", "chars"}, ...]}
+    {"event": "start", "reports": [{"id", "file", "chars"}, ...], "warnings": [...]}
     {"event": "report", "index": i, "id": ..., "result": {...CheckResult}}   (one per report)
     {"event": "done", "check": id | null, "checks": {report id: check id}, "pairs": [...]}
     {"event": "error", "error": {"code", "message"}}                        (instead of done)
@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api import metrics
 from app.api.recording import Readable, Service, record_batch
+from app.api.uploads import Uploaded, with_documents
 from app.core import ChachongError, CheckOptions
 from app.core.schema import ReportResult
 from app.history import CheckHistory
@@ -45,11 +46,13 @@ def _line(event: dict[str, Any]) -> bytes:
 
 def stream_batch(service: Service, history: CheckHistory | None,
                  reports: list[tuple[str, str, str]], options: CheckOptions,
-                 overrides: CheckOverrides, *, compared: list[str], owner: str | None,
-                 readable: Readable, on_kept: Callable[[str | None], None]
-                 ) -> StreamingResponse:
-    """``reports``: (id, file name, text) in order; ``compared``: the collections; ``on_kept``
-    writes the audit entry (with the kept check's id) before the last line goes out."""
+                 overrides: CheckOverrides, uploaded: Uploaded | None = None, *,
+                 compared: list[str], owner: str | None, readable: Readable,
+                 on_kept: Callable[[str | None], None]) -> StreamingResponse:
+    """``reports``: (id, file name, text) in order; ``uploaded``: the files they were read
+    from, when they were uploaded (each result then says how its file was read);
+    ``compared``: the collections; ``on_kept`` writes the audit entry (with the kept check's
+    id) before the last line goes out."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     gone = threading.Event()
@@ -60,13 +63,18 @@ def stream_batch(service: Service, history: CheckHistory | None,
     def on_report(index: int, done: ReportResult) -> None:
         if gone.is_set():
             raise _ClientGoneError
+        result = done.result
+        if uploaded is not None:
+            result = result.model_copy(update={"document": uploaded.info(index)})
         put({"event": "report", "index": index, "id": done.id,
-             "result": done.result.model_dump(mode="json")})
+             "result": result.model_dump(mode="json")})
 
     def work() -> None:
         try:
             cross = service.cross_check([(rid, text) for rid, _, text in reports], options,
                                         on_report, compared)
+            if uploaded is not None:
+                cross = with_documents(cross, uploaded)
             metrics.CHECKS.inc(len(reports))
             if gone.is_set():
                 return
@@ -92,7 +100,8 @@ def stream_batch(service: Service, history: CheckHistory | None,
         try:
             yield _line({"event": "start", "reports": [
                 {"id": rid, "file": name, "chars": len("".join(text.split()))}
-                for rid, name, text in reports]})
+                for rid, name, text in reports],
+                "warnings": uploaded.warnings if uploaded is not None else []})
             while True:
                 event = await events.get()
                 yield _line(event)

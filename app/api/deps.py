@@ -4,9 +4,9 @@ a multipart form. Access decisions are in ``app.api.access``."""
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -14,18 +14,18 @@ from starlette.datastructures import UploadFile
 
 from app.api.errors import ApiError
 from app.api.models import ReferenceSummary
-from app.api.uploads import texts_of
+from app.api.uploads import Uploaded, documents_of
 from app.core import CheckOptions, Reference
 from app.history import CheckHistory
 from app.options import CheckOverrides, check_options
-from app.service import CorpusService, SharedCorpusService
+from app.service import CorpusService
 from app.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 LIST_FIELDS = ("exclude_sources", "stock_phrases")
 TITLE_MAX = 200
 
-Service = CorpusService | SharedCorpusService
+Service = CorpusService
 
 
 def service_of(request: Request) -> Service:
@@ -73,12 +73,30 @@ async def read_json(request: Request) -> Any:
                        "deeply)") from None
 
 
-async def read_form(request: Request, file_field: str, archives: bool = False
-                    ) -> tuple[list[tuple[str, str]], dict[str, object]]:
-    """(file name, text) of every upload in ``file_field`` and the form's other fields
-    (repeatable ones as lists); with ``archives``, each report inside an uploaded .zip. A file
-    input left empty (no name, no bytes) is no upload. The form, and its temporary files, are
-    closed after."""
+OCR_QUERY = Query(description="Recognise scanned PDFs and images with OCR (slow; the server "
+                  "must allow it with CHACHONG_OCR=true). A form field 'ocr' does the same.")
+OcrParam = Annotated[bool, OCR_QUERY]
+
+
+def wants_ocr(request: Request, asked: bool, fields: dict[str, object]) -> bool:
+    """OCR asked for by the query or by a form field 'ocr' (taken out of ``fields``: it is
+    about reading the file, not an option of the check); refused when the server does not
+    allow it."""
+    field = fields.pop("ocr", None)
+    asked = asked or (isinstance(field, str) and field.strip().lower() in
+                      ("1", "true", "yes", "on"))
+    if asked and not settings_of(request).ocr:
+        raise ApiError(422, "ocr_disabled", "OCR is turned off on this server; its operator "
+                       "can allow it with CHACHONG_OCR=true")
+    return asked
+
+
+async def read_form(request: Request, file_field: str, archives: bool = False,
+                    ocr: bool = False) -> tuple[Uploaded, dict[str, object]]:
+    """The documents of every upload in ``file_field`` and the form's other fields (repeatable
+    ones as lists); with ``archives``, each report inside an uploaded .zip; with ``ocr`` (or a
+    form field asking for it), scans and images are recognised. A file input left empty (no
+    name, no bytes) is no upload. The form, and its temporary files, are closed after."""
     async with request.form() as form:
         uploads = []
         for upload in form.getlist(file_field):
@@ -86,15 +104,19 @@ async def read_form(request: Request, file_field: str, archives: bool = False
                 data = await upload.read()
                 if upload.filename or data:
                     uploads.append((upload.filename or "upload.txt", data))
-        # reading Word files and archives takes a while: off the event loop
-        files = [text for name, data in uploads
-                 for text in await run_in_threadpool(texts_of, name, data, archives)]
         fields: dict[str, object] = {
             k: v for k, v in form.items() if k != file_field and isinstance(v, str)}
         for key in LIST_FIELDS:
             if key in form:
                 fields[key] = [v for v in form.getlist(key) if isinstance(v, str)]
-    return files, fields
+    options = settings_of(request).read_options(wants_ocr(request, ocr, fields))
+    uploaded = Uploaded()
+    for name, data in uploads:
+        # conversions and OCR take a while: off the event loop
+        one = await run_in_threadpool(documents_of, name, data, options, archives)
+        uploaded.documents += one.documents
+        uploaded.warnings += one.warnings
+    return uploaded, fields
 
 
 def summary(ref: Reference) -> ReferenceSummary:

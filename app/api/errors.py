@@ -11,6 +11,7 @@ from app.core.errors import (
     DuplicateReferenceError,
     EmptyTextError,
     InputError,
+    ReaderUnavailableError,
     ReferenceNotFoundError,
     StoreUnavailableError,
     UnsupportedFormatError,
@@ -20,6 +21,7 @@ from app.reports.pdf import PdfUnavailableError
 _STATUS: list[tuple[type[ChachongError], int]] = [
     (StoreUnavailableError, 503),
     (PdfUnavailableError, 503),
+    (ReaderUnavailableError, 501),
     (UnsupportedFormatError, 415),
     (EmptyTextError, 422),
     (DecodeError, 422),

@@ -7,6 +7,7 @@ index from the same settings and store).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,15 +33,17 @@ from app.api.limits import BodySizeLimit
 from app.api.models import BatchRequest, CheckRequest, ReferenceBatch, ReferenceIn
 from app.api.routers import audit, checks, collections, history, keys, operations, pages, references
 from app.core import ChachongError, build_index, load_corpus
+from app.core.errors import StoreUnavailableError
 from app.history import CheckHistory
-from app.service import BaseCorpus, CorpusService, SharedCorpusService
+from app.service import BaseCorpus, CorpusService
 from app.settings import Settings
 from app.storage import FlushPolicy, LiveIndex
 from app.storage.bundled import bundled_index
-from app.storage.migrate import migrate_store
-from app.storage.redis import RedisIndex
+from app.storage.migrate import migrate_redis, migrate_store
+from app.storage.shared_log import SharedLog
 
 log = logging.getLogger("chachong.api")
+RETRY_AFTER_S = 2
 INDEX_FOLDER = "index"  # the data folder's index of the references added through the API
 
 
@@ -54,14 +58,13 @@ def load_base(settings: Settings) -> BaseCorpus:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    service: CorpusService | SharedCorpusService
-    if settings.store:
-        service = SharedCorpusService(load_base(settings), RedisIndex(settings.store))
-    else:
-        settings.data.mkdir(parents=True, exist_ok=True)
-        service = CorpusService(load_base(settings), settings.data / INDEX_FOLDER,
-                                FlushPolicy(settings.flush_docs, settings.flush_seconds))
+    settings.data.mkdir(parents=True, exist_ok=True)
+    shared = SharedLog(settings.store) if settings.store else None
+    service = CorpusService(load_base(settings), settings.data / INDEX_FOLDER,
+                            FlushPolicy(settings.flush_docs, settings.flush_seconds), shared)
+    with contextlib.suppress(StoreUnavailableError):  # answered 503 until the store is back
         migrate_store(settings.data, service.live)
+        migrate_redis(service.live)
     metrics.CORPUS_SIZE.set(service.size())
 
     @asynccontextmanager
@@ -70,7 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await run_in_threadpool(service.stop)  # the log's tail into a segment
 
-    app = FastAPI(
+    # the API's documentation page loads Swagger UI from a package, not from a CDN: intranets
+    # are offline (no ReDoc: its page fetches a logo from the internet)
+    app = FastAPIOffline(
+        redoc_url=None,
         title="chachong",
         version=__version__,
         description="Checks Chinese work reports for near-copied boilerplate, paragraph by "
@@ -119,7 +125,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ChachongError)
     async def on_domain_error(_: Request, exc: ChachongError) -> JSONResponse:
-        return error_response(status_of(exc), exc.code, str(exc))
+        status = status_of(exc)
+        # the shared store fails over within seconds: say when to try again
+        retry = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return error_response(status, exc.code, str(exc), retry)
 
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:

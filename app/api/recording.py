@@ -17,7 +17,7 @@ from app.core.corpus import default_title
 from app.core.errors import ChachongError
 from app.history import CheckHistory, ReportBody, SourceText, new_check_id
 from app.options import CheckOverrides
-from app.service import CorpusService, SharedCorpusService
+from app.service import CorpusService
 
 TITLE_MAX = 200
 PASTED_TITLE = 40  # a pasted report is named by its first line, cut here
@@ -27,7 +27,7 @@ def pasted_title(text: str) -> str:
     first = default_title(text, "report")
     return first if len(first) <= PASTED_TITLE else first[: PASTED_TITLE - 1] + "…"
 
-Service = CorpusService | SharedCorpusService
+Service = CorpusService
 Readable = Callable[[str | None], bool]  # whether the caller may read a collection's texts
 
 

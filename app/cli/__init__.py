@@ -65,6 +65,8 @@ def check(
     = None,
     cross: Annotated[bool, typer.Option(
         help="Also check the reports against each other (which copied from which).")] = False,
+    ocr: Annotated[bool, typer.Option(
+        help="Recognise scanned PDFs and images (.png, .jpg) with OCR; slow.")] = False,
 ) -> None:
     """Check reports against the reference corpus, paragraph by paragraph."""
     from .checking import run_check
@@ -73,7 +75,7 @@ def check(
               min_match_chars=min_match_chars, fmt=fmt, output=output, lang=lang,
               exclude_quotes=exclude_quotes, exclude_source=exclude_source,
               exclude_own=exclude_own, unit=unit, author=author, stock_phrase=stock_phrase,
-              stock_phrases=stock_phrases, common_share=common_share, cross=cross)
+              stock_phrases=stock_phrases, common_share=common_share, cross=cross, ocr=ocr)
 
 
 @index_app.command("build")
@@ -103,6 +105,20 @@ def index_add(
     from .indexing import add
 
     add(folder, index, workers)
+
+
+@index_app.command("fold")
+def index_fold(
+    store: Annotated[str, typer.Option("--store", help="The shared store (redis://... or "
+                                       "redis+cluster://host:port,...).")],
+    index: Annotated[Path, typer.Option("--index", help="Saved index folder to fold its "
+                                        "references into (the servers' next base).")],
+) -> None:
+    """Move what the servers added to a shared store into a saved index: the store then holds
+    only what is added after (see the README for the whole procedure)."""
+    from .indexing import fold
+
+    fold(store, index)
 
 
 @index_app.command("verify")

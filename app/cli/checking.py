@@ -18,16 +18,15 @@ from app.core import (
     check_text,
     cross_check,
     load_corpus,
-    read_document,
     require_text,
 )
 from app.core.index import Index, MultiIndex, ReferenceIndex
-from app.core.readers import SUPPORTED
+from app.core.readers import REPORT_SUFFIXES, Extracted, ReadOptions, extract_all
 from app.options import CheckOverrides, check_options
 from app.storage import LiveIndex
 from app.storage.bundled import bundled_index
 
-from .common import EXIT_FAIL, EXIT_PASS, Format, fail
+from .common import EXIT_FAIL, EXIT_PASS, Format, err, fail
 from .common import settings as common_settings
 
 LANGUAGES = ("zh-CN", "en")  # the report writers' languages (app.reports.html.LABELS)
@@ -38,7 +37,7 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
               output: Path | None, lang: str, exclude_quotes: bool | None,
               exclude_source: list[str] | None, exclude_own: bool, unit: str | None,
               author: str | None, stock_phrase: list[str] | None, stock_phrases: bool,
-              common_share: float | None, cross: bool) -> None:
+              common_share: float | None, cross: bool, ocr: bool = False) -> None:
     settings = common_settings()
     if corpus is not None and index is not None:
         raise fail("give either --corpus or --index, not both")
@@ -58,32 +57,26 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
 
     if lang not in LANGUAGES:
         raise fail(f"--lang must be one of {', '.join(LANGUAGES)}")
+    texts = _read_reports(files, settings.read_options(ocr))
     if cross:
-        stems = [p.stem for p in files]
+        stems = [p.stem for p, _, _ in texts]
         if len(set(stems)) != len(stems):
             raise fail("--cross needs reports with distinct file names (their ids)")
-    texts: list[tuple[Path, str]] = []
-    for path in files:
         try:
-            texts.append((path, require_text(read_document(path.read_bytes(), str(path)),
-                                             str(path))))
-        except ChachongError as exc:
-            raise fail(str(exc)) from None
-        except OSError as exc:
-            raise fail(f"{path}: cannot be read ({exc.strerror})") from None
-    if cross:
-        try:
-            crossed = cross_check([(p.stem, t) for p, t in texts], ref_index, options)
+            crossed = cross_check([(p.stem, t) for p, t, _ in texts], ref_index, options)
             for done in crossed.reports:  # the corpus is what a server calls templates
-                label_sources(done.result, [p.stem for p, _ in texts])
+                label_sources(done.result, stems)
         except ChachongError as exc:
             raise fail(str(exc)) from None
+        crossed = crossed.model_copy(update={"reports": [
+            r.model_copy(update={"result": r.result.model_copy(update={"document": d.info()})})
+            for r, (_, _, d) in zip(crossed.reports, texts, strict=True)]})
         emit_cross(crossed, fmt, output, lang)
         failed = any(r.result.verdict == "fail" for r in crossed.reports)
         raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
-    reports: list[Report] = [(p, t, label_sources(check_text(t, ref_index, options,
-                                                             title=p.name)))
-                             for p, t in texts]
+    reports: list[Report] = [
+        (p, t, label_sources(check_text(t, ref_index, options, title=p.name)).model_copy(
+            update={"document": d.info()})) for p, t, d in texts]
     try:
         emit(reports, fmt, output, lang)
     except OSError as exc:
@@ -93,6 +86,29 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
 
 
 Report = tuple[Path, str, CheckResult]
+
+
+def _read_reports(files: list[Path], reading: ReadOptions) -> list[tuple[Path, str, Extracted]]:
+    """Each report's text and how it was read (every document of a .zip, as ZIP/member);
+    what a reader had to work around is said on standard error."""
+    console = err()
+    texts: list[tuple[Path, str, Extracted]] = []
+    for path in files:
+        try:
+            documents, skipped = extract_all(path.read_bytes(), str(path), reading)
+            for name, document in documents:
+                texts.append((Path(name), require_text(document.text, name), document))
+                for warning in document.warnings:
+                    # soft_wrap: a path cut across lines could not be searched for
+                    console.print(f"warning: {warning}", highlight=False, markup=False,
+                              soft_wrap=True)
+            for warning in skipped:
+                console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+        except ChachongError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(f"{path}: cannot be read ({exc.strerror})") from None
+    return texts
 
 
 def emit_cross(crossed: CrossResult, fmt: Format, output: Path | None, lang: str) -> None:
@@ -219,9 +235,9 @@ def _reports(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in SUPPORTED)
+                           if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES)
             if not found:
-                raise fail(f"{path}: no reports in this folder ({', '.join(SUPPORTED)})")
+                raise fail(f"{path}: no reports in this folder ({', '.join(REPORT_SUFFIXES)})")
             out.extend(found)
         elif path.is_file():
             out.append(path)

@@ -10,7 +10,7 @@ from rich.progress import MofNCompleteColumn, Progress
 
 from app.core.corpus import corpus_files, iter_corpus
 from app.core.errors import ChachongError
-from app.core.readers import SUPPORTED
+from app.core.readers import REFERENCE_SUFFIXES
 from app.storage import add_to_folder, build_index_folder, verify_folder
 
 from .common import err, fail
@@ -20,7 +20,7 @@ def build(folder: Path, out: Path, workers: int) -> None:
     try:
         files = corpus_files(folder)
         if not files:
-            raise fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+            raise fail(f"{folder}: no reference files found ({', '.join(REFERENCE_SUFFIXES)})")
         with _progress("indexing", len(files)) as advance:
             count = build_index_folder(iter_corpus(folder, files), out, workers=workers,
                                        progress=advance)
@@ -35,7 +35,7 @@ def add(folder: Path, index: Path, workers: int) -> None:
     try:
         files = corpus_files(folder)
         if not files:
-            raise fail(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+            raise fail(f"{folder}: no reference files found ({', '.join(REFERENCE_SUFFIXES)})")
         with _progress("adding", len(files)) as advance:
             count = add_to_folder(iter_corpus(folder, files), index, workers=workers,
                                   progress=advance, ids=[p.stem for p in files])
@@ -44,6 +44,19 @@ def add(folder: Path, index: Path, workers: int) -> None:
     except OSError as exc:
         raise fail(f"{index}: cannot be written ({exc.strerror})") from None
     err().print(f"added {count} references to {index}")
+
+
+def fold(store: str, index: Path) -> None:
+    from app.storage.build import fold_shared
+    from app.storage.shared_log import SharedLog
+
+    try:
+        shared = SharedLog(store)
+        with _progress("folding", shared.count()) as advance:
+            count = fold_shared(shared, index, progress=advance)
+    except ChachongError as exc:
+        raise fail(str(exc)) from None
+    err().print(f"folded {count} references into {index}; the store holds what is added after")
 
 
 def verify(path: Path) -> None:

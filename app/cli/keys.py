@@ -38,7 +38,7 @@ def create(name: str, scopes: list[str], collections: list[str], rate: int | Non
         raise fail("name the collections the key may use (--collection NAME, or '*' for all)")
     folder = _data(data)
     store = settings().store
-    registry = RedisRegistry(store) if store else FolderRegistry(folder)
+    registry = RedisRegistry.of(store) if store else FolderRegistry(folder)
     for collection in collections:
         if collection != "*" and registry.create(collection):
             err().print(f"made collection {collection}")

@@ -1,6 +1,7 @@
 """Reference documents and corpus folders.
 
-A corpus folder holds one reference per file (.txt/.md in any common encoding, .docx, .pdf); the
+A corpus folder holds one reference per file (any document type the readers take but images);
+the
 document id is the file name without its extension. An optional ``corpus.json`` beside the files
 gives titles, sources and tags: ``{"id": {"title": ..., "source": ..., "tags": {...}}}``.
 """
@@ -14,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ChachongError, CorpusError
-from .readers import SUPPORTED, read_document
+from .readers import REFERENCE_SUFFIXES, read_document
 
 METADATA_FILE = "corpus.json"
 
@@ -49,7 +50,7 @@ def load_corpus(folder: Path) -> list[Reference]:
     """Every supported file of ``folder`` (not recursive), sorted by id."""
     refs = list(iter_corpus(folder, corpus_files(folder)))
     if not refs:
-        raise CorpusError(f"{folder}: no reference files found ({', '.join(SUPPORTED)})")
+        raise CorpusError(f"{folder}: no reference files found ({', '.join(REFERENCE_SUFFIXES)})")
     return refs
 
 
@@ -57,8 +58,9 @@ def corpus_files(folder: Path) -> list[Path]:
     """The reference files of a corpus folder, sorted."""
     if not folder.is_dir():
         raise CorpusError(f"{folder}: the corpus must be a folder of reference files "
-                          f"({', '.join(SUPPORTED)})")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED)
+                          f"({', '.join(REFERENCE_SUFFIXES)})")
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in REFERENCE_SUFFIXES)
 
 
 def iter_corpus(folder: Path, files: list[Path]) -> Iterator[Reference]:

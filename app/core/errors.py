@@ -30,6 +30,40 @@ class DecodeError(InputError):
     code = "undecodable"
 
 
+class ConversionError(InputError):
+    """A converter (LibreOffice, OCR) crashed or could not read the file."""
+
+    code = "conversion_failed"
+
+
+class ConversionTimeoutError(ConversionError):
+    """A converter ran past its time limit on the file and was stopped."""
+
+    code = "conversion_timeout"
+
+
+class TooManyPagesError(InputError):
+    code = "too_many_pages"
+
+
+class NeedsOcrError(EmptyTextError):
+    """The file holds images of text only; reading it needs OCR, which was not asked for."""
+
+    code = "needs_ocr"
+
+
+class ArchiveError(InputError):
+    """A .zip of reports that is refused: a bomb, nested archives, unsafe member names."""
+
+    code = "bad_archive"
+
+
+class ReaderUnavailableError(ChachongError):
+    """The reader a file needs is not installed on this machine (LibreOffice, OCR)."""
+
+    code = "reader_unavailable"
+
+
 class CorpusError(ChachongError):
     """The reference corpus or a saved index cannot be used."""
 

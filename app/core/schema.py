@@ -68,6 +68,20 @@ class SourceShare(BaseModel):
     copy_ratio: float = Field(ge=0, le=1, description="Share of the report copied from it.")
 
 
+class DocumentInfo(BaseModel):
+    """How the checked text was read from the submitted file."""
+
+    format: str = Field(description="The file's format: txt, md, docx, doc, wps, odt, rtf, pdf, "
+                        "ofd, html, png, jpg...")
+    parts: list[str] = Field(description="Parts of the document that gave text, of body, "
+                             "tables, text boxes, headers, footers, footnotes, endnotes, "
+                             "templates, annotations.")
+    ocr: bool = Field(False, description="The text was recognised from images by OCR.")
+    pages: int | None = Field(None, description="Pages, for formats that have them.")
+    warnings: list[str] = Field(default_factory=list, description="What the reader had to "
+                                "work around (a cut-off last character, OCR).")
+
+
 class CheckResult(BaseModel):
     schema_version: int = SCHEMA_VERSION
     title: str | None = None
@@ -85,6 +99,8 @@ class CheckResult(BaseModel):
     min_match_chars: int
     paragraphs: list[Paragraph]
     sources: list[SourceShare]
+    document: DocumentInfo | None = Field(None, description="How the text was read from the "
+                                          "submitted file (null for text sent as text).")
 
 
 class ReportResult(BaseModel):
@@ -104,3 +120,5 @@ class CrossResult(BaseModel):
 
     reports: list[ReportResult]
     pairs: list[Pair] = Field(description="Who copied from whom within the batch, largest first.")
+    warnings: list[str] = Field(default_factory=list, description="Files of the batch that were "
+                                "not read (members of a .zip of a type chachong does not read).")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from app.core.corpus import Reference
@@ -29,6 +29,7 @@ from .manifest import CURRENT, SegmentEntry
 from .merge import MergePolicy
 from .records import Record
 from .segment import MAX_DOCS, MAX_UNITS, SegmentWriter
+from .shared_log import SharedLog
 from .wal import Summary
 
 Progress = Callable[[int], None]
@@ -130,6 +131,15 @@ def add_to_folder(refs: Iterable[Reference], path: Path, *, workers: int = 1,
     """Add ``refs`` to the index at ``path`` through its log; ``ids`` (when known up front) are
     checked against the index before anything is added. How many were added."""
     folder = IndexFolder(Path(path), create=False)
+    bands, rows = lsh_params(folder.manifest().lsh_threshold, NUM_PERM)
+    records: Iterable[Record] = prepared(refs, bands, rows, workers, finish=Record.of)
+    return add_records(folder, records, progress, ids)
+
+
+def add_records(folder: IndexFolder, records: Iterable[Record], progress: Progress | None,
+                ids: list[str] | None = None) -> int:
+    """Log prepared records in batches; flush and merge them here when no server holds the
+    index (else that server does)."""
     assert folder.wal is not None
     if ids is not None:
         taken = folder.wal.taken(ids)
@@ -137,7 +147,6 @@ def add_to_folder(refs: Iterable[Reference], path: Path, *, workers: int = 1,
             raise DuplicateReferenceError(
                 f"{len(taken)} id(s) are already in the index or repeated: "
                 f"{', '.join(repr(t) for t in taken[:5])}; remove them first or rename")
-    bands, rows = lsh_params(folder.manifest().lsh_threshold, NUM_PERM)
     maintainer = Maintainer(folder)
     holding = folder.maintainer_lock.acquire()  # no server holds the index: flush here
     count = 0
@@ -145,7 +154,6 @@ def add_to_folder(refs: Iterable[Reference], path: Path, *, workers: int = 1,
     try:
         if holding:
             maintainer.recover()
-        records: Iterable[Record] = prepared(refs, bands, rows, workers, finish=Record.of)
         for record in records:
             batch.append(record)
             if len(batch) >= ADD_BATCH:
@@ -160,6 +168,28 @@ def add_to_folder(refs: Iterable[Reference], path: Path, *, workers: int = 1,
                 pass
     finally:
         folder.maintainer_lock.release()
+    return count
+
+
+def fold_shared(shared: SharedLog, path: Path, progress: Progress | None = None) -> int:
+    """Add every reference the shared store holds to the saved index at ``path`` (as their
+    records: nothing is prepared again), then drop them from the store, which then holds only
+    what is added after. How many were folded."""
+    folder = IndexFolder(Path(path), create=False)
+    upto: dict[int, str] = {}
+
+    def held() -> Iterator[Record]:  # read a thousand entries a partition at a time
+        while True:
+            _, entries = shared.since(upto, 1000)
+            if not entries:
+                return
+            for entry in entries:
+                upto[entry.partition] = entry.entry
+                if entry.op == "add" and entry.record is not None:  # not removed since
+                    yield Record.from_bytes(entry.record)
+
+    count = add_records(folder, held(), progress)
+    shared.trim(upto)
     return count
 
 

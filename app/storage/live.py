@@ -14,6 +14,7 @@ beyond its manifest reads the manifest again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -29,15 +30,22 @@ from .folder import IndexFolder
 from .manifest import Manifest, SegmentEntry
 from .records import Record
 from .segment import SegmentPart
-from .wal import Entry, Summary
+from .shared_log import SharedLog
+from .wal import Entry, Summary, Wal
 
 DATA_SLOTS = 1 << 32  # slot base of an index that grows; a base corpus uses slots below it
+REPLICATE_BATCH = 1000  # entries of a partition copied in at a time
 _RETRIES = 20
 
 
 class LiveIndex:
+    """With ``shared``, additions and removals go to the shared log, and ``sync`` first copies
+    in what any server logged there (the folder is then a cache of the shared corpus)."""
+
     def __init__(self, path: Path, *, slot_base: int = DATA_SLOTS, readonly: bool = False,
-                 create: bool = True) -> None:
+                 create: bool = True, shared: SharedLog | None = None) -> None:
+        self.shared = shared
+        self._following: str | None = None  # the shared store's identity this folder copies
         self.folder = IndexFolder(path, create=create, readonly=readonly)
         self.slot_base = slot_base
         self.bands, self.rows = lsh_params(LSH_THRESHOLD, NUM_PERM)
@@ -49,11 +57,14 @@ class LiveIndex:
         self._tail = ReferenceIndex(first_slot=slot_base)
         self._parts: list[Part] | None = None
         self.version = 0  # grows with every change a check would see
-        self.sync()
+        self.sync(replicate=False)  # the shared store's errors answer the first request
 
     # -- keeping up ----------------------------------------------------------------------------
 
-    def sync(self) -> None:
+    def sync(self, *, replicate: bool = True) -> None:
+        """Catch up with the folder (and first with the shared log, with ``replicate``)."""
+        if replicate and self.shared is not None and self.folder.wal is not None:
+            self._replicate(self.shared, self.folder.wal)
         for _ in range(_RETRIES):
             if self.folder.current_name() != self.manifest.file:
                 self._load(self.folder.manifest())
@@ -66,6 +77,23 @@ class LiveIndex:
                 self._apply(entries)
             return
         raise IndexFormatError(f"{self.folder.path}: the index keeps changing under us")
+
+    def _replicate(self, shared: SharedLog, wal: Wal) -> None:
+        """Copy in what the shared log holds beyond what this folder has; a store with another
+        identity (replaced, or emptied) first removes what was copied from the old one."""
+        while True:
+            identity, entries = shared.since(wal.pulled(), REPLICATE_BATCH)
+            if identity is None:  # emptied since its layout was checked: recorded again
+                shared.forget_layout()
+                continue
+            if identity != self._following:
+                wal.follow(identity)
+                self._following = identity
+                continue
+            wal.ingest(entries)
+            counts = Counter(e.partition for e in entries)
+            if not counts or max(counts.values()) < REPLICATE_BATCH:
+                return
 
     def _load(self, manifest: Manifest) -> None:
         """Move to ``manifest``: its segments, and the tail past its flushed_seq."""
@@ -135,22 +163,26 @@ class LiveIndex:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def add(self, refs: Iterable[Reference], workers: int = 1) -> list[int]:
-        """Prepare ``refs`` here, log them in one transaction (all or none), and see them."""
+    def add(self, refs: Iterable[Reference], workers: int = 1) -> None:
+        """Prepare ``refs`` here, log them (all or none), and see them."""
         records: list[Record] = list(prepared(refs, self.bands, self.rows, workers,
                                               finish=Record.of))
-        seqs = self.add_records(records)
-        return seqs
+        self.add_records(records)
 
-    def add_records(self, records: Sequence[Record]) -> list[int]:
+    def add_records(self, records: Sequence[Record]) -> None:
         assert self.folder.wal is not None, "a read-only index takes no additions"
-        seqs = self.folder.wal.add(records)
+        if self.shared is not None:
+            self.shared.add(records)
+        else:
+            self.folder.wal.add(records)
         self.sync()
-        return seqs
 
     def remove(self, ref_id: str) -> None:
         assert self.folder.wal is not None, "a read-only index takes no removals"
-        self.folder.wal.delete(ref_id)
+        if self.shared is not None:
+            self.shared.remove(ref_id)
+        else:
+            self.folder.wal.delete(ref_id)
         self.sync()
 
     # -- reading -------------------------------------------------------------------------------

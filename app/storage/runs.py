@@ -30,7 +30,7 @@ from app.core.table import POSTING_BITS, KeyDirectory, distinct, ranges
 BLOCK = 64  # words a block: one read of 300-600 bytes
 PAGE_BLOCKS = 1024  # blocks a page: its bit widths are its own
 PAGE_WORDS = BLOCK * PAGE_BLOCKS
-FILTER_BYTES_PER_KEY = 0.75  # 6 bits a key: about 12 % of absent keys still read a block
+FILTER_BITS_PER_KEY = 8  # about 3 % of absent keys still read a block
 POSTING_MASK = np.uint64((1 << POSTING_BITS) - 1)
 _MAX_PACKED = 56  # a value is read as 8 bytes shifted by up to 7 bits
 PAGE_DTYPE = np.dtype([("offset", "<u8"), ("delta_bits", "u1"), ("column_bits", "u1", (2,))])
@@ -42,40 +42,41 @@ def _bits(values: np.ndarray) -> int:
 
 
 class KeyFilter:
-    """A blocked Bloom filter over a run's keys. Each key sets three bits of one byte; the byte
-    comes from the key's top bits, so sorted keys fill it in one pass, and the three bits from
-    the key's bits just above the posting. Keys are well-mixed hashes, so their own bits serve as
-    the filter's hash."""
+    """A blocked Bloom filter over a run's keys: each key sets four bits of one 64-bit word. The
+    word comes from the key's top bits, so sorted keys fill the filter in one pass, and the
+    four bits from the key's bits just above the posting. Keys are well-mixed hashes, so their
+    own bits serve as the filter's hash. At eight bits a key about 3 % of absent keys pass."""
 
-    def __init__(self, bits: np.ndarray) -> None:
-        if bits.dtype != np.uint8 or bits.ndim != 1 or not len(bits):
-            raise ValueError("a key filter is a non-empty byte array")
-        self.bits = bits
+    def __init__(self, words: np.ndarray) -> None:
+        if words.dtype != np.uint64 or words.ndim != 1 or not len(words):
+            raise ValueError("a key filter is a non-empty array of 64-bit words")
+        self.words = words
 
     @staticmethod
     def size_for(n_keys: int) -> int:
-        return int(min(max(n_keys * FILTER_BYTES_PER_KEY, 64), 1 << 32))
+        """Words for ``n_keys`` keys."""
+        return int(min(max(n_keys * FILTER_BITS_PER_KEY // 64, 1), 1 << 32))
 
     @staticmethod
     def place(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         keys = np.asarray(keys, np.uint64)
-        byte = ((keys >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32)  # monotone in key
+        word = ((keys >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32)  # monotone in key
         low = keys >> np.uint64(POSTING_BITS)
-        one = np.uint64(1)
-        mask = ((one << (low & np.uint64(7))) | (one << ((low >> np.uint64(3)) & np.uint64(7)))
-                | (one << ((low >> np.uint64(6)) & np.uint64(7)))).astype(np.uint8)
-        return byte.astype(np.int64), mask
+        one, six = np.uint64(1), np.uint64(63)
+        mask = ((one << (low & six)) | (one << ((low >> np.uint64(6)) & six))
+                | (one << ((low >> np.uint64(12)) & six)) | (one << ((low >> np.uint64(18)) & six)))
+        return word.astype(np.int64), mask
 
     def add_sorted(self, keys: np.ndarray) -> None:
-        byte, mask = self.place(keys, len(self.bits))
-        if not len(byte):
+        word, mask = self.place(keys, len(self.words))
+        if not len(word):
             return
-        first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted: runs of a byte
-        self.bits[byte[first]] |= np.bitwise_or.reduceat(mask, first)
+        first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])  # sorted: runs of a word
+        self.words[word[first]] |= np.bitwise_or.reduceat(mask, first)
 
     def might_hold(self, keys: np.ndarray) -> np.ndarray:
-        byte, mask = self.place(keys, len(self.bits))
-        return (self.bits[byte] & mask) == mask
+        word, mask = self.place(keys, len(self.words))
+        return (self.words[word] & mask) == mask
 
 
 def _pack(positions: np.ndarray, values: np.ndarray, total_bits: int) -> np.ndarray:
@@ -123,9 +124,10 @@ class RunWriter:
         self._buffer: list[tuple[np.ndarray, list[np.ndarray]]] = []
         self._buffered = 0
         self._fences: list[np.ndarray] = []
+        self._lasts: list[np.ndarray] = []
         self._pages: list[tuple[int, int, list[int]]] = []
         self._offset = 0
-        self.filter = KeyFilter(np.zeros(KeyFilter.size_for(capacity), np.uint8))
+        self.filter = KeyFilter(np.zeros(KeyFilter.size_for(capacity), np.uint64))
         self.words = 0
         self._last = -1
 
@@ -159,6 +161,8 @@ class RunWriter:
         # a partial last block repeats its last word and zero columns (read back, then cut off)
         grid = np.concatenate([words, np.full(pad, words[-1], np.uint64)]).reshape(n_blocks, BLOCK)
         self._fences.append(grid[:, 0].copy())
+        self._lasts.append(grid[np.arange(n_blocks), np.minimum(BLOCK - 1, n - 1 - np.arange(
+            n_blocks) * BLOCK)].copy())
         deltas = grid[:, 1:] - grid[:, :-1]
         delta_bits = _bits(deltas.ravel())
         if delta_bits > _MAX_PACKED:
@@ -184,7 +188,8 @@ class RunWriter:
         self.words += n
 
     def close(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Finish the file (synced); returns the fence, the page table and the filter's bytes."""
+        """Finish the file (synced); returns the fence (each block's first and last word), the
+        page table and the filter's words."""
         if self._buffered:
             self._page(self._buffered)
         self._out.write(b"\0" * 8)  # a block's last value is read as 8 bytes
@@ -196,8 +201,9 @@ class RunWriter:
             pages[i]["offset"] = offset
             pages[i]["delta_bits"] = delta_bits
             pages[i]["column_bits"][: len(col_bits)] = col_bits
-        fence = np.concatenate(self._fences) if self._fences else np.empty(0, np.uint64)
-        return fence, pages, self.filter.bits
+        fence = np.stack([np.concatenate(self._fences), np.concatenate(self._lasts)], axis=1) \
+            if self._fences else np.empty((0, 2), np.uint64)
+        return fence, pages, self.filter.words
 
     def abort(self) -> None:
         self._out.close()
@@ -212,7 +218,11 @@ class Run:
         self.path = Path(path)
         self.size = info.words
         self.columns = info.columns
-        self.fence = np.asarray(fence, np.uint64)
+        fence = np.asarray(fence, np.uint64)
+        if fence.ndim != 2 or fence.shape[1:] != (2,):
+            raise ValueError(f"the fence of {path.name} is not first and last words")
+        self.fence = np.ascontiguousarray(fence[:, 0])
+        self.last = np.ascontiguousarray(fence[:, 1])
         if pages.dtype != PAGE_DTYPE or len(self.fence) != -(-self.size // BLOCK) \
                 or len(pages) != -(-len(self.fence) // PAGE_BLOCKS):
             raise ValueError(f"the fence or page table of {self.path.name} does not match it")
@@ -255,36 +265,40 @@ class Run:
     def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
                        ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
         counts = np.zeros(len(keys), dtype=np.int64)
-        last_word = keys | POSTING_MASK
-        left = self.blocks.bounds(keys)[0]
-        right = self.blocks.bounds(last_word)[1]
-        # a key below the first block's first word is nowhere; most absent keys fail the filter
-        present = (right > 0) & self.filter.might_hold(keys)
-        first = np.maximum(left - 1, 0)  # the block before may end with the key
-        last = right - 1
+        empty = (np.empty(0, np.int64), np.empty(0, np.uint64),
+                 [np.empty(0, np.int64)] * self.columns, counts)
+        # most absent keys fail the filter, and only the others are looked for in the fence
+        passed = np.flatnonzero(self.filter.might_hold(keys))
+        if not len(passed):
+            return empty
+        wanted = keys[passed]
+        last_word = wanted | POSTING_MASK
+        # the blocks holding a key: from the last whose first word is at most the key's first
+        # (a block ends with it, or holds it all) to the last starting at most at its last
+        first = np.maximum(self.blocks.bounds(wanted)[1] - 1, 0)
+        last = self.blocks.bounds(last_word)[1] - 1
+        first += (self.last[first] < wanted) & (first < last)  # the block before ends below it
+        present = (last >= 0) & (self.last[np.maximum(last, 0)] >= wanted)
         # blocks strictly between first and last hold nothing but the key: a key spanning more
-        # of them than max_per_key allows is crowded, and only the blocks where it starts and
-        # ends are read (first and first + 1: the key may start at either), to count it exactly
+        # of them than max_per_key allows is crowded, and only its first and last blocks are
+        # read, to count it exactly
         whole = present if max_per_key is None else \
             present & ((last - first - 1) * BLOCK <= max_per_key)
         ends = present & ~whole
         _, spanned = ranges(first[whole], (last - first + 1)[whole])
-        blocks = distinct(np.concatenate([spanned, first[ends],
-                                          np.minimum(first[ends] + 1, len(self.fence) - 1),
-                                          last[ends]]))
+        blocks = distinct(np.concatenate([spanned, first[ends], last[ends]]))
         if not len(blocks):
-            return (np.empty(0, np.int64), np.empty(0, np.uint64),
-                    [np.empty(0, np.int64)] * self.columns, counts)
+            return empty
         got_words, got_cols, got_pos = self._read(blocks)
-        lo = np.searchsorted(got_words, keys, side="left")
+        lo = np.searchsorted(got_words, wanted, side="left")
         hi = np.searchsorted(got_words, last_word, side="right")
         found = hi > lo
         # entries between a crowded key's first and last block were not read: its count comes
         # from the places of the first and last entries read
-        counts = np.where(found, got_pos[np.maximum(hi - 1, 0)] - got_pos[np.minimum(
+        counts[passed] = np.where(found, got_pos[np.maximum(hi - 1, 0)] - got_pos[np.minimum(
             lo, len(got_pos) - 1)] + 1, 0)
-        at, where, counts = _kept(lo, hi, counts, max_per_key)
-        return at, got_words[where], [c[where] for c in got_cols], counts
+        at, where, _ = _kept(lo, hi, counts[passed], max_per_key)
+        return passed[at], got_words[where], [c[where] for c in got_cols], counts
 
     def scan(self, lo: int, hi: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every word in [lo, hi) with its columns, in order (a merge reads a run this way, a

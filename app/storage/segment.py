@@ -46,7 +46,7 @@ from .records import Record, decode_chars, decode_text
 from .runs import POSTING_MASK, Run, RunInfo, RunWriter
 
 FORMAT = "chachong-segment"
-VERSION = 6
+VERSION = 7
 HEADER = "header.json"
 MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
 _SCHEMA = """

@@ -7,6 +7,7 @@
 - ``catalog``: every reference of the index (flushed or not): id, sequence number, title,
   source, tags and size. It keeps ids unique across processes and answers listings and searches
   without reading any segment.
+- ``pulled``: with a shared store, how far each of its partitions was copied in here.
 - ``meta``: the next sequence number, and how far the log was flushed (``flushed_seq``), which a
   reader compares with its manifest's.
 
@@ -22,13 +23,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import DuplicateReferenceError, ReferenceNotFoundError
 
 from .records import Record
+from .shared_log import Shared, entry_key
 
 WAL_FILE = "wal.sqlite3"
 _SCHEMA = """
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS log (
     record BLOB,
     added REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pulled (partition INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('next_seq', 0), ('flushed_seq', -1);
 """
 
@@ -145,6 +148,66 @@ class Wal:
                          (seq, ref_id, row[0], time.time()))
             conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
         return int(row[0])
+
+    def pulled(self) -> dict[int, str]:
+        """How far each partition of a shared log was copied in here."""
+        return {int(p): str(e) for p, e in
+                self._conn().execute("SELECT partition, entry FROM pulled "
+                                     "WHERE partition >= 0").fetchall()}
+
+    def follow(self, identity: str) -> None:
+        """Copy from the shared store ``identity`` from now on: what was copied from another
+        (a store emptied or replaced) is removed here, through the log like any removal."""
+        with self._write() as conn:
+            found = conn.execute("SELECT entry FROM pulled WHERE partition = -1").fetchone()
+            if found is not None and found[0] == identity:
+                return
+            seq = _meta(conn, "next_seq")
+            now = time.time()
+            if found is not None:
+                rows = conn.execute("SELECT id, seq FROM catalog ORDER BY seq").fetchall()
+                conn.executemany("INSERT INTO log VALUES (?, 'delete', ?, ?, NULL, ?)", [
+                    (seq + k, ref_id, target, now) for k, (ref_id, target) in enumerate(rows)])
+                conn.execute("DELETE FROM catalog")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'",
+                             (seq + len(rows),))
+            conn.execute("DELETE FROM pulled")
+            conn.execute("INSERT INTO pulled VALUES (-1, ?)", (identity,))
+
+    def ingest(self, entries: Sequence[Shared]) -> int:
+        """Copy a shared log's entries in, in one transaction, each once however many processes
+        copy at the same time; how many were new."""
+        taken = 0
+        with self._write() as conn:
+            done = {int(p): entry_key(e) for p, e in
+                    conn.execute("SELECT partition, entry FROM pulled WHERE partition >= 0")}
+            seq = _meta(conn, "next_seq")
+            now = time.time()
+            for entry in entries:
+                if entry_key(entry.entry) <= done.get(entry.partition, (-1, -1)):
+                    continue
+                done[entry.partition] = entry_key(entry.entry)
+                conn.execute("INSERT OR REPLACE INTO pulled VALUES (?, ?)",
+                             (entry.partition, entry.entry))
+                here = conn.execute("SELECT seq FROM catalog WHERE id = ?",
+                                    (entry.ref_id,)).fetchone()
+                if entry.op == "add" and entry.record is not None and here is None:
+                    ref = Record.from_bytes(entry.record).ref
+                    conn.execute("INSERT INTO catalog VALUES (?,?,?,?,?,?,?)", (
+                        ref.id, seq, ref.display_title, ref.source,
+                        json.dumps(ref.tags, ensure_ascii=False), len(ref.text), now))
+                    conn.execute("INSERT INTO log VALUES (?, 'add', ?, NULL, ?, ?)",
+                                 (seq, ref.id, entry.record, now))
+                elif entry.op == "delete" and here is not None:
+                    conn.execute("DELETE FROM catalog WHERE id = ?", (entry.ref_id,))
+                    conn.execute("INSERT INTO log VALUES (?, 'delete', ?, ?, NULL, ?)",
+                                 (seq, entry.ref_id, here[0], now))
+                else:
+                    continue  # removed before it was copied here, or already here
+                seq += 1
+                taken += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq,))
+        return taken
 
     def catalogue(self, rows: Iterable[Summary], next_seq: int) -> None:
         """Record references written straight into segments (an index build), in one

@@ -282,7 +282,7 @@ SMALL: list[Case] = [
     Case("corrupt-member.docx", _corrupt_member_docx, "upload", (422,), "undecodable"),
     Case("lying-size.docx", _lying_size_docx, "upload", (422,), "undecodable"),
     Case("zip-without-document.docx", _zip_without_document, "upload", (422,), "undecodable"),
-    Case("no-text-layer.pdf", _scanned_pdf, "upload", (422,), "empty_text"),
+    Case("no-text-layer.pdf", _scanned_pdf, "upload", (422,), "needs_ocr"),
     Case("broken.pdf", _broken_pdf, "upload", (422,), "undecodable"),
     # JSON bodies
     Case("text-empty.json", _json('{"text": ""}'), "json", (422,),

@@ -30,6 +30,7 @@ from app.api.access import (
 from app.api.batch_stream import stream_batch
 from app.api.deps import (
     TITLE_MAX,
+    OcrParam,
     history_of,
     media_type,
     options_of,
@@ -44,9 +45,10 @@ from app.api.files import PDF, file_response
 from app.api.models import BatchRequest, CheckRequest, ReferenceIn
 from app.api.recording import record_batch, record_report
 from app.api.responses import BATCH_FORMATS, ERRORS, HTML_TOO, PDF_TOO
-from app.api.uploads import report_ids
+from app.api.uploads import Uploaded, report_ids, with_documents
 from app.collections import TEMPLATES, source_key
 from app.core import CheckResult, CrossResult, Reference, require_text
+from app.core.readers import Extracted
 from app.reports.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 from app.reports.html import render_batch_html, render_html
 from app.reports.pdf import render_batch_pdf, render_pdf
@@ -93,9 +95,10 @@ async def check(request: Request,
                 store_in: Annotated[str, Query(max_length=63, description="The collection to "
                                                "store the report in (with store=true).")]
                 = TEMPLATES,
+                ocr: OcrParam = False,
                 ) -> Response | CheckResult:
     service = service_of(request)
-    body = await _check_body(request)
+    body, document = await _check_body(request, ocr)
     if store:
         await run_in_threadpool(allow, request, "write", store_in)
     compared = await run_in_threadpool(check_collections, request, collections)
@@ -104,6 +107,8 @@ async def check(request: Request,
                                    "text": body.text, "title": body.title or "",
                                    "source": "checked report"}) if store else None)
     result = await run_in_threadpool(service.check, body.text, options, body.title, compared)
+    if document is not None:
+        result = result.model_copy(update={"document": document.info()})
     metrics.CHECKS.inc()
     stored_id: str | None = None
     if ref is not None:
@@ -136,26 +141,29 @@ async def check(request: Request,
     return response
 
 
-async def _check_body(request: Request) -> CheckRequest:
+async def _check_body(request: Request, ocr: bool) -> tuple[CheckRequest, Extracted | None]:
+    """The check asked for, and how its file was read (None for text sent as text)."""
     kind = media_type(request)
     if kind == "application/json":
         body = validated(CheckRequest, await read_json(request))
         require_text(body.text, "text")
-        return body
+        return body, None
     if kind == "multipart/form-data":
-        files, fields = await read_form(request, "file")
-        if files:
-            name, text = files[0]
+        uploaded, fields = await read_form(request, "file", ocr=ocr)
+        if uploaded.documents:
+            name, document = uploaded.documents[0]
             fields.setdefault("title", Path(name).name[:TITLE_MAX])
             # the file is the report: a form field called text does not replace it
-            return validated(CheckRequest, {**fields, "text": text})
+            return validated(CheckRequest, {**fields, "text": document.text}), document
         if isinstance(fields.get("text"), str) and str(fields["text"]).strip():
-            return validated(CheckRequest, fields)  # a web form's text box, no file chosen
+            # a web form's text box, no file chosen
+            return validated(CheckRequest, fields), None
         raise ApiError(422, "missing_file", "send the report as the multipart field 'file' "
                        "(or its text as the field 'text')")
     raise ApiError(415, "unsupported_media_type",
                    "send application/json {\"text\": ...} or multipart/form-data with a "
-                   "'file' field (.txt, .md, .docx, .pdf)")
+                   "'file' field (a report: .txt, .md, .docx, .doc, .wps, .odt, .rtf, .pdf, "
+                   ".ofd, .html, or an image with ocr=true)")
 
 
 BatchFormat = Literal["json", "html", "pdf", "csv", "xlsx", "ndjson"]
@@ -169,9 +177,10 @@ BatchFormat = Literal["json", "html", "pdf", "csv", "xlsx", "ndjson"]
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["files"],
                      "properties": {"files": {
-                         "type": "array", "description": "Reports (.txt, .md, .docx, .pdf), "
-                         "or .zip archives of them; each report's id is made from its file "
-                         "name.", "items": {"type": "string", "format": "binary"}}}}}}}})
+                         "type": "array", "description": "Reports (.txt, .md, .docx, .doc, "
+                         ".wps, .odt, .rtf, .pdf, .ofd, .html), or .zip archives of them; each "
+                         "report's id is made from its file name.",
+                         "items": {"type": "string", "format": "binary"}}}}}}}})
 async def check_batch(request: Request,
                       fmt: Annotated[BatchFormat | None, Query(
                           alias="format", description="json (default), html, pdf, csv, "
@@ -180,19 +189,21 @@ async def check_batch(request: Request,
                       lang: LangParam = "zh-CN",
                       keep: KeepParam = True,
                       collections: CollectionsParam = None,
+                      ocr: OcrParam = False,
                       ) -> Response | CrossResult:
     kind = media_type(request)
+    uploaded: Uploaded | None = None
     if kind == "application/json":
         raw = await read_json(request)
         names: list[str] | None = None
     elif kind == "multipart/form-data":
-        files, fields = await read_form(request, "files", archives=True)
-        if not files:
+        uploaded, fields = await read_form(request, "files", archives=True, ocr=ocr)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "send the reports as repeated 'files' fields "
                            "(or one .zip of them)")
-        names = [Path(name).name[:TITLE_MAX] for name, _ in files]
-        raw = {**fields, "reports": [{"id": rid, "text": text} for rid, (_, text)
-                                     in zip(report_ids(names), files, strict=True)]}
+        names = [Path(name).name[:TITLE_MAX] for name in uploaded.names]
+        raw = {**fields, "reports": [{"id": rid, "text": text} for rid, text in zip(
+            report_ids(uploaded.names), uploaded.texts, strict=True)]}
     else:
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"reports\": [...]} or multipart 'files'")
@@ -215,10 +226,13 @@ async def check_batch(request: Request,
             log.record(key=who.key_id, action=action, collection=",".join(compared),
                        target=check_id, client=client)
 
-        return stream_batch(service, history, reports, options, body, compared=compared,
-                            owner=who.key_id, readable=may_read, on_kept=on_kept)
+        return stream_batch(service, history, reports, options, body, uploaded,
+                            compared=compared, owner=who.key_id, readable=may_read,
+                            on_kept=on_kept)
     cross = await run_in_threadpool(service.cross_check, [(rid, text) for rid, _, text in reports],
                                     options, None, compared)
+    if uploaded is not None:
+        cross = with_documents(cross, uploaded)
     metrics.CHECKS.inc(len(reports))
     kept = (await run_in_threadpool(record_batch, history, service, reports, cross, body,
                                     owner=who.key_id, readable=may_read)

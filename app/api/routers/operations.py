@@ -8,8 +8,11 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api import metrics
-from app.api.deps import service_of
+from app.api.deps import service_of, settings_of
 from app.api.models import ErrorResponse
+from app.core.readers.ocr import missing as ocr_missing
+from app.core.readers.office import soffice
+from app.settings import Settings
 
 router = APIRouter(tags=["operations"])
 
@@ -24,7 +27,21 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> dict[str, object]:
     service = service_of(request)
     await run_in_threadpool(service.ready)
-    return {"status": "ready", "references": service.size()}
+    return {"status": "ready", "references": service.size(),
+            "readers": readers(settings_of(request))}
+
+
+def readers(settings: Settings) -> dict[str, object]:
+    """Which optional readers this server has, and what a missing one needs."""
+    missing: dict[str, str] = {}
+    if soffice() is None:
+        missing[".doc .wps .odt .rtf"] = ("LibreOffice is not installed (Debian: "
+                                          "libreoffice-writer-nogui)")
+    absent = ocr_missing()
+    if absent:
+        missing["OCR (.png .jpg, scanned .pdf)"] = (f"{', '.join(absent)} not installed "
+                                                    "(pip install 'chachong[ocr]')")
+    return {"ocr": "allowed" if settings.ocr else "off", "missing": missing}
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics",

@@ -43,9 +43,17 @@ from app.api.models import BatchRequest, CheckRequest, ReferenceSummary
 from app.api.recording import record_batch, record_report
 from app.api.routers.history import stored_check
 from app.api.search import search
-from app.api.uploads import report_ids
+from app.api.uploads import report_ids, with_documents
 from app.collections import TEMPLATES
 from app.core import ChachongError, CheckResult, CrossResult, require_text
+from app.core.readers import (
+    ARCHIVE_SUFFIX,
+    REFERENCE_SUFFIXES,
+    REPORT_SUFFIXES,
+)
+from app.core.readers import (
+    SUPPORTED as DOCUMENT_SUFFIXES,
+)
 from app.history import EVERYONE, StoredBatch, StoredReport
 from app.reports.html import LABELS, render_batch_html, render_html, report_context, source_colours
 from app.web.compare import compare
@@ -54,6 +62,12 @@ from app.web.render import STATIC, render_page
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limited)])
 PAGE_SIZE = 50
 MATRIX_MAX = 40  # reports; a larger batch shows the list of pairs only
+
+
+# what the file pickers offer: a report, a batch (or a .zip of it), a reference (not an image)
+ACCEPT = {"report": ",".join(DOCUMENT_SUFFIXES),
+          "batch": ",".join(REPORT_SUFFIXES),
+          "reference": ",".join([*REFERENCE_SUFFIXES, ARCHIVE_SUFFIX])}
 
 
 def mount_static(app: FastAPI) -> None:
@@ -65,6 +79,7 @@ def _common(request: Request, nav: str = "") -> dict[str, Any]:
     history = history_of(request)
     return {"nav": nav, "version": __version__,
             "history_days": history.days if history.enabled else 0,
+            "ocr": settings.ocr, "accept": ACCEPT,
             "defaults": {"threshold": settings.threshold,
                          "min_match_chars": settings.min_match_chars,
                          "common_share": settings.common_share,
@@ -119,10 +134,10 @@ def _form_options(fields: dict[str, object]) -> tuple[dict[str, object], str, bo
 async def check_form(request: Request) -> Response:
     async def make() -> Response:
         compared = await run_in_threadpool(check_collections, request, None)
-        files, fields = await read_form(request, "file")
+        uploaded, fields = await read_form(request, "file")
         fields, lang, keep = _form_options(fields)
-        if files:
-            name, text = files[0]
+        if uploaded.documents:
+            name, text = uploaded.names[0], uploaded.texts[0]
             fields["title"] = Path(name).name[:TITLE_MAX]
         else:
             text = str(fields.get("text", ""))
@@ -131,6 +146,8 @@ async def check_form(request: Request) -> Response:
         service = service_of(request)
         result = await run_in_threadpool(service.check, body.text, options_of(request, body),
                                          body.title, compared)
+        if uploaded.documents:
+            result = result.model_copy(update={"document": uploaded.info(0)})
         check_id = (await run_in_threadpool(
             record_report, history_of(request), service, body.text, body.title, result, body,
             owner=principal_of(request).key_id, readable=lambda c: readable(request, c))
@@ -151,19 +168,20 @@ async def batch_page(request: Request) -> HTMLResponse:
 async def batch_form(request: Request) -> Response:
     async def make() -> Response:
         compared = await run_in_threadpool(check_collections, request, None)
-        files, fields = await read_form(request, "files", archives=True)
-        if not files:
+        uploaded, fields = await read_form(request, "files", archives=True)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "choose the reports to check (or one .zip)")
         fields, lang, keep = _form_options(fields)
-        names = [Path(name).name[:TITLE_MAX] for name, _ in files]
+        names = [Path(name).name[:TITLE_MAX] for name in uploaded.names]
         body = validated(BatchRequest, {**fields, "reports": [
-            {"id": rid, "text": text} for rid, (_, text) in zip(report_ids(names), files,
-                                                                 strict=True)]})
+            {"id": rid, "text": text} for rid, text in zip(report_ids(uploaded.names),
+                                                           uploaded.texts, strict=True)]})
         reports = [(r.id, names[i], r.text) for i, r in enumerate(body.reports)]
         service = service_of(request)
         cross = await run_in_threadpool(service.cross_check,
                                         [(rid, text) for rid, _, text in reports],
                                         options_of(request, body), None, compared)
+        cross = with_documents(cross, uploaded)
         kept = (await run_in_threadpool(
             record_batch, history_of(request), service, reports, cross, body,
             owner=principal_of(request).key_id, readable=lambda c: readable(request, c))

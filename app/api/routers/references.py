@@ -16,12 +16,14 @@ from starlette.datastructures import UploadFile
 from app.api.access import audit, collection_of, needs, needs_default, rate_limited
 from app.api.deps import (
     TITLE_MAX,
+    OcrParam,
     history_of,
     media_type,
     parse_tags,
     read_form,
     read_json,
     service_of,
+    settings_of,
     summary,
     validated,
 )
@@ -37,10 +39,10 @@ from app.api.models import (
 )
 from app.api.responses import ERRORS
 from app.api.search import search
-from app.api.uploads import report_ids, texts_of
+from app.api.uploads import documents_of, report_ids
 from app.collections import source_key
 from app.core import Reference, require_text
-from app.core.archive import is_zip
+from app.core.readers import is_archive
 
 router = APIRouter(tags=["references"], dependencies=[Depends(rate_limited)])
 IN_COLLECTION = "/v1/collections/{name}/references"
@@ -109,16 +111,16 @@ ONE_BODY = {"requestBody": {"content": {
              summary="Add a reference to a collection (JSON, or multipart with a file); "
                      "searchable at once",
              openapi_extra=ONE_BODY, dependencies=[Depends(needs("write"))])
-async def add_reference(request: Request) -> ReferenceSummary:
+async def add_reference(request: Request, ocr: OcrParam = False) -> ReferenceSummary:
     kind = media_type(request)
     if kind == "multipart/form-data":
-        files, fields = await read_form(request, "file")
-        if not files:
+        uploaded, fields = await read_form(request, "file", ocr=ocr)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "send the reference as the field 'file'")
         tags = fields.get("tags")
         if not fields.get("id"):
-            fields["id"] = report_ids([files[0][0]])[0]
-        raw: object = {**fields, "text": files[0][1],
+            fields["id"] = report_ids(uploaded.names[:1])[0]
+        raw: object = {**fields, "text": uploaded.texts[0],
                        "tags": parse_tags(tags if isinstance(tags, str) else None)}
     elif kind == "application/json":
         raw = await read_json(request)
@@ -152,17 +154,18 @@ MANY_BODY = {"requestBody": {"content": {
              status_code=201, response_model=ReferenceBatchResult, responses=ERRORS,
              summary="Add many references to a collection at once (all or none)",
              openapi_extra=MANY_BODY, dependencies=[Depends(needs("write"))])
-async def add_references(request: Request) -> ReferenceBatchResult:
+async def add_references(request: Request, ocr: OcrParam = False) -> ReferenceBatchResult:
     """Each file of a multipart batch is a reference whose id is its file name without the
     extension; a JSON batch gives each reference as ``POST /v1/references`` takes it."""
     kind = media_type(request)
     if kind == "multipart/form-data":
-        files, _ = await read_form(request, "files")
-        if not files:
+        uploaded, _ = await read_form(request, "files", ocr=ocr)
+        if not uploaded.documents:
             raise ApiError(422, "missing_file", "send the references as repeated 'files' fields")
         raw: object = {"references": [{"id": PurePath(name).stem, "text": text,
                                        "title": PurePath(name).name[:TITLE_MAX]}
-                                      for name, text in files]}
+                                      for name, text in zip(uploaded.names, uploaded.texts,
+                                                            strict=True)]}
     elif kind == "application/json":
         raw = await read_json(request)
     else:
@@ -230,16 +233,16 @@ async def import_references(request: Request) -> ReferencesAdded:
         name = upload.filename or "upload.zip"
         data = await upload.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    if not is_zip(name):
+    if not is_archive(name):
         raise ApiError(415, "unsupported_format", f"{name}: send a .zip archive here; a single "
                        "document goes to POST /v1/references")
-    members = await run_in_threadpool(texts_of, name, data, True)
+    members = await run_in_threadpool(documents_of, name, data,
+                                      settings_of(request).read_options(), True)
     tags = parse_tags(fields.get("tags"))
     source = fields.get("source") or name
     refs = [validated(ReferenceIn, {"id": rid, "text": text, "source": source[:500],
                                     "tags": tags})
-            for rid, (_, text) in zip(report_ids([m for m, _ in members]), members,
-                                      strict=True)]
+            for rid, text in zip(report_ids(members.names), members.texts, strict=True)]
     service = service_of(request)
     collection = collection_of(request)
     await run_in_threadpool(service.add_many, [Reference(r.id, r.text, r.title, r.source, r.tags)
