@@ -52,6 +52,8 @@ atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # jieba's loader, as in pyproject
     APP = create_app(isolated_settings(_DATA, api_keys=KEY, max_body_bytes=MAX_BODY))
+# loading the schema runs the app's start-up: its background flushes stop before the folder goes
+atexit.register(APP.state.service.stop)
 
 
 def _with_reference_body(spec: dict) -> dict:
@@ -177,6 +179,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     SCOPED_APP = create_app(isolated_settings(_SCOPED_DATA, api_keys=KEY,
                                               max_body_bytes=MAX_BODY))
+atexit.register(SCOPED_APP.state.service.stop)
 for _name in ("own", "other"):
     SCOPED_APP.state.service.create_collection(_name)
 SCOPED_APP.state.service.add(Reference("doc", "\n".join(SECRET), "机密"), "other")
