@@ -375,3 +375,33 @@ def test_keys_made_at_the_console_work_on_the_server_and_are_audited(tmp_path: P
     # nothing)
     assert [(e["action"], e["outcome"], e["status"]) for e in entries if e["key"] == key_id] == [
         ("list_references", "denied", 404), ("add_to_collection", "denied", 403)]
+
+
+def test_a_key_made_at_the_console_makes_its_collection_in_the_shared_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With CHACHONG_STORE, the collection a new key names is made in the store's registry
+    (under the store's prefix), so every server of that store knows it."""
+    from api_helpers import TestClient, isolated_settings
+    from redis import Redis
+    from redis_support import RedisServer
+
+    from app.api.main import create_app
+
+    server = RedisServer()
+    server.start()
+    try:
+        url = f"{server.url}?prefix=unit:"
+        monkeypatch.setenv("CHACHONG_STORE", url)
+        made = run("keys", "create", "--name", "组织部", "--scope", "check", "--collection",
+                   "zuzhibu", "--data", tmp_path / "one")
+        assert made.exit_code == 0, made.output
+        assert "made collection zuzhibu" in made.output
+        with Redis.from_url(server.url) as db:
+            assert db.hgetall("unit:{collections}") == {b"zuzhibu": b"1"}
+        monkeypatch.delenv("CHACHONG_STORE")
+        other = isolated_settings(tmp_path / "two", store=url, api_keys="admin")
+        with TestClient(create_app(other)) as c:
+            listed = c.get("/v1/collections", headers={"Authorization": "Bearer admin"})
+            assert [i["name"] for i in listed.json()["items"]] == ["templates", "zuzhibu"]
+    finally:
+        server.stop()
