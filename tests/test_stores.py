@@ -300,6 +300,29 @@ def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: 
         assert found == {"r3"}
 
 
+def test_a_server_started_while_redis_is_down_serves_once_it_is_back(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Starting needs no store: until Redis is up, checks and readiness answer 503 and the
+    metrics are served; then collections and references work without a restart."""
+    redis_server.stop()
+    app = create_app(isolated_settings(tmp_path, store=redis_server.url, api_keys="k"))
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503
+        assert client.post("/v1/check", json={"text": NEW_TEXT}).status_code == 503
+        assert client.get("/v1/collections", headers=auth).status_code == 503
+        assert client.get("/metrics").status_code == 200
+        redis_server.start()
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/collections", headers=auth,
+                           json={"name": "later"}).status_code == 201
+        assert client.post("/v1/collections/later/references", headers=auth,
+                           json={"id": "r1", "text": NEW_TEXT}).status_code == 201
+        found = client.post("/v1/check", headers=auth, params={"collections": ["later"]},
+                            json={"text": NEW_TEXT}).json()
+        assert [s["id"] for s in found["sources"]] == ["later/r1"]
+
+
 def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path: Path) -> None:
     """The first use records how the records were made; a store written otherwise (another
     release) is refused with a clear error instead of misread."""

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     with contextlib.suppress(StoreUnavailableError):  # answered 503 until the store is back
         migrate_store(settings.data, service.live)
         migrate_redis(service.live)
-    metrics.CORPUS_SIZE.set(service.size())
+        metrics.CORPUS_SIZE.set(service.size())  # the collections' registry is in the store
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
