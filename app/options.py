@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.core.check import DEFAULT_MIN_MATCH_CHARS, CheckOptions
 from app.core.exclusions import Exclusions
+from app.core.formulas import FormulaRule
 from app.core.seeds import MIN_RUN
 from app.settings import Settings
 
@@ -30,11 +31,22 @@ class CheckOverrides(BaseModel):
     use_stock_phrases: bool = Field(True, description="Apply the configured stock-phrase list.")
     common_share: float | None = Field(None, ge=0, le=1, description="Phrases in more than this "
                                        "share of the corpus never count; 0 turns it off.")
+    formula_share: float | None = Field(None, ge=0, le=1, description="A passage that at least "
+                                        "this share of the references hold near-identically is "
+                                        "a formula (规定表述); 0 turns formulas off.")
+    formula_min_refs: int | None = Field(None, ge=2, le=1_000_000, description="...and at "
+                                         "least this many references.")
+    count_formulas: bool | None = Field(None, description="Count formulas (and stock and common "
+                                        "phrases) in the copy ratio; they are still named.")
 
 
 def check_options(settings: Settings, overrides: CheckOverrides) -> CheckOptions:
     """Raises ValueError with a message fit for the user on an impossible combination."""
     share = settings.common_share if overrides.common_share is None else overrides.common_share
+    formula_share = settings.formula_share if overrides.formula_share is None \
+        else overrides.formula_share
+    formula_min_refs = settings.formula_min_refs if overrides.formula_min_refs is None \
+        else overrides.formula_min_refs
     configured = settings.stock_phrase_list()
     report_tags = {k: v for k, v in (("unit", overrides.unit), ("author", overrides.author)) if v}
     exclusions = Exclusions(
@@ -47,6 +59,9 @@ def check_options(settings: Settings, overrides: CheckOverrides) -> CheckOptions
         extra_stock_phrases=tuple(configured or ()) * overrides.use_stock_phrases
         + tuple(overrides.stock_phrases),
         common_share=share or None,
+        formulas=FormulaRule(formula_share, formula_min_refs) if formula_share else None,
+        count_formulas=settings.count_formulas if overrides.count_formulas is None
+        else overrides.count_formulas,
     )
     return CheckOptions(
         threshold=settings.threshold if overrides.threshold is None else overrides.threshold,

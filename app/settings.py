@@ -28,6 +28,12 @@ class Settings(BaseSettings):
                                 "of the corpus documents never count; 0 turns it off.")
     stock_phrases: Path | None = Field(None, description="A file of stock phrases (one a line) "
                                        "to use instead of the bundled list.")
+    formula_share: float = Field(0.2, ge=0, le=1, description="A passage that at least this "
+                                 "share of the references hold near-identically is a formula "
+                                 "(规定表述); 0 turns formulas off.")
+    formula_min_refs: int = Field(3, ge=2, le=1_000_000, description="...and at least this "
+                                  "many references.")
+    count_formulas: bool = Field(False, description="Count formulas in the copy ratio.")
 
     # reading files
     ocr: bool = Field(False, description="Allow checks to ask for OCR of scanned PDFs and "

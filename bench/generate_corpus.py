@@ -1145,12 +1145,13 @@ def run_chunk(bounds: tuple[int, int]) -> ChunkResult:
 
 
 def generate(model: Model, n: int, seed: int, out: Path, workers: int = 2,
-             stats: bool = False) -> dict:
-    """Write n reports and corpus.json into ``out``; return the statistics."""
+             stats: bool = False, start: int = 0) -> dict:
+    """Write reports ``start``..n-1 into ``out`` (and corpus.json when starting from 0, since the
+    metadata of reports written before is not known here); return the statistics of those."""
     global _JOB  # noqa: PLW0603 - the forked workers read the model from here
     out.mkdir(parents=True, exist_ok=True)
     _JOB = Job(model, seed, out, max(6, len(str(max(n - 1, 0)))), stats)
-    chunks = [(a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+    chunks = [(a, min(a + CHUNK, n)) for a in range(start, n, CHUNK)]
     t0 = time.perf_counter()
     try:
         if workers <= 1:
@@ -1161,6 +1162,8 @@ def generate(model: Model, n: int, seed: int, out: Path, workers: int = 2,
     finally:
         _JOB = None
     meta = {rid: info for r in results for rid, info in r.meta}
+    if start:
+        return summarise(results, n - start, time.perf_counter() - t0)
     (out / "corpus.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
                                      encoding="utf-8")
     return summarise(results, n, time.perf_counter() - t0)
@@ -1191,18 +1194,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--start", type=int, default=0,
+                        help="resume an interrupted run: reports before START are written already "
+                             "(each report depends only on the seed and its number)")
     parser.add_argument("--stats", action="store_true", help="print statistics as one JSON line")
     parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR,
                         help="folder of .docx reports to learn from")
     parser.add_argument("--templates", type=Path, default=TEMPLATE_DIR,
                         help="template corpus to learn from and copy from")
     args = parser.parse_args(argv)
-    if args.n < 0 or args.workers < 1:
-        parser.error("--n must be >= 0 and --workers >= 1")
+    if args.n < 0 or args.workers < 1 or not 0 <= args.start <= args.n:
+        parser.error("--n must be >= 0, --workers >= 1 and 0 <= --start <= --n")
     t0 = time.perf_counter()
     model = train(args.train_dir, args.templates)
     trained = time.perf_counter() - t0
-    stats = generate(model, args.n, args.seed, args.out, args.workers, args.stats)
+    stats = generate(model, args.n, args.seed, args.out, args.workers, args.stats, args.start)
     if args.stats:
         print(json.dumps({**stats, "train_seconds": round(trained, 1)}, ensure_ascii=False))
     return 0

@@ -13,7 +13,19 @@ set, so that the checker can be measured against them without tuning on the held
   traditional    the whole case text is converted to traditional characters with OpenCC s2t
   hardwrap       every line of the case is broken with '\\n' every W characters (W drawn per case
                  from 28..40), as text pasted from a PDF looks
+  hardwrap-columns  every line broken where it would pass W display columns (W drawn per case
+                 from 56..80: 28..40 Chinese characters, more when half-width digits and letters
+                 share the line), as a PDF lays text out
+  hardwrap-pasted   only the copied spans broken every W characters (28..40), as a passage
+                 pasted out of a PDF into a report typed as one line a paragraph
   gb18030        the case text is unchanged but written as GB18030 (truth "encoding": "gb18030")
+  patchwork      a paragraph stitched together sentence by sentence from three or four corpus
+                 documents (placeholders filled as a writer would) is inserted into every case;
+                 each sentence is a span with its own source, and the case's other spans become
+                 "dontcare", so the set judges the patchwork alone (recall, and attribution:
+                 each sentence credited to its own source). Sentences are drawn only from those
+                 that share no 13-character run with another corpus document, so each has one
+                 right source.
 
 The output is a set in the same format (corpus/ copied unchanged, cases/, truth.jsonl), scorable
 with shared/eval/score.py.  Span and dontcare offsets are remapped through every edit, every span
@@ -37,11 +49,15 @@ from difflib import SequenceMatcher
 from functools import cached_property
 from pathlib import Path
 
-KINDS = ("synonym-heavy", "homophone", "traditional", "hardwrap", "gb18030")
+KINDS = ("synonym-heavy", "homophone", "traditional", "hardwrap", "hardwrap-columns",
+         "hardwrap-pasted", "gb18030", "patchwork")
 SYNONYM_RATE = 0.30
 HOMOPHONE_RATE = 0.06
 WRAP_WIDTHS = (28, 40)
 TRADITIONAL_MIN_AGREEMENT = 0.95
+PATCH_SOURCES = (3, 4)  # documents a patchwork paragraph takes one sentence each from
+PATCH_SENTENCE = (20, 120)  # length of the sentences it takes
+RUN = 13  # a shared run this long (folded) makes a sentence's source ambiguous
 
 Edit = tuple[int, int, str]  # replace text[start:end] by the string
 
@@ -83,7 +99,12 @@ def load_cases(set_dir: Path) -> list[Case]:
 
 
 def corpus_texts(set_dir: Path) -> list[str]:
-    return [p.read_text(encoding="utf-8") for p in sorted((set_dir / "corpus").glob("*.txt"))]
+    return list(corpus_docs(set_dir).values())
+
+
+def corpus_docs(set_dir: Path) -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8")
+            for p in sorted((set_dir / "corpus").glob("*.txt"))}
 
 
 def write_set(src_dir: Path, out_dir: Path, cases: list[Case]) -> None:
@@ -140,8 +161,30 @@ def apply_edits(case: Case, edits: list[Edit]) -> Case:
 class Resources:
     """Vocabulary, homophones and converters, built only when a kind needs them."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], corpus: dict[str, str] | None = None) -> None:
         self.texts = texts
+        self.corpus = corpus or {}
+
+    @cached_property
+    def sentences(self) -> dict[str, list[tuple[int, int]]]:
+        """Per corpus document, the (start, end) of its sentences that a patchwork may take:
+        PATCH_SENTENCE long, not a heading, and sharing no RUN-character run (folded) with
+        another document."""
+        runs: dict[str, set[str]] = {}
+        for doc_id, text in self.corpus.items():
+            chars = folded(text)
+            runs[doc_id] = {chars[i : i + RUN] for i in range(len(chars) - RUN + 1)}
+        out: dict[str, list[tuple[int, int]]] = {}
+        for doc_id, text in self.corpus.items():
+            others = set().union(*(r for d, r in runs.items() if d != doc_id))
+            out[doc_id] = []
+            for start, end in sentence_spans(text):
+                chars = folded(text[start:end])
+                if (PATCH_SENTENCE[0] <= end - start <= PATCH_SENTENCE[1]
+                        and not any(chars[i : i + RUN] in others
+                                    for i in range(len(chars) - RUN + 1))):
+                    out[doc_id].append((start, end))
+        return out
 
     @cached_property
     def words_by_length(self) -> dict[int, list[str]]:
@@ -175,6 +218,31 @@ class Resources:
     def t2s(self):
         import opencc
         return opencc.OpenCC("t2s")
+
+
+def folded(text: str) -> str:
+    """Letters and Han characters only, every run of digits, Chinese numerals or X as one 0
+    (as the checker compares text: a filled placeholder reads as the template)."""
+    out: list[str] = []
+    for ch in text:
+        if ch.isdigit() or ch in "〇零一二三四五六七八九十xXＸ":
+            if not out or out[-1] != "0":
+                out.append("0")
+        elif ch.isalnum():
+            out.append(ch)
+    return "".join(out)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of every line, each with its closing punctuation."""
+    out = []
+    for pos, line in lines_with_offsets(text):
+        start = 0
+        for i, ch in enumerate(line):
+            if ch in "。！？；" and (i + 1 == len(line) or line[i + 1] not in "”’」』）"):
+                out.append((pos + start, pos + i + 1))
+                start = i + 1
+    return [(a, b) for a, b in out if b > a]
 
 
 def convert_keeping_length(converter, text: str) -> str:
@@ -240,8 +308,74 @@ def hardwrap_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]
             for k in range(width, len(line), width)]
 
 
+def columns(ch: str) -> int:
+    """Display columns of a character: two for wide (Chinese) ones, one for half-width."""
+    import unicodedata
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def hardwrap_columns_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
+    width = 2 * rng.randint(*WRAP_WIDTHS)
+    edits: list[Edit] = []
+    for pos, line in lines_with_offsets(case.text):
+        used = 0
+        for k, ch in enumerate(line):
+            if used + columns(ch) > width:
+                edits.append((pos + k, pos + k, "\n"))
+                used = 0
+            used += columns(ch)
+    return edits
+
+
+def hardwrap_pasted_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
+    width = rng.randint(*WRAP_WIDTHS)
+    return [(k, k, "\n") for span in case.truth["spans"]
+            for k in range(span["start"] + width, span["end"], width)]
+
+
 def no_edits(case: Case, rng: random.Random, res: Resources) -> list[Edit]:
     return []
+
+
+def fill_placeholders(text: str, rng: random.Random) -> str:
+    """XX and X filled with numbers, as a writer fills a template."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("XX", i):
+            out.append(str(rng.randint(10, 99)))
+            i += 2
+        elif text[i] == "X":
+            out.append(str(rng.randint(2, 9)))
+            i += 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def patchwork(case: Case, rng: random.Random, res: Resources) -> Case:
+    """One paragraph of sentences from PATCH_SOURCES documents, inserted at a line start; the
+    case's own spans become dontcare."""
+    docs = sorted(d for d, found in res.sentences.items() if found)
+    chosen = rng.sample(docs, min(len(docs), rng.randint(*PATCH_SOURCES)))
+    pieces = []
+    for doc_id in chosen:
+        start, end = rng.choice(res.sentences[doc_id])
+        pieces.append((doc_id, start, end, fill_placeholders(res.corpus[doc_id][start:end], rng)))
+    para = "".join(p[3] for p in pieces)
+    line_starts = [pos for pos, _ in lines_with_offsets(case.text)]
+    at = rng.choice(line_starts)
+    out = apply_edits(case, [(at, at, para + "\n")])
+    truth = out.truth
+    truth["dontcare"] = sorted([*truth["dontcare"], *([sp["start"], sp["end"]]
+                                                      for sp in truth["spans"])])
+    spans, pos = [], at
+    for doc_id, start, end, text in pieces:
+        spans.append({"start": pos, "end": pos + len(text), "source": doc_id,
+                      "source_start": start, "source_end": end, "obfuscation": "patchwork"})
+        pos += len(text)
+    truth["spans"] = spans
+    return Case(truth, out.text)
 
 
 EDITORS: dict[str, Editor] = {
@@ -249,6 +383,8 @@ EDITORS: dict[str, Editor] = {
     "homophone": homophone_edits,
     "traditional": traditional_edits,
     "hardwrap": hardwrap_edits,
+    "hardwrap-columns": hardwrap_columns_edits,
+    "hardwrap-pasted": hardwrap_pasted_edits,
     "gb18030": no_edits,
 }
 
@@ -256,6 +392,8 @@ EDITORS: dict[str, Editor] = {
 def disguise(case: Case, kind: str, seed: int, res: Resources) -> Case:
     # One generator per (seed, kind, case): a case's output does not depend on the others.
     rng = random.Random(f"{seed}:{kind}:{case.truth['case']}")
+    if kind == "patchwork":
+        return patchwork(case, rng, res)
     out = apply_edits(case, EDITORS[kind](case, rng, res))
     for span in out.truth["spans"]:
         span["obfuscation"] = kind
@@ -280,7 +418,25 @@ def agreement(a: str, b: str) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a) if a else 1.0
 
 
+def check_patchwork(orig: Case, new: Case, res: Resources) -> None:
+    name = orig.truth["case"]
+    assert len(new.text) == new.truth["length"], f"{name}: length"
+    spans = new.truth["spans"]
+    assert PATCH_SOURCES[0] <= len(spans) <= PATCH_SOURCES[1], f"{name}: sentences"
+    assert len({sp["source"] for sp in spans}) == len(spans), f"{name}: one sentence a source"
+    start, end = spans[0]["start"], spans[-1]["end"]
+    assert new.text[end] == "\n" and (start == 0 or new.text[start - 1] == "\n"), name
+    assert new.text[:start] + new.text[end + 1 :] == orig.text, f"{name}: host text changed"
+    for sp in spans:
+        src = res.corpus[sp["source"]][sp["source_start"] : sp["source_end"]]
+        assert folded(new.text[sp["start"] : sp["end"]]) == folded(src), f"{name}: sentence"
+    assert len(new.truth["dontcare"]) == len(orig.truth["dontcare"]) + len(orig.truth["spans"])
+
+
 def check_case(orig: Case, new: Case, kind: str, res: Resources) -> None:
+    if kind == "patchwork":
+        check_patchwork(orig, new, res)
+        return
     name = orig.truth["case"]
     assert len(new.text) == new.truth["length"], f"{name}: length"
     assert len(new.truth["spans"]) == len(orig.truth["spans"]), f"{name}: span count"
@@ -294,7 +450,7 @@ def check_case(orig: Case, new: Case, kind: str, res: Resources) -> None:
         was, now = orig.text[os_:oe], new.text[ns:ne]
         if kind == "gb18030":
             assert now == was, f"{name}: {os_}-{oe} changed"
-        elif kind == "hardwrap":
+        elif kind.startswith("hardwrap"):
             assert now.replace("\n", "") == was.replace("\n", ""), f"{name}: {os_}-{oe} moved"
             assert not now.startswith("\n") and not now.endswith("\n"), f"{name}: edge newline"
         elif kind == "traditional":
@@ -344,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     orig_cases = load_cases(args.set_dir)
-    res = Resources(corpus_texts(args.set_dir) + [c.text for c in orig_cases])
+    res = Resources(corpus_texts(args.set_dir) + [c.text for c in orig_cases],
+                    corpus_docs(args.set_dir))
     kinds = KINDS if args.kind == "all" else (args.kind,)
     for kind in kinds:
         t0 = time.perf_counter()
@@ -353,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         write_set(args.set_dir, out_dir, new_cases)
         if args.check:
             check_set(orig_cases, out_dir, kind, res)
-        replaced, added = span_change(orig_cases, new_cases)
+        replaced, added = span_change(orig_cases, new_cases) if kind != "patchwork" else (0, 0)
         print(f"{kind:14} {len(new_cases)} cases -> {out_dir}  span chars replaced "
               f"{replaced:.1%}, added {added}  "
               f"{'checked  ' if args.check else ''}{time.perf_counter() - t0:.1f}s")

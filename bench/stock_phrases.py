@@ -2,8 +2,10 @@
 """What automatic stock-phrase suppression does on real reports with natural overlap.
 
 15 of the 20 provincial government work reports are the corpus, the other 5 are checked against
-it: once with suppression off, once for each share. Prints one JSON line: the share of characters
-that count as copied, how much suppression lowers it, and the phrases it suppressed most often.
+it: once with suppression off, once for each share (formulas off throughout, to measure this rule
+alone). Reads the reports beside the clone (../shared/corpora/provincial-2025). Prints one JSON
+line: the share of characters that count as copied, how much suppression lowers it, and the
+phrases it suppressed most often.
 
     python bench/stock_phrases.py [--shares 0.3 0.5]
 """
@@ -25,7 +27,10 @@ CORPUS = ROOT.parent / "shared" / "corpora" / "provincial-2025"
 
 def run(refs: list, share: float | None) -> tuple[float, float, Counter]:
     index = build_index(refs[:15])
-    options = CheckOptions(exclusions=Exclusions(stock_phrases=False, common_share=share))
+    # the common-phrase rule alone: formulas (near-identical passages many references hold,
+    # which bench/natural_overlap.py measures) off
+    options = CheckOptions(exclusions=Exclusions(stock_phrases=False, common_share=share,
+                                                 formulas=None))
     chars = counted = raw = 0
     phrases: Counter = Counter()
     for ref in refs[15:]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
+import jieba
 import opencc
 import pytest
 from support import (
@@ -56,6 +59,7 @@ class Case:
     text: str
     paragraphs: int | None = None
     ratio: tuple[float, float] = (0.0, 1.0)
+    raw_ratio: tuple[float, float] = (0.0, 1.0)  # before exclusions (formulas included)
     copied: list[tuple[str, str]] = field(default_factory=list)
     original: list[str] = field(default_factory=list)
     verbatim: list[tuple[str, str]] = field(default_factory=list)
@@ -122,7 +126,8 @@ def _reordered() -> Case:
 def _identical(ref_id: str) -> Case:
     text = template(ref_id)
     lines = [line for line in text.split("\n") if line.strip()]
-    return Case(text, paragraphs=len(lines), ratio=(0.99, 1.0),
+    # all of it copied; its title, opening and headings are formulas (test_formulas.py)
+    return Case(text, paragraphs=len(lines), ratio=(0.9, 1.0), raw_ratio=(0.99, 1.0),
                 copied=[(line, ref_id) for line in lines])
 
 
@@ -160,6 +165,8 @@ def test_edge_cases(case: Case, check: Check) -> None:
         assert len(result.paragraphs) == case.paragraphs
     low, high = case.ratio
     assert low <= result.copy_ratio <= high
+    low, high = case.raw_ratio
+    assert low <= result.raw_copy_ratio <= high
     assert result.verdict == ("fail" if result.copy_ratio > result.threshold else "pass")
     matches = all_matches(result)
     marked = highlights(result)
@@ -400,6 +407,126 @@ def test_golden_agrees_with_truth() -> None:
     assert golden["raw_copied_chars"] == sum(
         sum(not ch.isspace() for ch in m["text"]) for p in golden["paragraphs"]
         for m in p["matches"])
+
+
+# -- a third of the words swapped ----------------------------------------------------------------
+
+@cache
+def _donor_words() -> dict[int, list[str]]:
+    """Words of a real report (Zhejiang's) by length: what a disguise puts in a template's place."""
+    out: dict[int, list[str]] = {}
+    for word in jieba.lcut(provincial_text("2025-浙江省")):
+        if len(word) >= 2 and all("\u4e00" <= ch <= "\u9fff" for ch in word):
+            out.setdefault(len(word), []).append(word)
+    return out
+
+
+def _every_third_word_swapped(para: str) -> str:
+    """Every third word of two or more Chinese characters replaced by a word of its length."""
+    out, seen, taken = [], 0, 0
+    for word in jieba.lcut(para):
+        if len(word) >= 2 and all("\u4e00" <= ch <= "\u9fff" for ch in word):
+            seen += 1
+            others = _donor_words().get(len(word), [])
+            if seen % 3 == 0 and others:
+                out.append(others[taken * 7 % len(others)])
+                taken += 1
+                continue
+        out.append(word)
+    return "".join(out)
+
+
+@pytest.mark.parametrize(("ref_id", "prefix"), [
+    ("jiguan-gongwei", "我个人在抓区直机关党建工作"), ("jiguan-gongwei", "区直机关工委现管理"),
+    ("jianshe-ju", "（一）坚持以上率下")])
+def test_a_paragraph_with_a_third_of_its_words_swapped_is_one_copy(ref_id: str, prefix: str,
+                                                                   check: Check) -> None:
+    """Heavy synonym swapping keeps a copy's sentences in place: the whole paragraph is found,
+    as one highlight, from its template (the words between the swaps hold it in step)."""
+    disguised = _every_third_word_swapped(template_paragraph(ref_id, prefix))
+    assert disguised != template_paragraph(ref_id, prefix)
+    host = _host(2)
+    text = "\n".join([host[0], disguised, host[1]])
+    result = check(text)
+    start = text.index(disguised)
+    assert uncovered_content(text, result, start, start + len(disguised)) == ""
+    assert [h.source for h in highlights(result)] == [ref_id]
+
+
+# -- what kind of copy --------------------------------------------------------------------------
+
+def _swapped_word() -> tuple[str, str]:
+    """A template sentence with one word replaced by a synonym, as a writer disguises it."""
+    copied = "督促基层党组织认真落实各项工作措施，购置配发学习资料XX余册，为党员学习提供保障。"
+    return copied.replace("认真落实", "切实执行"), "jiguan-gongwei"
+
+
+@pytest.mark.parametrize(("make", "kind"), [
+    pytest.param(_one_sentence_in_original_paragraph, "verbatim", id="verbatim"),
+    pytest.param(lambda: _filled_in("区直机关工委现管理"), "filled", id="filled"),
+    pytest.param(_reordered, "reordered", id="reordered"),
+    pytest.param(_traditional, "converted", id="converted"),
+    pytest.param(lambda: _hard_wrapped(alone=False), "rewrapped", id="rewrapped"),
+    pytest.param(lambda: Case(_host(1)[0] + _swapped_word()[0], copied=[_swapped_word()]),
+                 "swapped", id="swapped"),
+])
+def test_each_match_says_what_kind_of_copy_it_is(make: Callable[[], Case], kind: str,
+                                                 check: Check) -> None:
+    """The copy's own disguise is among the kinds of the matches over it (and is the kind of
+    most of its characters); a verbatim sentence is nothing but verbatim."""
+    case = make()
+    part, source = case.copied[0]
+    start = case.text.index(part)
+    touching = [m for m in all_matches(check(case.text))
+                if m.start < start + len(part) and start < m.end and m.source.id == source]
+    assert touching and all(m.kind == m.kinds[0] for m in touching)
+    assert all(kind in m.kinds for m in touching if kind != "reordered"), \
+        [(m.kinds, m.text[:20]) for m in touching]
+    chars = {k: sum(m.end - m.start for m in touching if m.kind == k) for k in KIND_ORDER}
+    assert max(chars, key=lambda k: chars[k]) == kind, chars
+    if kind == "verbatim":
+        assert [m.kinds for m in touching] == [["verbatim"]]
+
+
+KIND_ORDER = ("reordered", "swapped", "converted", "rewrapped", "filled", "verbatim")
+
+
+# -- patchwork ---------------------------------------------------------------------------------
+
+def _folded(text: str) -> str:
+    """Letters only, each run of figures or placeholders as one 0 (as the templates are filled)."""
+    return re.sub(r"[0-9一二三四五六七八九十X]+", "0", re.sub(r"[^\w]", "", text))
+
+
+def _own_sentence(ref_id: str, skip: int = 0) -> str:
+    """A sentence (20 to 120 characters) of one template that shares no run of 13 characters
+    with any other template: it has one right source."""
+    others = "\n".join(_folded(template(t)) for t in TEMPLATE_IDS if t != ref_id)
+    found = [s for s in sentences(template(ref_id)) if 20 <= len(s) <= 120
+             and not any(_folded(s)[i : i + 13] in others for i in range(len(_folded(s)) - 12))]
+    return found[skip]
+
+
+@pytest.mark.parametrize("order", [TEMPLATE_IDS[:4], TEMPLATE_IDS[::-1][:4]],
+                         ids=["forward", "backward"])
+def test_a_paragraph_stitched_from_four_templates_credits_each_sentence(
+        order: tuple[str, ...], check: Check) -> None:
+    """Patchwork (拼凑): one paragraph of four sentences, each from another template, some with
+    their placeholders filled, inside a report of original paragraphs. Every sentence is found
+    whole and credited to its own template, none to the paragraph's other sources."""
+    stitched = [_fill_in(_own_sentence(ref_id, k)) for k, ref_id in enumerate(order)]
+    host = _host(2)
+    text = "\n".join([host[0], "".join(stitched), host[1]])
+    result = check(text)
+    matches = all_matches(result)
+    for sentence, ref_id in zip(stitched, order, strict=True):
+        start = text.index(sentence)
+        end = start + len(sentence)
+        assert uncovered_content(text, result, start, end) == "", (ref_id, sentence)
+        touching = {m.source.id for m in matches if m.start < end and start < m.end}
+        assert touching == {ref_id}, (sentence, touching)
+    own = [(0, len(host[0])), (len(text) - len(host[1]), len(text))]
+    assert not [m.text for m in matches for a, b in own if m.start < b and a < m.end]
 
 
 @pytest.mark.parametrize(("extra", "credited"), [(2, "jiguan-gongwei"), (20, "later-copy")])

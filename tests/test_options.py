@@ -109,7 +109,8 @@ def test_a_stock_phrase_alone_never_counts_but_a_copied_sentence_does(templates)
                   if "“两学一做”学习教育常态化制度化" in s and "\n" not in s)
     whole = check_text(HOST + copied, templates)
     assert _matches(whole) and all(m.excluded is None for m in _matches(whole))
-    off = check_text(slogan_only, templates, _options(stock_phrases=False, common_share=None))
+    off = check_text(slogan_only, templates, _options(stock_phrases=False, common_share=None,
+                                                      formulas=None))
     assert off.copy_ratio == off.raw_copy_ratio > 0
 
 
@@ -126,7 +127,8 @@ def test_per_request_stock_phrases(templates) -> None:  # type: ignore[no-untype
 
 def test_phrases_common_to_the_corpus_are_suppressed() -> None:
     """A phrase found in most of the corpus documents is the corpus's own stock phrase: on its
-    own it is marked common_phrase and does not count; with suppression off it counts."""
+    own it is marked common_phrase and does not count; without that rule it is still a formula
+    (held by every template); with both off it counts."""
     refs = load_corpus(bundled_corpus_dir())
     opening = "根据会议安排，现将本人一年来履行基层党建工作职责情况报告如下"
     assert sum(opening in r.text for r in refs) == len(refs)  # in every template
@@ -135,14 +137,30 @@ def test_phrases_common_to_the_corpus_are_suppressed() -> None:
     on = check_text(text, index, _options(stock_phrases=False))
     assert _matches(on) and {m.excluded for m in _matches(on)} == {"common_phrase"}
     assert on.copy_ratio == 0.0
-    off = check_text(text, index, _options(stock_phrases=False, common_share=None))
+    formula = check_text(text, index, _options(stock_phrases=False, common_share=None))
+    assert {m.excluded for m in _matches(formula)} == {"formula"}
+    assert {m.formula_refs for m in _matches(formula)} == {len(refs)}
+    assert formula.copy_ratio == 0.0
+    off = check_text(text, index, _options(stock_phrases=False, common_share=None,
+                                           formulas=None))
     assert off.copy_ratio > 0 and all(m.excluded is None for m in _matches(off))
 
 
-def test_defaults_keep_an_identical_copy_at_full_ratio(templates) -> None:  # type: ignore[no-untyped-def]
-    """With the default options, stock and common phrases inside a copied report count with it."""
-    result = check_text(template("minzheng-ju"), templates)
-    assert result.copy_ratio == result.raw_copy_ratio >= 0.99
+def test_an_identical_copy_counts_all_but_its_formula_paragraphs(templates) -> None:  # type: ignore[no-untyped-def]
+    """With the default options, stock and common phrases and formulas inside a copied
+    paragraph count with it: every paragraph of a copied template counts in full but the ones
+    that are formulas on their own (title, opening line, headings); count_formulas counts
+    those too."""
+    text = template("minzheng-ju")
+    result = check_text(text, templates)
+    assert result.raw_copy_ratio >= 0.99
+    for para in result.paragraphs:
+        named = [m.formula_refs is not None for m in para.matches]
+        assert named and (all(named) or not any(named)), text[para.start : para.end]
+        assert para.copied_chars == (0 if all(named) else para.chars)
+    assert 0.9 < result.copy_ratio < result.raw_copy_ratio
+    counted = check_text(text, templates, _options(count_formulas=True))
+    assert counted.copy_ratio == counted.raw_copy_ratio == result.raw_copy_ratio
 
 
 def test_cross_check_finds_who_copied_from_whom(templates) -> None:  # type: ignore[no-untyped-def]

@@ -716,7 +716,7 @@ def test_terminal_output_off_a_terminal_is_plain_text(
     for share in result.sources:
         assert share.id in out and share.title in out
     for m in matches_of(result):
-        assert f"[{m.text}]<{m.source.id}>" in out
+        assert f"[{m.text}]<{m.source.id}, {'+'.join(m.kinds)}>" in out
 
 
 def test_terminal_output_on_a_terminal_is_coloured(
@@ -735,7 +735,43 @@ def test_no_color_turns_colour_off_on_a_terminal(
     text, result = dev_reports[GOLDEN_CASE]
     out = rendered(result, text, force_terminal=True, color_system="standard", width=4000)
     assert colour_codes(out) == []
-    assert all(f"[{m.text}]<{m.source.id}>" in _SGR.sub("", out) for m in matches_of(result))
+    assert all(f"[{m.text}]<{m.source.id}, {'+'.join(m.kinds)}>" in _SGR.sub("", out)
+               for m in matches_of(result))
+
+
+# -- formulas, shown apart in every format -------------------------------------------------------
+
+def test_formulas_are_shown_apart_in_every_report(check: Check) -> None:
+    """A copied template holds the corpus's formulas (its title, opening line and headings):
+    the HTML and PDF list them in a table of their own with how many references hold them and
+    draw them grey and dotted, not in a source's colour; the terminal lists them; SARIF reports
+    them under a rule of their own as notes; GitHub annotations make them notices."""
+    text = template("minzheng-ju")
+    result = check(text, title="民政局.txt")
+    formulas = [m for m in matches_of(result) if m.formula_refs is not None]
+    assert result.formulas and formulas
+    page = parse(render_html(result, text, name="民政局.txt"))
+    table = page.root.by_id("formulas")
+    assert table is not None
+    rows = [[td.text() for td in tr.all("td")] for tr in table.all("tr")[1:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        (f.text, f"{f.refs}（{f.share * 100:.0f}%）") for f in result.formulas]
+    for link in page.highlights:
+        m = next(m for m in matches_of(result) if m.text == link.text())
+        assert ("formula" in link.attrs["class"].split()) == (m.formula_refs is not None)
+        assert ("style" in link.attrs) == (m.formula_refs is None)
+        assert link.attrs["data-kind"] == m.kind
+    out = rendered(result, text, force_terminal=False, width=4000)
+    assert "formulas" in out and all(f.text in out for f in result.formulas)
+    sarif = to_sarif([("民政局.txt", text, result)])
+    assert sarif_errors(sarif) == []
+    by_rule = {r["ruleId"] for r in sarif["runs"][0]["results"]
+               if r["properties"]["formulaRefs"] is not None}
+    assert by_rule == {"formula"}
+    assert all(r["level"] == "note" for r in sarif["runs"][0]["results"]
+               if r["ruleId"] == "formula")
+    notices = [ln for ln in to_github("民政局.txt", text, result) if "title=formula" in ln]
+    assert len(notices) == len(formulas) and all(ln.startswith("::notice") for ln in notices)
 
 
 # -- the command line --------------------------------------------------------------------------

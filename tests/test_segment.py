@@ -73,6 +73,41 @@ def test_hard_wrapped_document_keeps_paragraph_breaks() -> None:
     assert clearly_short <= set(accumulate(len(chunk) for chunk in got))
 
 
+@pytest.mark.parametrize("width", [28, 33, 40])
+def test_a_passage_pasted_out_of_a_pdf_into_a_report_is_joined(width: int) -> None:
+    """A report typed one paragraph a line, with a template paragraph pasted in the middle of
+    one of them out of a PDF (broken every ``width`` characters): the report's paragraphs stay
+    as they are and the paragraph with the pasted passage is one again."""
+    host = case_text("case-001.txt").split("\n")[:3]
+    para = template_paragraph("jiguan-gongwei", "我个人在抓区直机关党建工作")
+    pasted = host[1] + _wrap(para, width)
+    text = "\n".join([host[0], pasted, host[2]])
+    assert pasted.count("\n") >= 5
+    assert [t.replace("\n", "") for t in _texts(text, paragraphs(text))] == [
+        host[0], host[1] + para, host[2]]
+
+
+def _columns(ch: str) -> int:
+    return 2 if ch >= "\u2e80" else 1
+
+
+def test_text_wrapped_at_a_display_width_is_joined() -> None:
+    """A PDF's line holds more half-width digits than Chinese characters: wrapped at 60 display
+    columns, the lines of a template paragraph with figures differ in length, and are still one
+    paragraph."""
+    para = template_paragraph("jiguan-gongwei", "区直机关工委现管理").replace("XX", "2024")
+    lines, line = [], ""
+    for ch in para:
+        if sum(map(_columns, line + ch)) > 60:
+            lines.append(line)
+            line = ""
+        line += ch
+    lines.append(line)
+    assert len({len(x) for x in lines[:-1]}) > 2  # not one width in characters
+    text = "\n".join(lines)
+    assert _texts(text, paragraphs(text)) == [text]
+
+
 def test_sentences_end_at_chinese_stops_with_closing_quotes() -> None:
     """Sentences end at 。；！？ and take closing quotes with them."""
     text = "一是持续推进“两学一做”。二是狠抓落实；三是提高站位！能做到吗？对此，要说“好。”最后"

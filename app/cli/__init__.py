@@ -63,6 +63,14 @@ def check(
     common_share: Annotated[float | None, typer.Option(
         help="Phrases in more than this share of the corpus never count; 0 turns it off.")]
     = None,
+    formula_share: Annotated[float | None, typer.Option(
+        help="A passage at least this share of the references hold near-identically is a "
+        "formula, shown apart and not counted; 0 turns formulas off.")] = None,
+    formula_min_refs: Annotated[int | None, typer.Option(
+        help="...and at least this many references.")] = None,
+    count_formulas: Annotated[bool | None, typer.Option(
+        "--count-formulas/--exclude-formulas",
+        help="Count formulas (and stock and common phrases) in the ratio.")] = None,
     cross: Annotated[bool, typer.Option(
         help="Also check the reports against each other (which copied from which).")] = False,
     ocr: Annotated[bool, typer.Option(
@@ -75,7 +83,9 @@ def check(
               min_match_chars=min_match_chars, fmt=fmt, output=output, lang=lang,
               exclude_quotes=exclude_quotes, exclude_source=exclude_source,
               exclude_own=exclude_own, unit=unit, author=author, stock_phrase=stock_phrase,
-              stock_phrases=stock_phrases, common_share=common_share, cross=cross, ocr=ocr)
+              stock_phrases=stock_phrases, common_share=common_share,
+              formula_share=formula_share, formula_min_refs=formula_min_refs,
+              count_formulas=count_formulas, cross=cross, ocr=ocr)
 
 
 @index_app.command("build")

@@ -37,7 +37,9 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
               output: Path | None, lang: str, exclude_quotes: bool | None,
               exclude_source: list[str] | None, exclude_own: bool, unit: str | None,
               author: str | None, stock_phrase: list[str] | None, stock_phrases: bool,
-              common_share: float | None, cross: bool, ocr: bool = False) -> None:
+              common_share: float | None, formula_share: float | None,
+              formula_min_refs: int | None, count_formulas: bool | None, cross: bool,
+              ocr: bool = False) -> None:
     settings = common_settings()
     if corpus is not None and index is not None:
         raise fail("give either --corpus or --index, not both")
@@ -46,7 +48,8 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
             threshold=threshold, min_match_chars=min_match_chars, exclude_quotes=exclude_quotes,
             exclude_sources=exclude_source or [], exclude_own=exclude_own, unit=unit,
             author=author, stock_phrases=stock_phrase or [], use_stock_phrases=stock_phrases,
-            common_share=common_share))
+            common_share=common_share, formula_share=formula_share,
+            formula_min_refs=formula_min_refs, count_formulas=count_formulas))
     except (ValueError, ValidationError) as exc:
         raise fail(str(exc)) from None
     files = _reports(paths)

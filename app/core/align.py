@@ -22,7 +22,9 @@ from rapidfuzz.distance import LCSseq
 # LARGE_GAP (a deleted or inserted clause).
 SMALL_GAP = 8
 LARGE_GAP = 30
-SWAP_MAX = 6  # a replaced stretch this short, of (nearly) equal length on both sides, is a swap
+STRONG_MIN_CHARS = 13  # the shortest verbatim run reported on its own (seeds.MIN_RUN)
+REORDER_REACH = 2  # reordered sentences of one passage come from a stretch this many times as long
+SWAP_MAX = 12  # a replaced stretch this short, of about equal length on both sides, is a swap
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,11 @@ class AlignParams:
     strong_swap_density: float = 0.9
     strong_density: float = 0.65
     strong_coverage: float = 0.85
-    # A single sentence with no other evidence around it must also be this similar overall.
+    # A single sentence with no other evidence around it must also be this similar overall,
+    # or this long and, counting its swapped words as kept, nearly all there.
     single_unit_similarity: float = 0.8
+    single_unit_kept: float = 0.95
+    single_unit_chars: int = 20
     # Any passage with fuzzy parts: matched and swapped characters over the mean length of both
     # sides (reordered or scattered source parts make the source side long).
     min_passage_similarity: float = 0.8
@@ -81,13 +86,30 @@ class Alignment:
     swapped: int  # query characters in word-sized swaps (about the same length on both sides)
 
 
+def _balanced(gap_q: int, gap_r: int) -> bool:
+    """A stretch replaced on both sides by about as much: words swapped, not a phrase added,
+    dropped or rewritten at another length."""
+    longer = max(gap_q, gap_r)
+    return (min(gap_q, gap_r) > 0 and longer <= SWAP_MAX
+            and abs(gap_q - gap_r) <= max(1, longer // 5))
+
+
 def _alignment(cluster: list) -> Alignment:
+    """The cluster's extent and matched characters, and its swaps: what lies between two
+    blocks of two or more characters, when balanced (a lone common character inside a swapped
+    word is chance, not a reason to see two unequal gaps)."""
     swapped = 0
-    for prev, b in pairwise(cluster):
+    anchors = [b for b in cluster if b.size >= 2]
+    inner = 0  # single characters matched between the current pair of anchors
+    j = 0
+    for prev, b in pairwise(anchors):
+        while cluster[j] is not prev:
+            j += 1
+        inner = sum(x.size for x in cluster[j + 1 :] if x.a < b.a)
         gap_q = b.a - (prev.a + prev.size)
         gap_r = b.b - (prev.b + prev.size)
-        if min(gap_q, gap_r) > 0 and abs(gap_q - gap_r) <= 1 and max(gap_q, gap_r) <= SWAP_MAX:
-            swapped += gap_q
+        if _balanced(gap_q, gap_r):
+            swapped += gap_q - inner
     first, last = cluster[0], cluster[-1]
     return Alignment(first.a, last.a + last.size, first.b, last.b + last.size,
                      sum(b.size for b in cluster), swapped)
@@ -115,7 +137,8 @@ def local_alignment(q: str, r: str) -> Alignment | None:
             prev = cluster[-1]
             gap_q = b.a - (prev.a + prev.size)
             gap_r = b.b - (prev.b + prev.size)
-            if max(gap_q, gap_r) > LARGE_GAP or min(gap_q, gap_r) > SMALL_GAP:
+            if max(gap_q, gap_r) > LARGE_GAP or (min(gap_q, gap_r) > SMALL_GAP
+                                                 and not _balanced(gap_q, gap_r)):
                 close()
                 cluster = []
         cluster.append(b)
@@ -222,18 +245,39 @@ class Passage:
     def similarity(self) -> float:
         return 2 * self.matched / max(self.q_end - self.q_start + self.s_end - self.s_start, 1)
 
+    def reordered_similarity(self) -> float:
+        """Similarity with the source side counted as the union of the parts' source ranges
+        (what was taken), so reordered sentences do not lengthen it by what lies between."""
+        union = 0
+        reach = -1
+        for start, end in sorted((seg.s_start, seg.s_end) for seg, _ in self.parts):
+            if end > reach:
+                union += end - max(start, reach)
+                reach = end
+        return 2 * self.matched / max(self.q_end - self.q_start + union, 1)
+
     def convincing(self, params: AlignParams) -> bool:
         """Is this passage evidence of copying, beyond shared officialese?"""
         if self.seeds_only:
             return True
         units = [seg for seg, exact in self.parts if not exact]
-        strong = sum(seg.strong for seg in units)
+        # a strong unit shorter than a verbatim run proves nothing: it is a phrase
+        strong = sum(seg.strong and seg.q_len >= STRONG_MIN_CHARS for seg in units)
         if 3 * strong < len(units) or not strong:
             return False
         swapped = sum(seg.swapped for seg, _ in self.parts)
-        if self.similarity * (1 + swapped / max(self.matched, 1)) < params.min_passage_similarity:
+        # sentences each copied word by word may come in another order from nearby: their
+        # source is then the places they come from, not the stretch between first and last
+        similarity = self.reordered_similarity() if (
+            3 * strong >= 2 * len(units)
+            and self.s_end - self.s_start <= REORDER_REACH * (self.q_end - self.q_start)) \
+            else self.similarity
+        kept = similarity * (1 + swapped / max(self.matched, 1))  # swaps counted as kept
+        if kept < params.min_passage_similarity:
             return False
-        return len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity
+        return (len(self.parts) >= 2 or self.similarity >= params.single_unit_similarity
+                or (kept >= params.single_unit_kept
+                    and self.q_end - self.q_start >= params.single_unit_chars))
 
     def verbatim_only(self) -> list[tuple[Segment, bool]]:
         return [(seg, True) for seg, exact in self.parts if exact]
@@ -337,6 +381,34 @@ def join_segments(segments: list[tuple[Segment, bool]]) -> list[Passage]:
     return out
 
 
+def yield_weak_parts(passages: list[Passage]) -> list[Passage]:
+    """Passages without their weak parts (a sentence aligned only loosely) that another source
+    explains with a verbatim run or a strong sentence: in a patchwork each sentence goes to the
+    source that copies it best, not to the neighbour whose passage reached over it. A passage
+    that loses a part in its middle falls into the passages its other parts make."""
+    solid: list[tuple[int, int, int]] = sorted(
+        (seg.q_start, seg.q_end, seg.doc) for p in passages for seg, run in p.parts
+        if run or seg.strong)
+    starts = [q0 for q0, _, _ in solid]
+    longest = max((q1 - q0 for q0, q1, _ in solid), default=0)
+
+    def explained_elsewhere(seg: Segment) -> bool:
+        covered = Coverage()
+        lo = bisect_left(starts, seg.q_start - longest)
+        for q0, q1, doc in solid[lo : bisect_left(starts, seg.q_end)]:
+            if doc != seg.doc and q1 > seg.q_start:
+                for a, b in covered.free(max(q0, seg.q_start), min(q1, seg.q_end)):
+                    covered.take(a, b)
+        return 2 * covered.size() >= seg.q_len
+
+    out: list[Passage] = []
+    for p in passages:
+        kept = [(seg, run) for seg, run in p.parts
+                if run or seg.strong or not explained_elsewhere(seg)]
+        out.extend([p] if len(kept) == len(p.parts) else join_segments(kept))
+    return out
+
+
 # Sources whose passages cover (nearly) the same query text and pair up nearly as many
 # characters are equally good explanations: a template and the later reports that copied it
 # differ by a few characters at the passage's ends. The earliest-indexed of them (the original,
@@ -427,6 +499,9 @@ class Coverage:
         if pos < end:
             out.append((pos, end))
         return out
+
+    def size(self) -> int:
+        return sum(b - a for a, b in zip(self._starts, self._ends, strict=True))
 
     def take(self, start: int, end: int) -> None:
         """Give away [start, end), which must be free."""

@@ -1,6 +1,7 @@
 """The checking pipeline, as a list of named steps:
 
-    normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> resolve -> score
+    normalise + segment -> fingerprint -> candidates -> verify -> extend -> join -> in step
+    -> yield -> resolve -> formulas -> score
 """
 
 from __future__ import annotations
@@ -10,14 +11,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .align import AlignParams, Passage, Segment, align_unit, join_segments, resolve_overlaps
+from .align import (
+    AlignParams,
+    Passage,
+    Segment,
+    align_unit,
+    join_segments,
+    resolve_overlaps,
+    yield_weak_parts,
+)
 from .document import Document, Unit, analyse
-from .exclusions import Exclusions, char_reasons, source_reason
+from .exclusions import Exclusions, char_reasons, original_counts, source_reason
 from .fingerprint import signatures
+from .formulas import FORMULA_PLACES, formula_counts, passage_units, unit_similarities
 from .index import Index, UnitPlaces
+from .lockstep import in_step
 from .schema import CheckResult
-from .scoring import score
-from .seeds import MIN_RUN, common_mask, group_hits, grow_runs, strongest
+from .scoring import Formulas, score, trim_trailing_number
+from .seeds import MIN_RUN, group_hits, grow_runs, shared_counts, strongest
 from .table import distinct
 
 DEFAULT_THRESHOLD = 0.30
@@ -59,9 +70,15 @@ class Candidate:
 def check_text(text: str, index: Index, options: CheckOptions | None = None,
                title: str | None = None) -> CheckResult:
     options = options or CheckOptions()
+    excl = options.exclusions
     query = analyse(text)
     sigs = signatures([query.unit_chars(u) for u in query.units])
-    hits, places = index.lookup(query.norm.chars, sigs, SOURCES_PER_UNIT)  # one round trip
+    # formulas are named by alignment when few enough holders make one (see formulas.py)
+    needed = excl.formulas.needed(len(index)) if excl.formulas is not None else None
+    by_alignment = needed is not None and needed <= FORMULA_PLACES
+    per_unit = FORMULA_PLACES if by_alignment else SOURCES_PER_UNIT
+    hits, all_places = index.lookup(query.norm.chars, sigs, per_unit)  # one round trip
+    places = [p.first(SOURCES_PER_UNIT) for p in all_places]  # ranked: the strongest first
     groups = group_hits(hits)
     chosen = strongest(groups, np.array([u.start for u in query.units], dtype=np.int64),
                        SOURCES_PER_UNIT)
@@ -87,17 +104,26 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     if options.ignore:
         segments = [(seg, run) for seg, run in segments
                     if index.ref(seg.doc).id not in options.ignore]
-    excl = options.exclusions
     by_source = {doc: reason for doc in {seg.doc for seg, _ in segments}
                  if (excl.sources or excl.own)  # else no reference is read for this
                  and (reason := source_reason(index.ref(doc), excl)) is not None}
-    passages = resolve_overlaps(convincing_passages(segments, options), options.min_match_chars,
-                                demoted=set(by_source))
-    common = (common_mask(len(query.norm), *spans, hits.crowded,
-                          excl.common_docs(len(index)))
+    passages = resolve_overlaps(without_trailing_numbers(query, yield_weak_parts(in_step(
+        query, convincing_passages(segments, options), index))), options.min_match_chars,
+        demoted=set(by_source))
+    verbatim = shared_counts(len(query.norm), *spans, hits.crowded)
+    common = (verbatim >= excl.common_docs(len(index))
               if excl.common_share is not None else None)
+    held = None
+    if needed is not None:
+        similarities = (unit_similarities(query, passage_units(query, passages), all_places,
+                                          found, index, options.align, options.ignore)
+                        if by_alignment else {})
+        held = formula_counts(query, passages, similarities, verbatim)
+    formula = held >= needed if held is not None and needed is not None else None
     return score(query, passages, index, options.threshold, options.min_match_chars, title,
-                 char_reasons(query, excl, common), by_source)
+                 char_reasons(query, excl, common, formula), by_source,
+                 Formulas(original_counts(query, held), needed, excl.count_formulas, len(index))
+                 if held is not None and needed is not None else None)
 
 
 def convincing_passages(segments: list[tuple[Segment, bool]],
@@ -110,6 +136,15 @@ def convincing_passages(segments: list[tuple[Segment, bool]],
         else:
             out.extend(join_segments(p.verbatim_only()))
     return [p for p in out if p.matched >= options.min_match_chars]
+
+
+def without_trailing_numbers(query: Document, passages: list[Passage]) -> list[Passage]:
+    """Passages without a folded number at their end (scoring.trim_trailing_number), before
+    they compete for the text: a heading's 二 that one source's passage runs on into is the
+    start of the next sentence, which another source may explain."""
+    for p in passages:
+        p.q_end = max(trim_trailing_number(query, p.q_start, p.q_end), p.q_start + 1)
+    return passages
 
 
 def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """What a reviewer decides does not count: quotations, chosen sources, the author's own earlier
-reports, stock phrases, and phrases common to much of the corpus.
+reports, stock phrases, phrases common to much of the corpus, and formulas (passages many
+references hold near-identically, see formulas.py).
 
 Excluded text is still reported, marked with its reason; it only leaves the copy ratio.
 """
@@ -17,10 +18,13 @@ import numpy as np
 
 from .corpus import Reference
 from .document import Document
+from .formulas import FormulaRule
 from .normalize import normalize
 
-Reason = Literal["quote", "source", "own", "stock_phrase", "common_phrase"]
-REASONS: tuple[Reason, ...] = ("quote", "source", "own", "stock_phrase", "common_phrase")
+Reason = Literal["quote", "source", "own", "stock_phrase", "common_phrase", "formula"]
+REASONS: tuple[Reason, ...] = ("quote", "source", "own", "stock_phrase", "common_phrase",
+                               "formula")
+PHRASES: frozenset[Reason] = frozenset({"stock_phrase", "common_phrase", "formula"})
 OWN_TAGS = ("unit", "author")  # a reference with the same value of one of these is the author's
 
 # “…”, 「…」, 『…』 quotations and 《…》 titles; never across a paragraph break
@@ -37,6 +41,8 @@ class Exclusions:
     extra_stock_phrases: tuple[str, ...] = ()
     common_share: float | None = 0.5  # a phrase in more than this share of the documents is common
     common_min_docs: int = 3  # ... and in at least this many
+    formulas: FormulaRule | None = field(default_factory=FormulaRule)  # None: none named
+    count_formulas: bool = False  # formulas named but counted in the ratio
 
     def __post_init__(self) -> None:
         if self.common_share is not None and not 0 < self.common_share <= 1:
@@ -74,10 +80,11 @@ def _normalised(phrase: str) -> str:
     return normalize(phrase).chars
 
 
-def char_reasons(query: Document, excl: Exclusions,
-                 common: np.ndarray | None) -> list[Reason | None]:
-    """Per original character: the reason it never counts (None: it counts when copied).
-    ``common`` marks the normalised characters of phrases common to the corpus."""
+def char_reasons(query: Document, excl: Exclusions, common: np.ndarray | None,
+                 formula: np.ndarray | None = None) -> list[Reason | None]:
+    """Per original character: the reason it never counts on its own (None: it counts when
+    copied). ``common`` and ``formula`` mark normalised characters of phrases common to the
+    corpus and of formulas."""
     reasons: list[Reason | None] = [None] * len(query.text)
     norm = query.norm
     if excl.quotes:
@@ -94,12 +101,28 @@ def char_reasons(query: Document, excl: Exclusions,
         while start >= 0:
             stock[start : start + len(key)] = True
             start = norm.chars.find(key, start + 1)
-    if common is None:
-        common = np.zeros(len(norm), dtype=bool)
+    none = np.zeros(len(norm), dtype=bool)
     marked: tuple[tuple[np.ndarray, Reason], ...] = (
-        (stock, "stock_phrase"), (common, "common_phrase"))
+        (stock, "stock_phrase"), (none if common is None else common, "common_phrase"),
+        (none if formula is None else formula, "formula"))
     for marks, reason in marked:
         for i in np.flatnonzero(marks).tolist():
             for o in range(int(norm.starts[i]), int(norm.ends[i])):
                 reasons[o] = reasons[o] or reason
     return reasons
+
+
+def original_counts(query: Document, counts: np.ndarray) -> np.ndarray:
+    """Per-normalised-character counts carried to the original characters they came from (0
+    for characters that normalise to nothing)."""
+    out = np.zeros(len(query.text), dtype=np.int64)
+    norm = query.norm
+    if len(norm):
+        # a normalised character stands for original [starts, ends): mark each start, spread
+        # to the end with a running maximum of the character's own index
+        owner = np.full(len(query.text) + 1, -1, dtype=np.int64)
+        owner[norm.starts] = np.arange(len(norm))
+        owner = np.maximum.accumulate(owner)[: len(query.text)]
+        inside = (owner >= 0) & (np.arange(len(query.text)) < norm.ends[np.maximum(owner, 0)])
+        out[inside] = counts[owner[inside]]
+    return out

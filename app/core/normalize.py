@@ -60,6 +60,23 @@ def _simplify_char(ch: str) -> str:
     return converted if len(converted) == 1 else ch
 
 
+def _converted(ch: str) -> bool:
+    """Is this letter or digit one that normalising converts (a traditional character, a
+    full-width letter or digit), beyond folding its case?"""
+    if not ch.isalnum():
+        return False
+    return unicodedata.normalize("NFKC", ch) != ch or _simplify_char(ch) != ch
+
+
+# ``str.translate`` table: a converted character to one character, others to nothing
+_CONVERTED: Memo[int, str] = Memo(lambda code: "c" if _converted(chr(code)) else "", 65536)
+
+
+def converted_count(text: str) -> int:
+    """How many characters of ``text`` normalising converts (see _converted)."""
+    return len(text.translate(_CONVERTED))
+
+
 def _to_simplified(chars: str) -> str:
     """Traditional to simplified; whole-text conversion uses OpenCC's phrase tables and is kept
     when it preserves length (it almost always does), else each character is converted alone."""

@@ -12,7 +12,12 @@ from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
 
-ExclusionReason = Literal["quote", "source", "own", "stock_phrase", "common_phrase"]
+ExclusionReason = Literal["quote", "source", "own", "stock_phrase", "common_phrase", "formula"]
+CopyKind = Literal["verbatim", "filled", "swapped", "reordered", "converted", "rewrapped"]
+
+
+def _verbatim() -> list[CopyKind]:
+    return ["verbatim"]
 
 
 class SourcePassage(BaseModel):
@@ -44,6 +49,17 @@ class Match(BaseModel):
         "but for its excluded_parts).")
     excluded_parts: list[ExcludedPart] = Field(
         default_factory=list, description="Parts of the span that do not count, with why.")
+    kind: CopyKind = Field("verbatim", description="What kind of copy: verbatim, filled "
+                           "(placeholders filled, figures changed), swapped (words swapped, added "
+                           "or dropped), reordered (sentences reordered), converted (traditional "
+                           "or full-width characters), rewrapped (line breaks added); the first of "
+                           "kinds.")
+    kinds: list[CopyKind] = Field(default_factory=_verbatim, description="Every "
+                                  "kind that applies, the most telling first.")
+    formula_refs: int | None = Field(
+        None, description="Set when the span is a formula (规定表述) rather than a copy: a "
+        "passage many references hold near-identically, or a stock phrase; how many "
+        "references hold it. Null for a copy.")
     source: SourcePassage
 
 
@@ -57,6 +73,19 @@ class Paragraph(BaseModel):
     similarity: float = Field(ge=0, le=1, description="Similarity to the closest source passage.")
     closest_source: str | None = None
     matches: list[Match] = []
+
+
+class Formula(BaseModel):
+    """A formula found in the report, once however often it occurs."""
+
+    text: str = Field(description="The formula as the report writes it (its first place).")
+    refs: int = Field(description="References holding it near-identically.")
+    share: float = Field(ge=0, le=1, description="refs over the references in the corpus.")
+    occurrences: int = Field(description="Places in the report where it is.")
+    chars: int = Field(description="Non-whitespace characters of the report it covers.")
+    counted: bool = Field(description="Counted in copy_ratio (count_formulas, or a stock "
+                          "phrase the reviewer chose to count).")
+    paragraphs: list[int] = Field(description="Indexes of the paragraphs that hold it.")
 
 
 class SourceShare(BaseModel):
@@ -99,6 +128,9 @@ class CheckResult(BaseModel):
     min_match_chars: int
     paragraphs: list[Paragraph]
     sources: list[SourceShare]
+    formulas: list[Formula] = Field(
+        default_factory=list, description="Formulas found, apart from the copies: passages many "
+        "references hold near-identically; left out of copy_ratio unless count_formulas.")
     document: DocumentInfo | None = Field(None, description="How the text was read from the "
                                           "submitted file (null for text sent as text).")
 

@@ -104,11 +104,17 @@ class Hits:
 def common_mask(n_chars: int, docs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                 crowded: np.ndarray, needed: int) -> np.ndarray:
     """Normalised query characters that at least ``needed`` documents share with the query:
-    the corpus's own stock phrases. The spans ``docs``/``starts``/``ends`` are the verbatim
-    runs found (of any length); a document counts once per character however often it repeats
-    the phrase. A crowded window (too many places to list) counts its number of places over
-    STRIDE neighbouring windows, which is how many times the corpus holds it (one kept window
-    per STRIDE positions)."""
+    the corpus's own stock phrases (see shared_counts)."""
+    return shared_counts(n_chars, docs, starts, ends, crowded) >= needed
+
+
+def shared_counts(n_chars: int, docs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                  crowded: np.ndarray) -> np.ndarray:
+    """Per normalised query character, how many documents share it with the query verbatim.
+    The spans ``docs``/``starts``/``ends`` are the verbatim runs found (of any length); a
+    document counts once per character however often it repeats the phrase. A crowded window
+    (too many places to list) counts its number of places over STRIDE neighbouring windows,
+    which is how many times the corpus holds it (one kept window per STRIDE positions)."""
     diff = np.zeros(n_chars + 1, dtype=np.int64)
     if len(docs):
         docs = np.unique(docs, return_inverse=True)[1]  # dense: docs * scale below stays small
@@ -123,14 +129,17 @@ def common_mask(n_chars: int, docs: np.ndarray, starts: np.ndarray, ends: np.nda
         ok = first < ends
         np.add.at(diff, first[ok], 1)
         np.add.at(diff, ends[ok], -1)
-    mask = np.cumsum(diff)[:n_chars] >= needed
+    counts = np.cumsum(diff)[:n_chars]
     if crowded.any():
+        # the places of STRIDE neighbouring windows ending at i, given to each crowded window
+        # among them, then to the K characters of that window
         places = np.convolve(crowded, np.ones(STRIDE, dtype=np.int64))[: len(crowded)]
-        for i in np.flatnonzero(places >= needed).tolist():
-            for q in range(max(0, i - STRIDE + 1), i + 1):
-                if crowded[q]:
-                    mask[q : q + K] = True
-    return mask
+        ahead = np.r_[places, np.zeros(STRIDE - 1, dtype=np.int64)]
+        window = np.where(crowded > 0, sliding_window_view(ahead, STRIDE).max(axis=1), 0)
+        behind = np.r_[np.zeros(K - 1, dtype=np.int64), window,
+                       np.zeros(max(0, n_chars - len(window)), dtype=np.int64)]
+        counts = np.maximum(counts, sliding_window_view(behind, K).max(axis=1)[:n_chars])
+    return counts
 
 
 @dataclass(frozen=True)

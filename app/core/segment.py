@@ -1,16 +1,21 @@
 """Paragraphs and sentences, as code-point spans of the original text.
 
 A paragraph is a run of lines; lines hard-wrapped at a fixed width (text pasted out of a PDF) are
-joined back into one paragraph. Sentences end at 。！？；… (and their ASCII forms); sentences longer
-than ``MAX_SENTENCE`` characters are cut further at commas so that one copied clause of a long
-template sentence is still a unit of its own.
+joined back into one paragraph, whether the whole text is wrapped or only a passage pasted into
+it, and whether the width is a number of characters or of display columns (a PDF line holds more
+half-width digits than Chinese characters). Sentences end at 。！？；… (and their ASCII forms);
+sentences longer than ``MAX_SENTENCE`` characters are cut further at commas so that one copied
+clause of a long template sentence is still a unit of its own.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+
+from .memo import Memo
 
 SENTENCE_END = "。！？；!?;…"
 CLOSERS = "”’」』）)】》\"'"
@@ -61,21 +66,104 @@ def _wrap_width(lengths: list[int]) -> int | None:
     return None
 
 
+# A run of consecutive lines this close in length (characters, or display columns) and at least
+# this long is wrapped text, each line going on in the next: a run of RUN_SURE lines or more
+# (chance does not make that many equal lines), or a shorter one none of whose lines ends a
+# sentence.
+RUN_CHARS, RUN_COLUMNS = 1, 2
+RUN_MIN_CHARS = 20
+RUN_SURE = 4
+# ``str.translate`` table: a wide (two-column) character to one character, others to nothing
+_WIDE: Memo[int, str] = Memo(
+    lambda code: "w" if unicodedata.east_asian_width(chr(code)) in "WF" else "", 65536)
+
+
+def _columns(text: str, start: int, end: int) -> int:
+    """Display columns of text[start:end]: two for a wide (Chinese) character, one for others."""
+    return end - start + len(text[start:end].translate(_WIDE))
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    return end > 0 and (text[end - 1] in SENTENCE_END or text[end - 1] in CLOSERS or
+                        text[end - 1] in "：:")
+
+
+def _ends_in_a_line(text: str, line: tuple[int, int], in_columns: bool, width: int) -> bool:
+    """Does the line end in a whole wrapped line of about ``width`` (characters, or display
+    columns) that starts a sentence: text typed before a pasted passage, then its first line?"""
+    start, end = line
+    tolerance = RUN_COLUMNS if in_columns else RUN_CHARS
+    i, used = end, 0
+    while i > start and used <= width:
+        if used >= width - tolerance and _ends_sentence(text, i):
+            return True
+        i -= 1
+        used += _columns(text, i, i + 1) if in_columns else 1
+    return False
+
+
+def _runs(widths: list[int], tolerance: int, least: int) -> list[tuple[int, int]]:
+    """Maximal runs [a, b] of two or more consecutive lines whose widths lie within
+    ``tolerance`` of each other, at least ``least`` wide."""
+    out = []
+    a = 0
+    while a < len(widths):
+        low = high = widths[a]
+        b = a
+        while b + 1 < len(widths) and max(high, widths[b + 1]) - min(low, widths[b + 1]) \
+                <= tolerance:
+            b += 1
+            low, high = min(low, widths[b]), max(high, widths[b])
+        if b > a and low >= least:
+            out.append((a, b))
+        a = b + 1
+    return out
+
+
+def _wrapped(text: str, lines: list[tuple[int, int]]) -> set[int]:
+    """Indexes of the lines that go on in the next one: the lines of runs of (nearly) equal
+    length, and the line before such a run when it is as long and stops mid-sentence (a passage
+    pasted out of a PDF into a paragraph starts on that line)."""
+    joins: set[int] = set()
+    chars = [e - s for s, e in lines]
+    columns = [_columns(text, s, e) for s, e in lines]
+    for widths, tolerance, least in ((chars, RUN_CHARS, RUN_MIN_CHARS),
+                                     (columns, RUN_COLUMNS, 2 * RUN_MIN_CHARS)):
+        for a, b in _runs(widths, tolerance, least):
+            # a short run is wrapped text only if none of its lines ends a sentence (two equal
+            # paragraphs, or a heading and a sentence of its length, end theirs)
+            if b - a + 1 < RUN_SURE and any(_ends_sentence(text, lines[i][1])
+                                            for i in range(a, b + 1)):
+                continue
+            run = [i for i in range(a, b + 1) if i + 1 < len(lines)]
+            joins.update(run)
+            # the line the pasted passage starts on: as long as the run's lines (a heading
+            # before wrapped text is short, and stays a paragraph of its own), stopping
+            # mid-sentence or ending in a whole line of the paste
+            if a > 0 and widths[a - 1] >= min(widths[a : b + 1]) - tolerance and (
+                    not _ends_sentence(text, lines[a - 1][1])
+                    or _ends_in_a_line(text, lines[a - 1], widths is columns, max(
+                        widths[a : b + 1]))):
+                joins.add(a - 1)
+    return joins
+
+
 def paragraphs(text: str) -> list[Span]:
     """Non-empty paragraphs of ``text`` with surrounding whitespace trimmed."""
     lines = [_strip(text, s, e) for s, e in _lines(text)]
     lines = [(s, e) for s, e in lines if e > s]
     width = _wrap_width([e - s for s, e in lines])
+    joins = _wrapped(text, lines)
     out: list[Span] = []
     cur: list[int] | None = None
-    for s, e in lines:
+    for i, (s, e) in enumerate(lines):
         if cur is None:
             cur = [s, e]
         else:
             cur[1] = e
         # a line that reaches the wrap width goes on in the next line, even when it happens to
         # end with 。: joining two paragraphs costs less than splitting one
-        wrapped = width is not None and (e - s) >= width - 2
+        wrapped = (width is not None and (e - s) >= width - 2) or i in joins
         if not wrapped:
             out.append(Span(cur[0], cur[1]))
             cur = None

@@ -21,10 +21,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = {
     "zh-CN": ["报告", "总复制比", "去除前复制比", "结论", "检测字符数", "复制字符数",
-              "主要来源", "主要来源标题", "主要来源占比", "永久链接"],
+              "主要来源", "主要来源标题", "主要来源占比", "永久链接", "规定表述字数"],
     "en": ["report", "copy ratio", "raw copy ratio", "verdict", "characters checked",
            "characters copied", "main source", "main source title", "main source share",
-           "permalink"],
+           "permalink", "formula characters"],
 }
 PAIR_COLUMNS = {
     "zh-CN": ["报告", "复制自", "复制字符数", "占比"],
@@ -46,11 +46,12 @@ class Row:
     main_title: str
     main_share: float
     link: str
+    formula_chars: int  # characters of the formulas found (shown apart from the copies)
 
     def cells(self) -> list[str | float | int]:
         return [self.report, self.copy_ratio, self.raw_copy_ratio, self.verdict, self.chars,
                 self.copied_chars, self.main_source, self.main_title, self.main_share,
-                self.link]
+                self.link, self.formula_chars]
 
 
 def rows(cross: CrossResult, link: Callable[[str], str] | None = None,
@@ -63,7 +64,8 @@ def rows(cross: CrossResult, link: Callable[[str], str] | None = None,
         main = max(r.sources, key=lambda s: s.copied_chars, default=None)
         out.append(Row(report.id, r.copy_ratio, r.raw_copy_ratio, labels[r.verdict], r.chars,
                        r.copied_chars, main.id if main else "", main.title if main else "",
-                       main.copy_ratio if main else 0.0, link(report.id) if link else ""))
+                       main.copy_ratio if main else 0.0, link(report.id) if link else "",
+                       sum(f.chars for f in r.formulas)))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.core.schema import CheckResult
 from app.reports.positions import LineIndex
+from app.reports.sarif import describe
 
 
 def _escape_data(value: str) -> str:
@@ -23,10 +24,10 @@ def to_github(path: str, text: str, result: CheckResult) -> list[str]:
             kind = "notice" if m.excluded else command
             line, col = lines.position(m.start)
             end_line, end_col = lines.position(m.end)
-            title = f"copied from {m.source.id}"
-            note = f", not counted: {m.excluded}" if m.excluded else ""
-            message = (f"{'verbatim' if m.exact else 'near'} copy of {m.source.title} "
-                       f"(similarity {m.similarity:.2f}{note}): {m.text[:80]}")
+            title = (f"formula ({m.formula_refs} references)" if m.formula_refs is not None
+                     else f"copied from {m.source.id}")
+            note = f" [not counted: {m.excluded}]" if m.excluded else ""
+            message = f"{describe(m)} of {m.source.title}{note}: {m.text[:80]}"
             props = (f"file={_escape_property(path)},line={line},col={col},endLine={end_line},"
                      f"endColumn={end_col},title={_escape_property(title)}")
             out.append(f"::{kind} {props}::{_escape_data(message)}")

@@ -35,6 +35,16 @@ LABELS = {
         "batch_title": "批量交叉检测报告",
         "reports": "报告", "report": "报告", "pairs": "报告之间的复制", "copied_from": "复制自",
         "compare": "全文对照", "passages": "来源原文",
+        "x_formula": "规定表述", "kind": "复制方式", "k_verbatim": "原文照抄",
+        "k_filled": "填写占位符、改动数字", "k_swapped": "替换或增删词语",
+        "k_reordered": "调整语序",
+        "k_converted": "繁简或全半角转换", "k_rewrapped": "重新换行",
+        "formulas": "规定表述（套话）",
+        "formulas_note": "比对库中许多文档都有（数字、占位符不计，个别字词不同）的段落，或常用语："
+                         "单独列出，不算作从某一来源复制。",
+        "formula": "规定表述", "refs": "多少篇文档都有", "occurrences": "出现次数",
+        "counted": "计入复制比", "yes": "是", "no": "否",
+        "held_by": "比对库中 {n} 篇文档都有",
     },
     "en": {
         "title": "Copy check report", "ratio": "Copy ratio", "verdict": "Verdict",
@@ -49,6 +59,16 @@ LABELS = {
         "batch_title": "Batch cross-check", "reports": "Reports", "report": "Report",
         "pairs": "Copying between reports", "copied_from": "Copied from",
         "compare": "Side by side", "passages": "Source passages",
+        "x_formula": "formula", "kind": "kind of copy", "k_verbatim": "verbatim",
+        "k_filled": "placeholders filled", "k_swapped": "words swapped",
+        "k_reordered": "sentences reordered", "k_converted": "characters converted",
+        "k_rewrapped": "re-wrapped", "formulas": "Formulas",
+        "formulas_note": "Passages many references hold near-identically (figures and "
+                         "placeholders aside, a word or two changed), or stock phrases: shown "
+                         "apart, not as copied from one source.",
+        "formula": "Formula", "refs": "references holding it", "occurrences": "occurrences",
+        "counted": "counted", "yes": "yes", "no": "no",
+        "held_by": "held by {n} references of the corpus",
     },
 }
 

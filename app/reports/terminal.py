@@ -32,6 +32,13 @@ def render_text(result: CheckResult, name: str, text: str, console: Console) -> 
             sources.add_row(Text(s.id, style=style_of[s.id]), s.title, tags,
                             f"{s.copy_ratio:.1%}", str(s.copied_chars))
         console.print(sources)
+    if result.formulas:
+        formulas = Table("formula", "references", "share", "times", "counted",
+                         title="formulas (passages many references hold: not copies)")
+        for f in result.formulas:
+            formulas.add_row(f.text, str(f.refs), f"{f.share:.0%}", str(f.occurrences),
+                             "yes" if f.counted else "no")
+        console.print(formulas)
     paragraphs = Table("¶", "characters", "copied", "closest source", title="paragraphs")
     for para in result.paragraphs:
         paragraphs.add_row(str(para.index + 1), str(para.chars), f"{para.copy_ratio:.0%}",
@@ -50,6 +57,8 @@ def render_text(result: CheckResult, name: str, text: str, console: Console) -> 
                 style = "dim" if m.excluded else f"{colour} underline"
                 line.append("[", style="dim")
                 line.append(run.text, style=style)
+                what = (f"formula held by {m.formula_refs} references"
+                        if m.formula_refs is not None else f"{m.source.id}, {'+'.join(m.kinds)}")
                 note = f", not counted: {m.excluded}" if m.excluded else ""
-                line.append(f"]<{m.source.id}{note}>", style="dim")
+                line.append(f"]<{what}{note}>", style="dim")
         console.print(line)

@@ -449,14 +449,21 @@ class SegmentPart:
         self.live = int(self.alive_mask.sum())
         self.first_slot = slot_base + (int(segment.seq[0]) if segment.docs else 0)
         self.end_slot = slot_base + (int(segment.seq[-1]) + 1 if segment.docs else 0)
+        # a segment no merge has dropped removed documents from numbers them without gaps: a
+        # slot's number is a subtraction (a check asks thousands of times)
+        self._dense = self.end_slot - self.first_slot == segment.docs
 
     def __len__(self) -> int:
         return self.live
 
     def _number(self, slot: int) -> int:
+        if self._dense:
+            if not self.first_slot <= slot < self.end_slot:
+                raise ReferenceNotFoundError(f"no reference number {slot}")
+            return slot - self.first_slot
         seq = slot - self.slot_base
-        i = int(np.searchsorted(self.segment.seq, seq))
-        if i == self.segment.docs or self.segment.seq[i] != seq:
+        i = int(self.segment.seq.searchsorted(seq))
+        if i == self.segment.docs or int(self.segment.seq[i]) != seq:
             raise ReferenceNotFoundError(f"no reference number {slot}")
         return i
 

@@ -15,6 +15,7 @@ from itertools import pairwise
 from app.core.highlight import highlight
 from app.core.schema import CheckResult, Match
 from app.core.segment import paragraphs
+from app.reports.html import LABELS
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ class Comparison:
     full_source: bool  # False: the source's text is gone; its matched passages stand in
     copied_chars: int
     share: float
+    notes: dict[int, str] = field(default_factory=dict)  # passage number: its kind, or formula
+
+
+def note(match: Match) -> str:
+    """What a passage is, as the page says it: a formula and how many references hold it, or
+    how it was copied."""
+    labels = LABELS["zh-CN"]
+    if match.formula_refs is not None:
+        return f"{labels['x_formula']}：{labels['held_by'].format(n=match.formula_refs)}"
+    return f"{labels['kind']}：" + "、".join(labels[f"k_{kind}"] for kind in match.kinds)
 
 
 def _chars(text: str) -> int:
@@ -120,4 +131,5 @@ def compare(text: str, result: CheckResult, source_id: str,
         else _stand_ins(passages),
         full_source=full,
         copied_chars=share.copied_chars if share else 0,
-        share=share.copy_ratio if share else 0.0)
+        share=share.copy_ratio if share else 0.0,
+        notes={p.number: note(p.match) for p in passages})

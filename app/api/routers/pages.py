@@ -83,6 +83,9 @@ def _common(request: Request, nav: str = "") -> dict[str, Any]:
             "defaults": {"threshold": settings.threshold,
                          "min_match_chars": settings.min_match_chars,
                          "common_share": settings.common_share,
+                         "formula_share": settings.formula_share,
+                         "formula_min_refs": settings.formula_min_refs,
+                         "count_formulas": settings.count_formulas,
                          "exclude_quotes": settings.exclude_quotes}}
 
 

@@ -34,11 +34,12 @@ const chachong = (() => {
   function readOptions(form) {
     const value = (name) => form.querySelector(`[name="${name}"]:not([type="hidden"])`);
     const out = {};
-    for (const name of ["threshold", "min_match_chars", "common_share"]) {
+    for (const name of ["threshold", "min_match_chars", "common_share", "formula_share",
+                        "formula_min_refs"]) {
       const input = value(name);
       if (input && input.value.trim() !== "") out[name] = Number(input.value);
     }
-    for (const name of ["exclude_quotes", "use_stock_phrases", "exclude_own"]) {
+    for (const name of ["exclude_quotes", "use_stock_phrases", "exclude_own", "count_formulas"]) {
       const input = value(name);
       if (input) out[name] = input.checked;
     }
