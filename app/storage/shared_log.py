@@ -169,6 +169,10 @@ class SharedLog:
 
     def ping(self) -> None:
         self.check_layout()
+        self.reach()
+
+    def reach(self) -> None:
+        """StoreUnavailableError unless the store answers (its layout unchecked)."""
         self._call(self.client.ping)
 
     # -- changes -------------------------------------------------------------------------------
