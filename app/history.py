@@ -9,6 +9,12 @@ pairs, and its reports are rows of their own that point at it (deleted with it).
 
 Rows past their expiry read as missing and are dropped at the next write; past ``max_checks``
 checks the oldest go first.
+
+Each check names its owner (the id of the key that made it; none for a caller without a key),
+which decides who sees it, and the sources it copied from (``check_sources``), so that a deleted
+reference leaves every kept result: its text and passages are blanked in the checks that copied
+from it, and a check whose report was stored as that reference goes with it. Deleted rows are
+overwritten in the file (``secure_delete``).
 """
 
 from __future__ import annotations
@@ -46,8 +52,17 @@ CREATE TABLE IF NOT EXISTS checks (
 CREATE INDEX IF NOT EXISTS checks_by_created ON checks (batch, created);
 CREATE INDEX IF NOT EXISTS checks_by_expiry ON checks (expires);
 CREATE INDEX IF NOT EXISTS checks_of_batch ON checks (batch);
+CREATE TABLE IF NOT EXISTS check_sources (
+    check_id TEXT NOT NULL REFERENCES checks (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    PRIMARY KEY (source, check_id)
+);
+CREATE INDEX IF NOT EXISTS check_sources_of_check ON check_sources (check_id);
 """
-_SUMMARY = "id, kind, batch, title, created, expires, copy_ratio, verdict, reports"
+# columns added since the first release, made on opening an older file
+_ADDED = {"owner": "TEXT", "stored": "TEXT"}
+_SUMMARY = "id, kind, batch, title, created, expires, copy_ratio, verdict, reports, owner"
+DELETED = "（已删除）"  # what a deleted source's passage reads as in kept results
 
 
 class SourceText(BaseModel):
@@ -81,6 +96,8 @@ class CheckSummary(BaseModel):
     copy_ratio: float = Field(description="The report's ratio; for a batch, its highest.")
     verdict: Literal["pass", "fail"] = Field(description="For a batch: 'fail' if any failed.")
     reports: int = Field(description="Reports checked (1, or the size of the batch).")
+    owner: str | None = Field(None, description="The id of the key that made the check (null: "
+                              "made without a key).")
 
 
 class StoredReport(BaseModel):
@@ -97,6 +114,13 @@ class StoredBatch(BaseModel):
         return CrossResult(reports=[ReportResult(id=r.body.report_id or r.summary.title,
                                                  result=r.body.result) for r in self.reports],
                            pairs=self.body.pairs)
+
+
+class Everyone:
+    """``recent(owner=EVERYONE)``: the checks of every owner."""
+
+
+EVERYONE = Everyone()
 
 
 class PartOfBatchError(Exception):
@@ -124,12 +148,31 @@ class CheckHistory:
         self._local = threading.local()
         if self.enabled:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(checks)")}
+            for column, kind in _ADDED.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE checks ADD COLUMN {column} {kind}")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+                self._index_sources(conn)
 
     @property
     def enabled(self) -> bool:
         """With 0 days nothing is kept and no file is made."""
         return self.days > 0
+
+    @staticmethod
+    def _index_sources(conn: sqlite3.Connection) -> None:
+        """The sources of checks kept by a release that did not list them."""
+        conn.execute("BEGIN IMMEDIATE")
+        for check_id, raw in conn.execute("SELECT id, body FROM checks WHERE kind = 'report'"
+                                          ).fetchall():
+            sources = json.loads(raw).get("result", {}).get("sources", [])
+            conn.executemany("INSERT OR IGNORE INTO check_sources VALUES (?, ?)",
+                             [(check_id, s["id"]) for s in sources])
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("COMMIT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -139,21 +182,24 @@ class CheckHistory:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted check leaves the file
             self._local.conn = conn
         return conn
 
     # --- writing ---------------------------------------------------------------------------
 
     def save_report(self, check_id: str, title: str, body: ReportBody,
-                    now: float | None = None) -> CheckSummary:
+                    now: float | None = None, owner: str | None = None,
+                    stored: str | None = None) -> CheckSummary:
+        """``stored``: the source key of the reference the report was also stored as."""
         now = time.time() if now is None else now
-        summary = self._summary(check_id, "report", None, title, now, body.result)
-        self._write([(summary, body)], now)
+        summary = self._summary(check_id, "report", None, title, now, body.result, owner)
+        self._write([(summary, body)], now, stored)
         return summary
 
     def save_batch(self, batch_id: str, title: str, reports: list[tuple[str, str, ReportBody]],
                    pairs: list[Pair], options: dict[str, Any],
-                   now: float | None = None) -> CheckSummary:
+                   now: float | None = None, owner: str | None = None) -> CheckSummary:
         """``reports``: (check id, title, body) of each report, in order."""
         now = time.time() if now is None else now
         results = [body.result for _, _, body in reports]
@@ -162,32 +208,41 @@ class CheckHistory:
             expires=_when(now + self.days * DAY),
             copy_ratio=max((r.copy_ratio for r in results), default=0.0),
             verdict="fail" if any(r.verdict == "fail" for r in results) else "pass",
-            reports=len(reports))
+            reports=len(reports), owner=owner)
         rows: list[tuple[CheckSummary, BaseModel]] = [
             (batch, BatchBody(pairs=pairs, checks=[cid for cid, _, _ in reports],
                               options=options))]
-        rows += [(self._summary(cid, "report", batch_id, name, now, body.result), body)
+        rows += [(self._summary(cid, "report", batch_id, name, now, body.result, owner), body)
                  for cid, name, body in reports]
         self._write(rows, now)
         return batch
 
     def _summary(self, check_id: str, kind: Literal["report", "batch"], batch: str | None,
-                 title: str, now: float, result: CheckResult) -> CheckSummary:
+                 title: str, now: float, result: CheckResult,
+                 owner: str | None = None) -> CheckSummary:
         return CheckSummary(id=check_id, kind=kind, batch=batch, title=title,
                             created=_when(now), expires=_when(now + self.days * DAY),
-                            copy_ratio=result.copy_ratio, verdict=result.verdict, reports=1)
+                            copy_ratio=result.copy_ratio, verdict=result.verdict, reports=1,
+                            owner=owner)
 
-    def _write(self, rows: list[tuple[CheckSummary, BaseModel]], now: float) -> None:
+    def _write(self, rows: list[tuple[CheckSummary, BaseModel]], now: float,
+               stored: str | None = None) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             for summary, body in rows:
                 conn.execute(
-                    f"INSERT INTO checks ({_SUMMARY}, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO checks ({_SUMMARY}, body, stored) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (summary.id, summary.kind, summary.batch, summary.title,
                      summary.created.timestamp(), summary.expires.timestamp(),
-                     summary.copy_ratio, summary.verdict, summary.reports,
-                     body.model_dump_json()))
+                     summary.copy_ratio, summary.verdict, summary.reports, summary.owner,
+                     body.model_dump_json(), stored if summary.kind == "report" else None))
+                if isinstance(body, ReportBody):
+                    # a report of the same batch (no collection) is no reference
+                    conn.executemany("INSERT OR IGNORE INTO check_sources VALUES (?, ?)",
+                                     [(summary.id, s.id) for s in body.result.sources
+                                      if s.collection is not None])
             self._purge(conn, now)
             conn.execute("COMMIT")
         except BaseException:
@@ -230,21 +285,52 @@ class CheckHistory:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if gone:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # its pages leave the log file too
         return row is not None and gone > 0
+
+    def forget_source(self, source: str) -> int:
+        """A reference was deleted: the checks that were it (stored as it) go, and the others
+        that copied from it keep their results without its text. How many checks changed."""
+        if not self.enabled:
+            return 0
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gone = conn.execute("DELETE FROM checks WHERE stored = ?", (source,)).rowcount
+            rows = conn.execute("SELECT c.id, c.body FROM checks c JOIN check_sources s ON "
+                                "s.check_id = c.id WHERE s.source = ?", (source,)).fetchall()
+            for check_id, raw in rows:
+                body = _scrubbed(ReportBody.model_validate_json(raw), source)
+                conn.execute("UPDATE checks SET body = ? WHERE id = ?",
+                             (body.model_dump_json(), check_id))
+            conn.execute("DELETE FROM check_sources WHERE source = ?", (source,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        # the old pages leave the log file too
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone + len(rows)
 
     # --- reading ---------------------------------------------------------------------------
 
-    def recent(self, offset: int, limit: int) -> tuple[int, list[CheckSummary]]:
-        """Checks made on their own and batches (not the reports inside a batch), newest first."""
+    def recent(self, offset: int, limit: int, owner: str | Everyone | None = EVERYONE
+               ) -> tuple[int, list[CheckSummary]]:
+        """Checks made on their own and batches (not the reports inside a batch), newest first;
+        those of one ``owner`` (None: made without a key), or everyone's."""
         if not self.enabled:
             return 0, []
-        now = time.time()
+        where, args = "batch IS NULL AND expires > ?", [time.time()]
+        if not isinstance(owner, Everyone):
+            where += " AND owner IS ?"
+            args.append(owner)  # type: ignore[arg-type]
         conn = self._conn()
-        total = conn.execute("SELECT COUNT(*) FROM checks WHERE batch IS NULL AND expires > ?",
-                             (now,)).fetchone()[0]
-        rows = conn.execute(f"SELECT {_SUMMARY} FROM checks WHERE batch IS NULL AND expires > ? "
+        total = conn.execute(f"SELECT COUNT(*) FROM checks WHERE {where}", args).fetchone()[0]
+        rows = conn.execute(f"SELECT {_SUMMARY} FROM checks WHERE {where} "
                             "ORDER BY created DESC, id LIMIT ? OFFSET ?",
-                            (now, limit, offset)).fetchall()
+                            [*args, limit, offset]).fetchall()
         return int(total), [_summary_of(row) for row in rows]
 
     def get(self, check_id: str) -> StoredReport | StoredBatch | None:
@@ -273,7 +359,17 @@ class CheckHistory:
 
 
 def _summary_of(row: tuple) -> CheckSummary:
-    check_id, kind, batch, title, created, expires, ratio, verdict, reports = row
+    check_id, kind, batch, title, created, expires, ratio, verdict, reports, owner = row
     return CheckSummary(id=check_id, kind=kind, batch=batch, title=title, created=_when(created),
                         expires=_when(expires), copy_ratio=ratio, verdict=verdict,
-                        reports=reports)
+                        reports=reports, owner=owner)
+
+
+def _scrubbed(body: ReportBody, source: str) -> ReportBody:
+    """``body`` without the text of ``source``: its full text dropped, its passages blanked."""
+    body.sources.pop(source, None)
+    for paragraph in body.result.paragraphs:
+        for match in paragraph.matches:
+            if match.source.id == source:
+                match.source.text = DELETED
+    return body

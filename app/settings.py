@@ -59,8 +59,17 @@ class Settings(BaseSettings):
                             "written into an index segment when this many wait...")
     flush_seconds: float = Field(30.0, gt=0, description="...or when the oldest has waited "
                                  "this long (and at shutdown).")
-    api_keys: str = Field("", description="Comma-separated keys that may change the corpus.")
+    api_keys: str = Field("", description="Comma-separated admin keys (every scope on every "
+                          "collection); keys of narrower scope are made with 'chachong keys "
+                          "create'.")
     protect_reads: bool = Field(False, description="Require a key for checks and reads too.")
+    check_collections: str = Field("*", pattern=r"^(\*|[a-z0-9][a-z0-9_,-]*)$",
+                                   description="Collections a check is compared with when it "
+                                   "names none: '*' for every collection the caller may check, "
+                                   "or comma-separated names.")
+    rate_per_minute: int = Field(0, ge=0, description="Requests a minute per key (and per "
+                                 "client address without a key), unless the key has its own "
+                                 "limit; 0 for none.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none if "
                               "empty.")
@@ -70,9 +79,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _reads_need_keys(self) -> Settings:
-        if self.protect_reads and not self.keys:
-            raise ValueError("CHACHONG_PROTECT_READS needs CHACHONG_API_KEYS: without a key no "
-                             "one could read")
+        if self.protect_reads and not self.keys and not (self.data / "keys.sqlite3").exists():
+            raise ValueError("CHACHONG_PROTECT_READS needs CHACHONG_API_KEYS or a key made with "
+                             "'chachong keys create': without a key no one could read")
         return self
 
     def stock_phrase_list(self) -> list[str] | None:

@@ -25,6 +25,7 @@ from typing import Any
 import docx
 import httpx
 
+from app.collections import label_sources
 from app.core import CheckOptions, ReferenceIndex, build_index, check_text, load_corpus
 from app.settings import Settings
 
@@ -124,11 +125,12 @@ def dev_index() -> ReferenceIndex:
 
 def expected(text: str, title: str | None = None, index: ReferenceIndex | None = None,
              upload: str | None = None, **options: object) -> dict:
-    """What the core says for ``text``, as the JSON the CLI and the API print; ``upload``: the
+    """What the core says for ``text``, as the JSON the CLI and the API print: every source is
+    in the collection ``templates`` (the base corpus and what is added to it); ``upload``: the
     format of the file the text was sent in (a plain text file: nothing to work around)."""
     result = check_text(text, index or bundled_index(), CheckOptions(**options),  # type: ignore[arg-type]
                         title=title)
-    dumped = result.model_dump(mode="json")
+    dumped = label_sources(result).model_dump(mode="json")
     if upload is not None:
         dumped["document"] = {"format": upload, "parts": ["body"], "ocr": False, "pages": None,
                               "warnings": []}

@@ -823,7 +823,16 @@ ENDPOINTS = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/v1
              ("/v1/check/batch", "post"), ("/v1/references", "get"), ("/v1/references", "post"),
              ("/v1/references/{ref_id}", "get"), ("/v1/references/{ref_id}", "delete"),
              ("/v1/references/archive", "post"), ("/v1/checks", "get"),
-             ("/v1/checks/{check_id}", "get"), ("/v1/checks/{check_id}", "delete")}
+             ("/v1/checks/{check_id}", "get"), ("/v1/checks/{check_id}", "delete"),
+             ("/v1/collections", "get"), ("/v1/collections", "post"),
+             ("/v1/collections/{name}", "get"), ("/v1/collections/{name}/references", "get"),
+             ("/v1/collections/{name}/references", "post"),
+             ("/v1/collections/{name}/references/batch", "post"),
+             ("/v1/collections/{name}/references/archive", "post"),
+             ("/v1/collections/{name}/references/{ref_id}", "get"),
+             ("/v1/collections/{name}/references/{ref_id}", "delete"),
+             ("/v1/keys", "get"), ("/v1/keys", "post"), ("/v1/keys/{key_id}", "delete"),
+             ("/v1/audit", "get")}
 
 
 @pytest.fixture(scope="module")
@@ -849,6 +858,7 @@ def test_openapi_lists_every_endpoint(openapi: dict) -> None:
     unique operation id (what a generated client names its functions after)."""
     routes = {(route.path, method.lower())
               for module in (routers.checks, routers.history, routers.references,
+                             routers.collections, routers.keys, routers.audit,
                              routers.operations, routers.pages)
               for route in module.router.routes
               if isinstance(route, APIRoute) and route.include_in_schema

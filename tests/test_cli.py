@@ -16,6 +16,7 @@ from support import CASES, CORPUS_DIR, ENCODINGS, ROOT, case_text, write_docx
 from typer.testing import CliRunner, Result
 
 from app.cli import app
+from app.collections import label_sources
 from app.core import CheckResult
 
 COPIED = "case-000.txt"  # a third of it copied from two templates
@@ -145,8 +146,8 @@ def test_json_output_has_the_schema_fields(tmp_path: Path, saved_index: Path,
     for s in data["sources"]:
         assert set(s) >= {"id", "title", "copied_chars", "copy_ratio"}
     assert data.pop("document") == TXT_DOCUMENT
-    assert data == check(case_text(COPIED), title=COPIED).model_dump(mode="json",
-                                                                     exclude={"document"})
+    assert data == label_sources(check(case_text(COPIED), title=COPIED)).model_dump(
+        mode="json", exclude={"document"})
 
 
 def test_threshold_option_changes_the_exit_code(tmp_path: Path, saved_index: Path) -> None:
@@ -321,10 +322,86 @@ def test_installed_script_in_a_real_process(tmp_path: Path, check: Check) -> Non
     done = subprocess.run([str(script), "check", str(path), "--format", "json"],
                           capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
-    expected = check(case_text(COPIED), title=COPIED).model_dump(mode="json")
+    expected = label_sources(check(case_text(COPIED), title=COPIED)).model_dump(mode="json")
     assert json.loads(done.stdout.decode("utf-8")) == {**expected, "document": TXT_DOCUMENT}
 
     missing = subprocess.run([str(script), "check", str(tmp_path / "nope.txt")],
                              capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert missing.returncode == 2
     assert b"nope.txt" in missing.stderr
+
+
+# --- keys and the audit trail at the console ------------------------------------------------------
+
+def test_keys_made_at_the_console_work_on_the_server_and_are_audited(tmp_path: Path) -> None:
+    """chachong keys create prints the key once and makes its collection; a server on the same
+    data folder takes it with its scopes; keys list shows it without the secret; revoke refuses it
+    at once; chachong audit export gives every change as JSON lines, by the key 'cli'."""
+    from api_helpers import TestClient, isolated_settings
+
+    from app.api.main import create_app
+
+    data = tmp_path / "data"
+    made = run("keys", "create", "--name", "组织部", "--scope", "check", "--scope", "read",
+               "--collection", "zuzhibu", "--data", data)
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("cck_") and len(key.splitlines()) == 1
+    key_id = key.split("_")[1]
+    listed = run("keys", "list", "--json", "--data", data)
+    assert [(k["id"], k["name"], k["scopes"], k["collections"], k["revoked"])
+            for k in json.loads(listed.stdout)] == [
+        (key_id, "组织部", ["check", "read"], ["zuzhibu"], None)]
+    assert key.split("_", 2)[2] not in listed.stdout
+    bad = run("keys", "create", "--name", "x", "--scope", "own", "--collection", "a",
+              "--data", data)
+    assert bad.exit_code == 2 and "unknown scope 'own'" in bad.output
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(isolated_settings(data))) as c:
+        assert c.get("/v1/collections/zuzhibu/references", headers=auth).json()["total"] == 0
+        assert c.get("/v1/references", headers=auth).status_code == 404  # not given templates
+        assert c.post("/v1/collections/zuzhibu/references", headers=auth,
+                      json={"id": "a", "text": "一些文字。"}).status_code == 403
+        assert run("keys", "revoke", key_id, "--data", data).exit_code == 0
+        assert c.get("/v1/collections/zuzhibu/references", headers=auth).json()["error"][
+            "code"] == "forbidden"
+    assert run("keys", "revoke", "nope", "--data", data).exit_code == 2
+    exported = run("audit", "export", "--data", data)
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    mine = [(e["key"], e["action"], e["target"]) for e in entries if e["key"] == "cli"]
+    assert mine == [("cli", "create_key", key_id), ("cli", "revoke_key", key_id)]
+    # reads are not audited; the key's refusals are (a revoked key is no key: it is named by
+    # nothing)
+    assert [(e["action"], e["outcome"], e["status"]) for e in entries if e["key"] == key_id] == [
+        ("list_references", "denied", 404), ("add_to_collection", "denied", 403)]
+
+
+def test_a_key_made_at_the_console_makes_its_collection_in_the_shared_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With CHACHONG_STORE, the collection a new key names is made in the store's registry
+    (under the store's prefix), so every server of that store knows it."""
+    from api_helpers import TestClient, isolated_settings
+    from redis import Redis
+    from redis_support import RedisServer
+
+    from app.api.main import create_app
+
+    server = RedisServer()
+    server.start()
+    try:
+        url = f"{server.url}?prefix=unit:"
+        monkeypatch.setenv("CHACHONG_STORE", url)
+        made = run("keys", "create", "--name", "组织部", "--scope", "check", "--collection",
+                   "zuzhibu", "--data", tmp_path / "one")
+        assert made.exit_code == 0, made.output
+        assert "made collection zuzhibu" in made.output
+        with Redis.from_url(server.url) as db:
+            assert db.hgetall("unit:{collections}") == {b"zuzhibu": b"1"}
+        monkeypatch.delenv("CHACHONG_STORE")
+        other = isolated_settings(tmp_path / "two", store=url, api_keys="admin")
+        with TestClient(create_app(other)) as c:
+            listed = c.get("/v1/collections", headers={"Authorization": "Bearer admin"})
+            assert [i["name"] for i in listed.json()["items"]] == ["templates", "zuzhibu"]
+    finally:
+        server.stop()

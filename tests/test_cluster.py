@@ -6,6 +6,7 @@ The whole API suite also runs on a cluster (tests/test_api.py)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import pytest
 from api_helpers import TestClient, isolated_settings, provincial_names, provincial_paragraphs
 from redis_support import RedisCluster
 
+from app.access import KeyStore
+from app.access.keys import KEYS_FILE
 from app.api.main import create_app
 
 pytestmark = pytest.mark.slow
@@ -94,3 +97,47 @@ def test_a_master_fails_while_a_server_adds_and_checks(cluster: RedisCluster,
         assert {item["id"] for item in listed["items"]} >= set(acked)
         for ref_id, text in list(acked.items())[:: max(1, len(acked) // 8)]:
             assert client.get(f"/v1/references/{ref_id}").json()["text"] == text
+
+
+def test_collections_keys_and_limits_on_a_cluster(cluster: RedisCluster, tmp_path: Path) -> None:
+    """On a Redis Cluster a collection is made once for every server (its registry is one hash
+    slot), its references are found by a second server through the collection's own log, a key
+    of another collection does not see it, and a key's requests a minute are counted in the
+    cluster, across servers. Keys are each data folder's: the second server has a copy of the
+    first's key file."""
+    paragraphs = texts()
+    folders = [tmp_path / "one", tmp_path / "two"]
+    for folder in folders:
+        folder.mkdir()
+    _, secret = KeyStore(folders[0]).create("other unit", ["check", "read"], ["templates"], 3)
+    with sqlite3.connect(folders[0] / KEYS_FILE) as source, \
+            sqlite3.connect(folders[1] / KEYS_FILE) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    one, two = (create_app(isolated_settings(f, store=cluster.url, api_keys="k"))
+                for f in folders)
+    with TestClient(one) as first, TestClient(two) as second:
+        made = first.post("/v1/collections", headers=AUTH, json={"name": "zuzhibu"})
+        assert made.status_code == 201, made.text
+        again = second.post("/v1/collections", headers=AUTH, json={"name": "zuzhibu"})
+        assert again.json()["error"]["code"] == "collection_exists"
+        added = first.post("/v1/collections/zuzhibu/references/batch", headers=AUTH,
+                           json={"references": [{"id": f"z-{i}", "text": t}
+                                                for i, t in enumerate(paragraphs[:20])]})
+        assert added.status_code == 201, added.text
+        checked = second.post("/v1/check", params={"collections": ["zuzhibu"]}, headers=AUTH,
+                              json={"text": paragraphs[3]}).json()
+        assert {(s["id"], s["collection"]) for s in checked["sources"]} == {
+            ("zuzhibu/z-3", "zuzhibu")}
+        assert second.get("/v1/collections/zuzhibu/references/z-3",
+                          headers=AUTH).json()["text"] == paragraphs[3]
+
+        other = {"Authorization": f"Bearer {secret}"}
+        statuses = [client.get("/v1/collections/zuzhibu/references/z-3",
+                               headers=other).status_code for client in (first, second)]
+        assert statuses == [404, 404]
+        assert first.get("/v1/references", headers=other).status_code == 200
+        limited = second.get("/v1/references", headers=other)  # the fourth in a minute
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1

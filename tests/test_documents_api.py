@@ -175,6 +175,51 @@ def test_reference_upload_of_a_converted_format(tmp_path: Path) -> None:
         assert stored == extract((FORMATS / "report.odt").read_bytes(), "report.odt").text
 
 
+def test_a_collections_references_are_read_as_templates_are(ocr_client: TestClient) -> None:
+    """The routes of a collection's references take the same readers: a converted format, a
+    batch of files, a .zip, and a scan only with ocr=true; what is added is found in that
+    collection, not in templates."""
+    made = ocr_client.post("/v1/collections", headers=AUTH, json={"name": "docs"})
+    assert made.status_code == 201, made.text
+    place = "/v1/collections/docs/references"
+    single = ocr_client.post(place, headers=AUTH, data={"id": "odt"},
+                             files={"file": ("report.odt", (FORMATS / "report.odt").read_bytes())})
+    assert single.status_code == 201, single.text
+    many = ocr_client.post(place + "/batch", headers=AUTH, files=[
+        ("files", ("a.docx", (FORMATS / "report.docx").read_bytes())),
+        ("files", ("b.html", (FORMATS / "report.html").read_bytes()))])
+    assert many.status_code == 201, many.text
+    assert many.json()["ids"] == ["a", "b"]
+    archived = ocr_client.post(place + "/archive", headers=AUTH, files={"file": (
+        "批次.zip", _zip({"一处/述职报告.rtf": (FORMATS / "report.rtf").read_bytes()}))})
+    assert archived.status_code == 201, archived.text
+    assert [r["id"] for r in archived.json()["added"]] == ["一处_述职报告"]
+    for ref_id, name in (("odt", "report.odt"), ("a", "report.docx"), ("b", "report.html"),
+                         ("一处_述职报告", "report.rtf")):
+        got = ocr_client.get(f"{place}/{ref_id}", headers=AUTH)
+        assert got.json()["text"] == extract((FORMATS / name).read_bytes(), name).text
+        assert ocr_client.get(f"/v1/references/{ref_id}").status_code == 404
+
+    scan = (FORMATS / "scan.png").read_bytes()
+    refused = ocr_client.post(place, headers=AUTH, files={"file": ("scan.png", scan)})
+    assert (refused.status_code, error_code(refused)) == (422, "needs_ocr")
+    read = ocr_client.post(place, headers=AUTH, params={"ocr": "true"},
+                           files={"file": ("scan.png", scan)})
+    assert read.status_code == 201, read.text
+    assert read.json()["id"] == "scan" and read.json()["chars"] > 100
+
+    text = extract((FORMATS / "report.docx").read_bytes(), "report.docx").text
+    found = ocr_client.post("/v1/check", headers=AUTH, params={"collections": ["docs"]},
+                            json={"text": text}).json()
+    # the same report in several formats: a passage in that many sources counts as common,
+    # yet each match names its source in the collection
+    assert found["raw_copy_ratio"] == 1.0
+    matched = {(m["source"]["id"], m["source"]["collection"])
+               for p in found["paragraphs"] for m in p["matches"]}
+    assert matched and {c for _, c in matched} == {"docs"}
+    assert all(i.startswith("docs/") for i, _ in matched)
+
+
 # --- the CLI ------------------------------------------------------------------------------------
 
 def run(*args: str | Path) -> Any:

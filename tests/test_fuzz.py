@@ -18,14 +18,16 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_helpers import isolated_settings
+from api_helpers import isolated_settings, provincial_paragraphs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from support import TEMPLATE_IDS, template
 
+from app.access import KeyStore
 from app.api.main import create_app
 from app.api.models import ReferenceIn
+from app.core import Reference
 from app.core.align import local_alignment
 from app.core.normalize import NUMBER, normalize
 
@@ -50,6 +52,8 @@ atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # jieba's loader, as in pyproject
     APP = create_app(isolated_settings(_DATA, api_keys=KEY, max_body_bytes=MAX_BODY))
+# loading the schema runs the app's start-up: its background flushes stop before the folder goes
+atexit.register(APP.state.service.stop)
 
 
 def _with_reference_body(spec: dict) -> dict:
@@ -157,6 +161,93 @@ def test_method_not_allowed_lists_the_allowed_methods() -> None:
             assert response.status_code == 405, (method, path)
             assert response.json()["error"]["code"] == "method_not_allowed"
             assert "allow" in response.headers, (method, path, dict(response.headers))
+
+
+# --- fuzzing with a key of each scope ------------------------------------------------------------
+
+# A second app, with the collections own and other: other holds a reference of its own text, and a
+# key of each scope (and a caller without a key) is given own and templates only. The schema's
+# collection names, reference ids and `collections` values are narrowed to those that exist, so
+# the generated requests reach real collections and references rather than 404 at once, and the
+# formats to those that are text (a pdf or xlsx shows what the json does). No answer may be a 5xx,
+# and none may hold the other collection's text.
+SCOPED_EXAMPLES = 20
+SECRET = provincial_paragraphs("2025-海南省")[2:6]
+_SCOPED_DATA = Path(tempfile.mkdtemp(prefix="chachong-fuzz-scoped-"))
+atexit.register(shutil.rmtree, _SCOPED_DATA, ignore_errors=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    SCOPED_APP = create_app(isolated_settings(_SCOPED_DATA, api_keys=KEY,
+                                              max_body_bytes=MAX_BODY))
+atexit.register(SCOPED_APP.state.service.stop)
+for _name in ("own", "other"):
+    SCOPED_APP.state.service.create_collection(_name)
+SCOPED_APP.state.service.add(Reference("doc", "\n".join(SECRET), "机密"), "other")
+SCOPED_APP.state.service.add(Reference("doc", template(TEMPLATE_IDS[0]), "own doc"), "own")
+SCOPED_KEYS: dict[str, str | None] = {"none": None, **{
+    scope: KeyStore(_SCOPED_DATA).create(scope, [scope], ["own", "templates"])[1]
+    for scope in ("check", "read", "write")}}
+
+
+def _narrowed(spec: dict) -> dict:
+    spec = copy.deepcopy(spec)
+    names = ["own", "other", "templates", "nosuch"]
+    for operation in (op for ops in spec["paths"].values() for op in ops.values()):
+        for param in operation.get("parameters", []):
+            if param["name"] in ("name", "store_in"):
+                param["schema"] = {"type": "string", "enum": names}
+            elif param["name"] == "ref_id":
+                param["schema"] = {"type": "string", "enum": ["doc", "jianshe-ju", "nosuch"]}
+            elif param["name"] == "collections":
+                param["schema"] = {"type": "array", "maxItems": 3,
+                                   "items": {"type": "string", "enum": names}}
+            elif param["name"] == "format":  # pdf and xlsx show the same result, compressed
+                param["schema"] = {"type": "string", "enum": ["json", "html", "csv", "ndjson"]}
+    return spec
+
+
+SCOPED_APP.openapi_schema = _narrowed(_with_reference_body(SCOPED_APP.openapi()))
+scoped_schema = schemathesis.openapi.from_asgi("/openapi.json", SCOPED_APP)
+SCOPED_OPERATIONS = {op.label: op for op in (r.ok() for r in scoped_schema.get_all_operations())}
+
+
+def _leaks(text: str) -> list[str]:
+    """Pieces of the other collection's text in an answer."""
+    return [p[i:i + 15] for p in SECRET for i in range(0, len(p) - 15, 15)
+            if p[i:i + 15] in text]
+
+
+@pytest.mark.parametrize("scope", list(SCOPED_KEYS))
+@pytest.mark.parametrize("label", list(SCOPED_OPERATIONS))
+def test_no_scope_gets_a_5xx_or_another_collections_text(label: str, scope: str) -> None:
+    operation = SCOPED_OPERATIONS[label]
+    key = SCOPED_KEYS[scope]
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    statuses: Counter[int] = Counter()
+
+    @settings(max_examples=SCOPED_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy())
+    def fuzz(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(headers=headers,
+                                          checks=[st_checks.not_a_server_error])
+        statuses[response.status_code] += 1
+        text = response.content.decode("utf-8", "replace")
+        assert not _leaks(text), (case.path, case.query, response.status_code)
+
+    fuzz()
+    assert sum(statuses.values()) >= 1
+
+
+def test_the_leak_check_sees_the_other_collections_text() -> None:
+    """The same check finds the text when a key may read it (so an empty answer means
+    something)."""
+    from api_helpers import TestClient
+
+    with TestClient(SCOPED_APP) as client:
+        response = client.get("/v1/collections/other/references/doc",
+                              headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 200 and len(_leaks(response.text)) > 10
 
 
 # --- properties of normalisation and alignment ----------------------------------------------------

@@ -350,6 +350,40 @@ def test_50_mb_body_is_refused_with_413(server: Server, large: dict[str, Path]) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["json", "multipart", "chunked"])
+def test_50_mb_from_requests_and_urllib_gets_the_413_json(server: Server,
+                                                          large: dict[str, Path],
+                                                          kind: str) -> None:
+    """Clients that send the whole body before they read (Python's requests and urllib) get
+    the answer, not a connection reset: the server reads the rest of the body and drops it."""
+    import urllib.error
+    import urllib.request
+
+    import requests
+
+    data = large["body-50mb.txt"].read_bytes()
+    url = f"{server.url}/v1/check"
+    if kind == "multipart":
+        response = requests.post(url, files={"file": ("big.txt", data)}, timeout=120)
+    elif kind == "chunked":
+        response = requests.post(url, data=(data[i:i + MiB] for i in range(0, len(data), MiB)),
+                                 headers={"Content-Type": "application/json"}, timeout=120)
+    else:
+        response = requests.post(url, data=data, headers={"Content-Type": "application/json"},
+                                 timeout=120)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    if kind != "json":
+        return
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=120)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["error"]["code"] == "too_large"
+    refused.value.close()
+
+
+@pytest.mark.slow
 def test_zip_bomb_is_refused_before_it_is_expanded(server: Server,
                                                    large: dict[str, Path]) -> None:
     data = large["zip-bomb.docx"].read_bytes()

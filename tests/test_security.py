@@ -160,8 +160,11 @@ def test_blank_key_lists_configure_no_key(make_client: Callable[..., TestClient]
 
 
 def test_keys_are_compared_in_constant_time() -> None:
-    """Every comparison of a presented key goes through hmac.compare_digest (no ==, no 'in')."""
-    source = (APP_DIR / "api" / "deps.py").read_text(encoding="utf-8")
+    """Every comparison of a presented key goes through hmac.compare_digest (no ==, no 'in'):
+    with the admin keys, and a stored key's digest with the presented one's."""
+    stored = (APP_DIR / "access" / "keys.py").read_text(encoding="utf-8")
+    assert "hmac.compare_digest(row[0].encode(), _digest(secret).encode())" in stored
+    source = (APP_DIR / "api" / "access.py").read_text(encoding="utf-8")
     assert "hmac.compare_digest" in source
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -328,9 +331,11 @@ def test_reference_ids_cannot_name_paths(make_client: Callable[..., TestClient],
     created = _files_under(tmp_path) - before
     assert all(data in p.parents for p in created), sorted(map(str, created))
     assert not (tmp_path / "sandbox" / "escape.txt").exists()
-    # the data folder holds the index of added references and the check history, nothing else
+    # the data folder holds the indexes of added references, the check history, the registry of
+    # collections, the keys and the audit trail, nothing else
     assert {p.relative_to(data).parts[0] for p in _files_under(data)} <= {
-        "index", *(f"history.sqlite3{suffix}" for suffix in ("", "-wal", "-shm"))}
+        "index", "collections", *(f"{name}.sqlite3{suffix}" for suffix in ("", "-wal", "-shm")
+                                  for name in ("history", "collections", "keys", "audit"))}
     assert {p.name for p in (data / "index").iterdir()} <= {
         "CURRENT", "manifest-000000000000.json", "segments", "deletes", "tmp", "maintainer.lock",
         "wal.sqlite3", "wal.sqlite3-wal", "wal.sqlite3-shm"}

@@ -184,6 +184,69 @@ def test_two_services_share_one_redis(redis_server: RedisServer, tmp_path: Path)
     assert not [m for p in result.paragraphs for m in p.matches]
 
 
+def test_two_servers_share_a_collection_under_its_own_prefix(redis_server: RedisServer,
+                                                            tmp_path: Path) -> None:
+    """A collection made and filled through one server is known to another (the registry is in
+    the store), which copies it into its own collections/<name>/ and finds its references; the
+    collection's log is under its own key prefix, apart from templates', and a removal takes
+    its record out of Redis at once."""
+    url = f"{redis_server.url}?prefix=svc:"
+    base = load_corpus(bundled_corpus_dir())
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+    first = CorpusService(BaseCorpus(build_index(base)), tmp_path / "one" / "index",
+                          shared=SharedLog(url))
+    second = CorpusService(BaseCorpus(build_index(base)), tmp_path / "two" / "index",
+                           shared=SharedLog(url))
+    assert first.create_collection("zuzhibu")
+    assert not second.create_collection("zuzhibu")  # the same collection, made once
+    assert second.collections() == ["templates", "zuzhibu"]
+    first.add_many([_ref("sub-1"), _ref("sub-2", case_text("case-001.txt"))], "zuzhibu")
+    first.add(_ref("sub-1", template(TEMPLATE)[:800]))  # the same id in templates
+
+    found = second.check(NEW_TEXT[:40], CheckOptions(), collections=["zuzhibu"])
+    assert {(s.id, s.collection) for s in found.sources} == {("zuzhibu/sub-1", "zuzhibu")}
+    assert second.get("sub-1", "zuzhibu") == _ref("sub-1")
+    assert second.list(0, 10, "zuzhibu")[0] == 2
+    assert (tmp_path / "two" / "collections" / "zuzhibu").is_dir()
+
+    client = first.live.shared.client  # type: ignore[union-attr]
+
+    def ids_under(pattern: bytes) -> set[str]:
+        return {Record.from_bytes(v).ref.id for k in client.scan_iter(pattern)
+                for v in client.hvals(k)}
+    assert ids_under(b"svc:collection:zuzhibu:{*}:records") == {"sub-1", "sub-2"}
+    assert ids_under(b"svc:{*}:records") == {"sub-1"}  # templates' own
+    assert not list(client.scan_iter(b"chachong:*"))  # the prefix is the store's
+    assert client.hgetall(b"svc:{collections}") == {b"zuzhibu": b"1"}
+
+    first.delete("sub-1", "zuzhibu")
+    assert ids_under(b"svc:collection:zuzhibu:{*}:records") == {"sub-2"}
+    again = second.check(NEW_TEXT[:40], CheckOptions(), collections=["zuzhibu"])
+    assert not again.sources
+    assert second.get("sub-1").text == template(TEMPLATE)[:800]  # templates' sub-1 stays
+    with pytest.raises(ReferenceNotFoundError):
+        second.get("sub-1", "zuzhibu")
+
+
+def test_requests_a_minute_are_counted_in_the_store_under_its_prefix(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """A store address with options (?acks=, ?prefix=) also serves the rate limiter, whose
+    counts are kept under the store's prefix: two servers on one store count together."""
+    url = f"{redis_server.url}?acks=0&prefix=svc:"
+    apps = [create_app(isolated_settings(tmp_path / name, store=url, rate_per_minute=2))
+            for name in ("one", "two")]
+    with TestClient(apps[0]) as first, TestClient(apps[1]) as second:
+        assert first.get("/v1/references").status_code == 200
+        assert second.get("/v1/references").status_code == 200
+        limited = first.get("/v1/references")
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limited"
+        client = apps[0].state.service.live.shared.client
+        assert [k for k in client.scan_iter(b"*limits*")]
+        assert all(k.startswith(b"svc:limits") for k in client.scan_iter(b"*limits*"))
+
+
 def test_the_shared_log_keeps_plain_bytes_and_forgets_removed_texts(
         redis_server: RedisServer, tmp_path: Path) -> None:
     """Redis holds streams, hashes of records and ids, and two strings: nothing pickled, each
@@ -235,6 +298,29 @@ def test_redis_down_gives_503_and_recovers(redis_server: RedisServer, tmp_path: 
         found = {m["source"]["id"] for p in client.post("/v1/check", json={"text": NEW_TEXT})
                  .json()["paragraphs"] for m in p["matches"]}
         assert found == {"r3"}
+
+
+def test_a_server_started_while_redis_is_down_serves_once_it_is_back(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Starting needs no store: until Redis is up, checks and readiness answer 503 and the
+    metrics are served; then collections and references work without a restart."""
+    redis_server.stop()
+    app = create_app(isolated_settings(tmp_path, store=redis_server.url, api_keys="k"))
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503
+        assert client.post("/v1/check", json={"text": NEW_TEXT}).status_code == 503
+        assert client.get("/v1/collections", headers=auth).status_code == 503
+        assert client.get("/metrics").status_code == 200
+        redis_server.start()
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/collections", headers=auth,
+                           json={"name": "later"}).status_code == 201
+        assert client.post("/v1/collections/later/references", headers=auth,
+                           json={"id": "r1", "text": NEW_TEXT}).status_code == 201
+        found = client.post("/v1/check", headers=auth, params={"collections": ["later"]},
+                            json={"text": NEW_TEXT}).json()
+        assert [s["id"] for s in found["sources"]] == ["later/r1"]
 
 
 def test_redis_written_otherwise_is_refused(redis_server: RedisServer, tmp_path: Path) -> None:

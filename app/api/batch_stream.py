@@ -16,14 +16,14 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app.api import metrics
-from app.api.recording import Service, record_batch
+from app.api.recording import Readable, Service, record_batch
 from app.api.uploads import Uploaded, with_documents
 from app.core import ChachongError, CheckOptions
 from app.core.schema import ReportResult
@@ -46,10 +46,13 @@ def _line(event: dict[str, Any]) -> bytes:
 
 def stream_batch(service: Service, history: CheckHistory | None,
                  reports: list[tuple[str, str, str]], options: CheckOptions,
-                 overrides: CheckOverrides, uploaded: Uploaded | None = None
-                 ) -> StreamingResponse:
+                 overrides: CheckOverrides, uploaded: Uploaded | None = None, *,
+                 compared: list[str], owner: str | None, readable: Readable,
+                 on_kept: Callable[[str | None], None]) -> StreamingResponse:
     """``reports``: (id, file name, text) in order; ``uploaded``: the files they were read
-    from, when they were uploaded (each result then says how its file was read)."""
+    from, when they were uploaded (each result then says how its file was read);
+    ``compared``: the collections; ``on_kept`` writes the audit entry (with the kept check's
+    id) before the last line goes out."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     gone = threading.Event()
@@ -69,14 +72,15 @@ def stream_batch(service: Service, history: CheckHistory | None,
     def work() -> None:
         try:
             cross = service.cross_check([(rid, text) for rid, _, text in reports], options,
-                                        on_report)
+                                        on_report, compared)
             if uploaded is not None:
                 cross = with_documents(cross, uploaded)
             metrics.CHECKS.inc(len(reports))
             if gone.is_set():
                 return
-            kept = (record_batch(history, service, reports, cross, overrides)
-                    if history is not None else None)
+            kept = (record_batch(history, service, reports, cross, overrides, owner=owner,
+                                 readable=readable) if history is not None else None)
+            on_kept(kept[0] if kept else None)
             put({"event": "done", "check": kept[0] if kept else None,
                  "checks": kept[1] if kept else {},
                  "pairs": [p.model_dump(mode="json") for p in cross.pairs]})

@@ -1,9 +1,8 @@
-"""What the routes share: the app's service and settings, access checks as dependencies, and
-reading a body that may be JSON or a multipart form."""
+"""What the routes share: the app's service and settings, and reading a body that may be JSON or
+a multipart form. Access decisions are in ``app.api.access``."""
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Annotated, Any, TypeVar
 
@@ -39,41 +38,6 @@ def settings_of(request: Request) -> Settings:
 
 def history_of(request: Request) -> CheckHistory:
     return request.app.state.history
-
-
-# --- access -----------------------------------------------------------------------------------
-
-def _key_ok(request: Request) -> bool:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return False
-    # compare against every key, in constant time, so timing reveals nothing
-    matches = [hmac.compare_digest(token.encode(), k.encode()) for k in settings_of(request).keys]
-    return any(matches)
-
-
-def require_key(request: Request) -> None:
-    if not request.headers.get("authorization"):
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <API key>'",
-                       {"WWW-Authenticate": "Bearer"})
-    if not _key_ok(request):
-        raise ApiError(403, "forbidden", "the API key is not valid")
-
-
-def require_writer(request: Request) -> None:
-    """A dependency of every route that changes the corpus."""
-    if not settings_of(request).keys:
-        raise ApiError(403, "writes_disabled",
-                       "changing the corpus needs an API key, and none is configured: set "
-                       "CHACHONG_API_KEYS=<key> when starting the server")
-    require_key(request)
-
-
-def require_reader(request: Request) -> None:
-    """A dependency of checks and reads: open unless CHACHONG_PROTECT_READS is set."""
-    if settings_of(request).protect_reads:
-        require_key(request)
 
 
 # --- bodies -----------------------------------------------------------------------------------

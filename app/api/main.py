@@ -25,11 +25,13 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.access import AuditLog, KeyStore
 from app.api import metrics
+from app.api.access import RateLimits
 from app.api.errors import ApiError, error_response, status_of
 from app.api.limits import BodySizeLimit
 from app.api.models import BatchRequest, CheckRequest, ReferenceBatch, ReferenceIn
-from app.api.routers import checks, history, operations, pages, references
+from app.api.routers import audit, checks, collections, history, keys, operations, pages, references
 from app.core import ChachongError, build_index, load_corpus
 from app.core.errors import StoreUnavailableError
 from app.history import CheckHistory
@@ -63,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     with contextlib.suppress(StoreUnavailableError):  # answered 503 until the store is back
         migrate_store(settings.data, service.live)
         migrate_redis(service.live)
-    metrics.CORPUS_SIZE.set(service.size())
+        metrics.CORPUS_SIZE.set(service.size())  # the collections' registry is in the store
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.history = CheckHistory(settings.data, settings.history_days, settings.history_max)
     app.state.history.purge()
+    app.state.keys = KeyStore(settings.data)
+    app.state.audit = AuditLog(settings.data)
+    app.state.limits = RateLimits(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
@@ -93,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            expose_headers=["Content-Location", "Location"])
     app.middleware("http")(_observe)
     _add_error_handlers(app)
-    for module in (pages, operations, checks, history, references):
+    for module in (pages, operations, checks, history, references, collections, keys, audit):
         app.include_router(module.router)
     pages.mount_static(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

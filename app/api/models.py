@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.collections import NAME_PATTERN
 from app.core.schema import CheckResult, CrossResult
 from app.history import CheckSummary
 from app.options import CheckOverrides
@@ -106,3 +109,80 @@ class CheckPage(BaseModel):
     offset: int
     limit: int
     items: list[CheckSummary]
+
+
+# --- collections, keys and the audit trail ---------------------------------------------------
+
+class CollectionIn(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, examples=["zuzhibu"],
+                      description="Lower-case letters, digits, '-' and '_'; 63 at most.")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    references: int
+    scopes: list[str] = Field(description="What the caller may do in it.")
+
+
+class CollectionList(BaseModel):
+    items: list[CollectionOut]
+
+
+Scope = Literal["check", "read", "write", "admin"]
+
+
+class KeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["组织部 reviewers"],
+                      description="Who holds the key (shown in lists, never used to decide).")
+    scopes: list[Scope] = Field(min_length=1, examples=[["check", "read"]])
+    collections: list[str] = Field(default_factory=list, max_length=100,
+                                   examples=[["templates", "zuzhibu"]],
+                                   description="The collections it may use ('*': all, also "
+                                   "those made later); missing ones are made.")
+    rate: int | None = Field(None, ge=1, le=1_000_000, description="Requests a minute (default: "
+                             "the server's CHACHONG_RATE_PER_MINUTE).")
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name != "*" and not re.match(NAME_PATTERN, name):
+                raise ValueError(f"'{name}' is not a collection name")
+        return names
+
+
+class KeyOut(BaseModel):
+    id: str = Field(examples=["3f9a0c1d2e4b"])
+    name: str
+    scopes: list[str]
+    collections: list[str]
+    rate: int | None
+    created: datetime
+    revoked: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself, shown this once: only its digest is kept.")
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    time: datetime
+    key: str | None = Field(description="The key's id; null for a caller without a key.")
+    action: str = Field(description="The operation (its operation id).", examples=["check"])
+    outcome: Literal["ok", "denied"]
+    status: int
+    collection: str | None
+    target: str | None = Field(description="The ids concerned, comma-separated.")
+    client: str | None
+
+
+class AuditPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[AuditEntryOut]

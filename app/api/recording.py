@@ -2,11 +2,14 @@
 
 A record carries the full text of each source a report copied from (read from the corpus, or
 from the batch for a report copied from another report of it), so its permalink shows the same
-side-by-side view whatever later happens to the corpus.
+side-by-side view whatever later happens to the corpus (until a source is deleted: its text then
+leaves the record). Only the texts of collections the caller may read are kept: of a source it
+may only check against, the record holds the copied passages, as the answer did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.core import CheckResult, CrossResult
@@ -25,6 +28,11 @@ def pasted_title(text: str) -> str:
     return first if len(first) <= PASTED_TITLE else first[: PASTED_TITLE - 1] + "…"
 
 Service = CorpusService
+Readable = Callable[[str | None], bool]  # whether the caller may read a collection's texts
+
+
+def _everything(_: str | None) -> bool:
+    return True
 
 
 def options_record(overrides: CheckOverrides) -> dict[str, Any]:
@@ -33,15 +41,17 @@ def options_record(overrides: CheckOverrides) -> dict[str, Any]:
     return overrides.model_dump(include=fields, exclude_defaults=True, mode="json")
 
 
-def _sources(service: Service, result: CheckResult,
+def _sources(service: Service, result: CheckResult, readable: Readable,
              batch: dict[str, str] | None = None) -> dict[str, SourceText]:
     out: dict[str, SourceText] = {}
     for share in result.sources:
-        if batch is not None and share.id in batch:
+        if batch is not None and share.collection is None and share.id in batch:
             out[share.id] = SourceText(title=share.title, text=batch[share.id])
             continue
+        if not readable(share.collection):
+            continue
         try:
-            ref = service.get(share.id)
+            ref = service.get_source(share.id)
         except ChachongError:  # deleted since: the record keeps the matched passages only
             continue
         out[share.id] = SourceText(title=ref.display_title, text=ref.text)
@@ -49,14 +59,17 @@ def _sources(service: Service, result: CheckResult,
 
 
 def record_report(history: CheckHistory, service: Service, text: str, title: str | None,
-                  result: CheckResult, overrides: CheckOverrides) -> str | None:
-    """Keep one check; its id, or None when the history is off."""
+                  result: CheckResult, overrides: CheckOverrides, *, owner: str | None = None,
+                  readable: Readable = _everything, stored: str | None = None) -> str | None:
+    """Keep one check (``stored``: the source key it was also stored as); its id, or None
+    when the history is off."""
     if not history.enabled:
         return None
     check_id = new_check_id()
-    body = ReportBody(text=text, result=result, sources=_sources(service, result),
+    body = ReportBody(text=text, result=result, sources=_sources(service, result, readable),
                       options=options_record(overrides))
-    history.save_report(check_id, (title or pasted_title(text))[:TITLE_MAX], body)
+    history.save_report(check_id, (title or pasted_title(text))[:TITLE_MAX], body, owner=owner,
+                        stored=stored)
     return check_id
 
 
@@ -66,8 +79,8 @@ def batch_title(ids: list[str]) -> str:
 
 
 def record_batch(history: CheckHistory, service: Service, reports: list[tuple[str, str, str]],
-                 cross: CrossResult, overrides: CheckOverrides
-                 ) -> tuple[str, dict[str, str]] | None:
+                 cross: CrossResult, overrides: CheckOverrides, *, owner: str | None = None,
+                 readable: Readable = _everything) -> tuple[str, dict[str, str]] | None:
     """Keep a batch and each of its reports ((id, file name, text) in the batch's order): the
     batch's id and each report's (by report id), or None when the history is off."""
     if not history.enabled:
@@ -77,9 +90,9 @@ def record_batch(history: CheckHistory, service: Service, reports: list[tuple[st
     rows = []
     for check_id, (rid, name, text), done in zip(ids, reports, cross.reports, strict=True):
         body = ReportBody(text=text, result=done.result, report_id=rid,
-                          sources=_sources(service, done.result, texts))
+                          sources=_sources(service, done.result, readable, texts))
         rows.append((check_id, name[:TITLE_MAX], body))
     batch_id = new_check_id()
     history.save_batch(batch_id, batch_title([rid for rid, _, _ in reports]), rows, cross.pairs,
-                       options_record(overrides))
+                       options_record(overrides), owner=owner)
     return batch_id, {rid: check_id for check_id, (rid, _, _) in zip(ids, reports, strict=True)}

@@ -6,6 +6,7 @@ seconds per search (every reference is read), where an index of the metadata wou
 
 from __future__ import annotations
 
+from app.collections import TEMPLATES
 from app.service import CorpusService, Summary
 
 CHUNK = 500
@@ -19,13 +20,13 @@ def matches(ref: Summary, query: str) -> bool:
     return all(word in haystack for word in query.casefold().split())
 
 
-def search(service: CorpusService, query: str, offset: int,
-           limit: int) -> tuple[int, list[Summary]]:
+def search(service: CorpusService, query: str, offset: int, limit: int,
+           collection: str = TEMPLATES) -> tuple[int, list[Summary]]:
     """(how many match, the page of them from ``offset``), in id order."""
-    total, _ = service.list(0, 1)
+    total, _ = service.list(0, 1, collection)
     found, page = 0, []
     for start in range(0, total, CHUNK):
-        _, refs = service.list(start, CHUNK)
+        _, refs = service.list(start, CHUNK, collection)
         for ref in refs:
             if matches(ref, query):
                 if offset <= found < offset + limit:

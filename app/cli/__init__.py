@@ -1,4 +1,5 @@
-"""Command line: ``chachong check``, ``chachong index build|add|verify`` and ``chachong serve``.
+"""Command line: ``chachong check``, ``chachong index build|add|verify``, ``chachong serve``,
+``chachong keys create|list|revoke`` and ``chachong audit export``.
 
 Exit codes: 0 every report at or under the threshold, 1 any report over it, 2 bad input or usage.
 The commands' signatures are here; what they do is in ``checking``, ``indexing`` and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime  # typer reads the annotations when the commands are made
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Find near-copied boilerplate in Chinese work reports.")
 index_app = typer.Typer(no_args_is_help=True, help="Build a saved index of a reference corpus.")
 app.add_typer(index_app, name="index")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of a server's data folder.")
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail of a server's data folder.")
+app.add_typer(audit_app, name="audit")
+DataOption = Annotated[Path | None, typer.Option(help="The server's data folder (default: "
+                                                 "CHACHONG_DATA, or ./data).")]
 
 
 @app.command()
@@ -149,6 +157,54 @@ def serve(
     from .serving import run_server
 
     run_server(corpus, index, data, host, port, workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who holds the key (shown in lists).")],
+    scope: Annotated[list[str], typer.Option(help="check, read, write or admin (repeatable).")],
+    collection: Annotated[list[str] | None, typer.Option(
+        help="A collection the key may use, made if missing (repeatable; '*' for all).")]
+    = None,
+    rate: Annotated[int | None, typer.Option(min=1, help="Requests a minute (default: the "
+                                             "server's CHACHONG_RATE_PER_MINUTE).")] = None,
+    data: DataOption = None,
+) -> None:
+    """Make a key; it is printed once, on standard output, and only its digest is kept."""
+    from .keys import create
+
+    create(name, scope, collection or [], rate, data)
+
+
+@keys_app.command("list")
+def keys_list(data: DataOption = None,
+              as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
+    """Every key (revoked ones too), without secrets."""
+    from .keys import list_keys
+
+    list_keys(data, as_json)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")],
+                data: DataOption = None) -> None:
+    """Revoke a key: every server worker refuses it at its next request."""
+    from .keys import revoke
+
+    revoke(key_id, data)
+
+
+@audit_app.command("export")
+def audit_export(
+    data: DataOption = None,
+    since: Annotated[datetime | None, typer.Option(help="Entries from this time on.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard "
+                                                "output.")] = None,
+) -> None:
+    """Every entry of the audit trail as JSON lines, oldest first."""
+    from .keys import export
+
+    export(data, since, output)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from app.collections import label_sources
 from app.core import (
     ChachongError,
     CheckResult,
@@ -66,6 +67,8 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
             raise fail("--cross needs reports with distinct file names (their ids)")
         try:
             crossed = cross_check([(p.stem, t) for p, t, _ in texts], ref_index, options)
+            for done in crossed.reports:  # the corpus is what a server calls templates
+                label_sources(done.result, stems)
         except ChachongError as exc:
             raise fail(str(exc)) from None
         crossed = crossed.model_copy(update={"reports": [
@@ -75,7 +78,7 @@ def run_check(paths: list[Path], *, corpus: Path | None, index: Path | None,
         failed = any(r.result.verdict == "fail" for r in crossed.reports)
         raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
     reports: list[Report] = [
-        (p, t, check_text(t, ref_index, options, title=p.name).model_copy(
+        (p, t, label_sources(check_text(t, ref_index, options, title=p.name)).model_copy(
             update={"document": d.info()})) for p, t, d in texts]
     try:
         emit(reports, fmt, output, lang)

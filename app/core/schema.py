@@ -23,6 +23,9 @@ def _verbatim() -> list[CopyKind]:
 class SourcePassage(BaseModel):
     id: str = Field(description="Reference document id (its file name without extension).")
     title: str
+    collection: str | None = Field(None, description="The service's collection the source is "
+                                   "in (null outside the service, and for a report of the same "
+                                   "batch).")
     start: int = Field(description="Start of the copied passage in the reference text.")
     end: int
     text: str
@@ -88,6 +91,7 @@ class Formula(BaseModel):
 class SourceShare(BaseModel):
     id: str
     title: str
+    collection: str | None = Field(None, description="As in a match's source.")
     tags: dict[str, str] = {}
     copied_chars: int
     copy_ratio: float = Field(ge=0, le=1, description="Share of the report copied from it.")

@@ -148,6 +148,7 @@ class LiveIndex:
             hit = np.isin(seq, targets) if len(targets) else np.zeros(len(seq), bool)
             base_dead = self.folder.deletes(self._entry(part.segment.name))
             dead = hit if base_dead is None else base_dead | hit
+            part.segment.forget(np.flatnonzero(dead))
             parts.append(SegmentPart(part.segment, self.slot_base, dead))
         self._segment_parts = parts
 

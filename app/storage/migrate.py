@@ -60,6 +60,7 @@ def migrate_redis(live: LiveIndex) -> int:
     shared = live.shared
     if shared is None or shared.cluster:  # the earlier release did not run on a cluster
         return 0
+    shared.reach()  # unreachable: StoreUnavailableError, as every use of the store
     client = shared.client
     if client.exists(MIGRATED_KEY) or not client.exists(f"{OLD_REDIS}ids:"):
         return 0

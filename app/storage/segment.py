@@ -251,6 +251,10 @@ class _Cache:
                 self.items.move_to_end(key)
             return value
 
+    def drop(self, key: tuple[int, int]) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+
     def put(self, key: tuple[int, int], value: object) -> None:
         with self.lock:
             self.items[key] = value
@@ -395,6 +399,13 @@ class Segment:
             found = source_document(self.ref(number).text)
             _DOCS.put(key, found)
         return found  # type: ignore[return-value]
+
+    def forget(self, numbers: np.ndarray) -> None:
+        """Drop removed documents from this process's caches: a deleted text stays only in
+        the segment's files, until a merge leaves it out."""
+        for number in numbers.tolist():
+            for cache in (_CHARS, _REFS, _DOCS):
+                cache.drop((self._key, number))
 
     def number_of(self, doc_id: str) -> int | None:
         with self._db_lock:

@@ -25,6 +25,7 @@ not lose it. While Redis is unreachable (a failover in progress) requests answer
 from __future__ import annotations
 
 import contextlib
+import copy
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -126,6 +127,14 @@ class SharedLog:
         self._remove = self.client.register_script(_REMOVE)
         self._layout_checked = False
 
+    def with_prefix(self, prefix: str) -> SharedLog:
+        """The log kept under another key prefix of the same store (a collection's), on the
+        same connections."""
+        other = copy.copy(self)
+        other.prefix = prefix
+        other._layout_checked = False
+        return other
+
     def _keys(self, partition: int) -> list[str]:
         tag = f"{self.prefix}{{{partition}}}"
         return [f"{tag}:log", f"{tag}:records", f"{tag}:ids"]
@@ -160,6 +169,10 @@ class SharedLog:
 
     def ping(self) -> None:
         self.check_layout()
+        self.reach()
+
+    def reach(self) -> None:
+        """StoreUnavailableError unless the store answers (its layout unchecked)."""
         self._call(self.client.ping)
 
     # -- changes -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""One router per resource: checks, history, references, operations, pages."""
+"""One router per resource: checks, history, references, collections, keys, audit, operations,
+pages."""
 
-from . import checks, history, operations, pages, references
+from . import audit, checks, collections, history, keys, operations, pages, references
 
-__all__ = ["checks", "history", "operations", "pages", "references"]
+__all__ = ["audit", "checks", "collections", "history", "keys", "operations", "pages",
+           "references"]

@@ -16,6 +16,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.api import metrics
+from app.api.access import (
+    allow,
+    audit,
+    audit_of,
+    check_collections,
+    client_of,
+    operation,
+    principal_of,
+    rate_limited,
+    readable,
+)
 from app.api.batch_stream import stream_batch
 from app.api.deps import (
     TITLE_MAX,
@@ -25,8 +36,6 @@ from app.api.deps import (
     options_of,
     read_form,
     read_json,
-    require_reader,
-    require_writer,
     service_of,
     validated,
     wants_html,
@@ -37,19 +46,24 @@ from app.api.models import BatchRequest, CheckRequest, ReferenceIn
 from app.api.recording import record_batch, record_report
 from app.api.responses import BATCH_FORMATS, ERRORS, HTML_TOO, PDF_TOO
 from app.api.uploads import Uploaded, report_ids, with_documents
+from app.collections import TEMPLATES, source_key
 from app.core import CheckResult, CrossResult, Reference, require_text
 from app.core.readers import Extracted
 from app.reports.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 from app.reports.html import render_batch_html, render_html
 from app.reports.pdf import render_batch_pdf, render_pdf
 
-router = APIRouter(tags=["checks"], dependencies=[Depends(require_reader)])
+router = APIRouter(tags=["checks"], dependencies=[Depends(rate_limited)])
 
 KeepParam = Annotated[bool, Query(
     alias="history", description="Keep the result in the check history, with a permalink "
     "(the answer's Content-Location, /v1/checks/{id}); false keeps nothing.")]
 LangParam = Annotated[Literal["zh-CN", "en"], Query(
     description="Language of the html and pdf reports and of the spreadsheets.")]
+CollectionsParam = Annotated[list[str] | None, Query(
+    max_length=16, description="Collections to compare the report with (repeat the "
+    "parameter); default: the server's CHACHONG_CHECK_COLLECTIONS, every collection the key "
+    "may check.")]
 
 
 @router.post("/v1/check", operation_id="check", response_model=CheckResult,
@@ -77,28 +91,37 @@ async def check(request: Request,
                     "'Accept: text/html' asks for html too.")] = None,
                 lang: LangParam = "zh-CN",
                 keep: KeepParam = True,
+                collections: CollectionsParam = None,
+                store_in: Annotated[str, Query(max_length=63, description="The collection to "
+                                               "store the report in (with store=true).")]
+                = TEMPLATES,
                 ocr: OcrParam = False,
                 ) -> Response | CheckResult:
     service = service_of(request)
     body, document = await _check_body(request, ocr)
     if store:
-        require_writer(request)
+        await run_in_threadpool(allow, request, "write", store_in)
+    compared = await run_in_threadpool(check_collections, request, collections)
     options = options_of(request, body)
     ref = (validated(ReferenceIn, {"id": ref_id or f"report-{time.time_ns()}",
                                    "text": body.text, "title": body.title or "",
                                    "source": "checked report"}) if store else None)
-    result = await run_in_threadpool(service.check, body.text, options, body.title)
+    result = await run_in_threadpool(service.check, body.text, options, body.title, compared)
     if document is not None:
         result = result.model_copy(update={"document": document.info()})
     metrics.CHECKS.inc()
     stored_id: str | None = None
     if ref is not None:
         await run_in_threadpool(service.add, Reference(ref.id, ref.text, ref.title,
-                                                       ref.source, ref.tags))
+                                                       ref.source, ref.tags), store_in)
         stored_id = ref.id
     # kept last: a request that fails keeps nothing
-    check_id = (await run_in_threadpool(record_report, history_of(request), service, body.text,
-                                        body.title, result, body) if keep else None)
+    check_id = (await run_in_threadpool(
+        record_report, history_of(request), service, body.text, body.title, result, body,
+        owner=principal_of(request).key_id, readable=lambda c: readable(request, c),
+        stored=source_key(store_in, stored_id) if stored_id else None) if keep else None)
+    await audit(request, collection=",".join(compared), target=",".join(
+        t for t in (check_id, stored_id and source_key(store_in, stored_id)) if t) or None)
     response: Response
     if fmt == "pdf":
         pdf = await run_in_threadpool(render_pdf, result, body.text, lang, body.title)
@@ -112,7 +135,9 @@ async def check(request: Request,
         response.headers["Content-Location"] = f"/v1/checks/{check_id}"
     if stored_id is not None:
         # ids may be Chinese; a header carries only latin-1, so the path is percent-encoded
-        response.headers["Location"] = f"/v1/references/{quote(stored_id, safe='')}"
+        place = "/v1/references" if store_in == TEMPLATES else \
+            f"/v1/collections/{store_in}/references"
+        response.headers["Location"] = f"{place}/{quote(stored_id, safe='')}"
     return response
 
 
@@ -163,6 +188,7 @@ async def check_batch(request: Request,
                           "the pairs.")] = None,
                       lang: LangParam = "zh-CN",
                       keep: KeepParam = True,
+                      collections: CollectionsParam = None,
                       ocr: OcrParam = False,
                       ) -> Response | CrossResult:
     kind = media_type(request)
@@ -182,20 +208,36 @@ async def check_batch(request: Request,
         raise ApiError(415, "unsupported_media_type",
                        "send application/json {\"reports\": [...]} or multipart 'files'")
     body = validated(BatchRequest, raw)
+    compared = await run_in_threadpool(check_collections, request, collections)
     options = options_of(request, body)
     reports = [(r.id, (names[i] if names else r.id), require_text(r.text, r.id))
                for i, r in enumerate(body.reports)]
     service = service_of(request)
     history = history_of(request) if keep else None
+    who = principal_of(request)
+
+    def may_read(collection: str | None) -> bool:
+        return readable(request, collection)
+
     if fmt == "ndjson":
-        return stream_batch(service, history, reports, options, body, uploaded)
+        log, action, client = audit_of(request), operation(request), client_of(request)
+
+        def on_kept(check_id: str | None) -> None:
+            log.record(key=who.key_id, action=action, collection=",".join(compared),
+                       target=check_id, client=client)
+
+        return stream_batch(service, history, reports, options, body, uploaded,
+                            compared=compared, owner=who.key_id, readable=may_read,
+                            on_kept=on_kept)
     cross = await run_in_threadpool(service.cross_check, [(rid, text) for rid, _, text in reports],
-                                    options)
+                                    options, None, compared)
     if uploaded is not None:
         cross = with_documents(cross, uploaded)
     metrics.CHECKS.inc(len(reports))
-    kept = (await run_in_threadpool(record_batch, history, service, reports, cross, body)
+    kept = (await run_in_threadpool(record_batch, history, service, reports, cross, body,
+                                    owner=who.key_id, readable=may_read)
             if history is not None else None)
+    await audit(request, collection=",".join(compared), target=kept[0] if kept else None)
     response = await _batch_response(request, cross, fmt, lang, kept)
     if kept is not None:
         response.headers["Content-Location"] = f"/v1/checks/{kept[0]}"

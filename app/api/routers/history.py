@@ -1,7 +1,9 @@
 """The check history: every check kept for CHACHONG_HISTORY_DAYS days, by its id.
 
-A kept check is read by whoever may read (open unless CHACHONG_PROTECT_READS; its id is 96
-random bits, so only those given its link find it) and deleted with a key.
+A kept check belongs to the key that made it: that key and admin keys see it, list it and may
+delete it. A check made without a key is seen by whoever may check without one (its id is 96
+random bits, so only those given its link find it; open unless CHACHONG_PROTECT_READS) and
+deleted with an admin key. Another caller gets 404, as for a check that does not exist.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.deps import history_of, require_reader, require_writer
+from app.api.access import audit, may_read_checks, needs_key, principal_of, rate_limited, sees
+from app.api.deps import history_of
 from app.api.errors import ApiError
 from app.api.files import PDF, file_response
 from app.api.models import CheckPage, CheckRecord
 from app.api.responses import BATCH_FORMATS, ERRORS
-from app.history import PartOfBatchError, StoredBatch, StoredReport
+from app.history import EVERYONE, PartOfBatchError, StoredBatch, StoredReport
 from app.reports.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 from app.reports.html import render_batch_html, render_html
 from app.reports.pdf import render_batch_pdf, render_pdf
 
-router = APIRouter(tags=["history"])
+router = APIRouter(tags=["history"], dependencies=[Depends(rate_limited)])
 
 CheckId = Annotated[str, Path(max_length=64, description="The id a check was given.",
                               examples=["a8Zr3kQm0xYp1cV7"])]
@@ -32,7 +35,7 @@ CheckId = Annotated[str, Path(max_length=64, description="The id a check was giv
 def stored_check(request: Request, check_id: str) -> StoredReport | StoredBatch:
     history = history_of(request)
     found = history.get(check_id)
-    if found is None:
+    if found is None or not sees(principal_of(request), found.summary.owner):
         days = f"{history.days:g}"
         raise ApiError(404, "not_found", f"no check with id '{check_id}' (checks are kept "
                        f"{days} days, and may have been deleted)" if history.enabled else
@@ -51,18 +54,20 @@ def record_of(stored: StoredReport | StoredBatch) -> CheckRecord:
 
 
 @router.get("/v1/checks", operation_id="list_checks", response_model=CheckPage,
-            responses=ERRORS, summary="Recent checks, newest first (paged)",
-            dependencies=[Depends(require_reader)])
+            responses=ERRORS, summary="Recent checks, newest first (paged): the caller's own, "
+            "or everyone's for an admin key", dependencies=[Depends(may_read_checks)])
 async def list_checks(request: Request, offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CheckPage:
-    total, items = await run_in_threadpool(history_of(request).recent, offset, limit)
+    who = principal_of(request)
+    total, items = await run_in_threadpool(history_of(request).recent, offset, limit,
+                                           EVERYONE if who.admin else who.key_id)
     return CheckPage(total=total, offset=offset, limit=limit, items=items)
 
 
 @router.get("/v1/checks/{check_id}", operation_id="get_check", response_model=CheckRecord,
             responses={**ERRORS, **BATCH_FORMATS},
             summary="A kept check: JSON, its html or pdf report, or a batch's table",
-            dependencies=[Depends(require_reader)])
+            dependencies=[Depends(may_read_checks)])
 async def get_check(request: Request, check_id: CheckId,
                     fmt: Annotated[Literal["json", "html", "pdf", "csv", "xlsx"], Query(
                         alias="format", description="json (default), html, pdf; csv and xlsx "
@@ -113,8 +118,12 @@ async def _batch_answer(request: Request, stored: StoredBatch, fmt: str, lang: s
 
 @router.delete("/v1/checks/{check_id}", operation_id="delete_check", status_code=204,
                responses=ERRORS, summary="Delete a kept check (a batch with its reports)",
-               dependencies=[Depends(require_writer)])
+               dependencies=[Depends(needs_key)])
 async def delete_check(request: Request, check_id: CheckId) -> Response:
+    """The key that made it or an admin key; a check made without a key, an admin key."""
+    found = await run_in_threadpool(history_of(request).get, check_id)
+    if found is None or not sees(principal_of(request), found.summary.owner):
+        raise ApiError(404, "not_found", f"no check with id '{check_id}'")
     try:
         deleted = await run_in_threadpool(history_of(request).delete, check_id)
     except PartOfBatchError as exc:
@@ -122,4 +131,5 @@ async def delete_check(request: Request, check_id: CheckId) -> Response:
                        f"'{exc.batch}'; delete the batch") from None
     if not deleted:
         raise ApiError(404, "not_found", f"no check with id '{check_id}'")
+    await audit(request, target=check_id, status=204)
     return Response(status_code=204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -10,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.api import metrics
 from app.api.deps import service_of, settings_of
 from app.api.models import ErrorResponse
+from app.core.errors import StoreUnavailableError
 from app.core.readers.ocr import missing as ocr_missing
 from app.core.readers.office import soffice
 from app.settings import Settings
@@ -48,5 +51,7 @@ def readers(settings: Settings) -> dict[str, object]:
             response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def prometheus(request: Request) -> Response:
-    metrics.CORPUS_SIZE.set(service_of(request).size())
+    # the collections' registry may be in a shared store: while it is away the last size stays
+    with contextlib.suppress(StoreUnavailableError):
+        metrics.CORPUS_SIZE.set(await run_in_threadpool(service_of(request).size))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -13,20 +13,27 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api.access import (
+    allow,
+    check_collections,
+    may_read_checks,
+    principal_of,
+    rate_limited,
+    readable,
+)
 from app.api.deps import (
     LIST_FIELDS,
     TITLE_MAX,
     history_of,
     options_of,
     read_form,
-    require_reader,
     service_of,
     settings_of,
     validated,
@@ -37,6 +44,7 @@ from app.api.recording import record_batch, record_report
 from app.api.routers.history import stored_check
 from app.api.search import search
 from app.api.uploads import report_ids, with_documents
+from app.collections import TEMPLATES
 from app.core import ChachongError, CheckResult, CrossResult, require_text
 from app.core.readers import (
     ARCHIVE_SUFFIX,
@@ -46,12 +54,12 @@ from app.core.readers import (
 from app.core.readers import (
     SUPPORTED as DOCUMENT_SUFFIXES,
 )
-from app.history import StoredBatch, StoredReport
+from app.history import EVERYONE, StoredBatch, StoredReport
 from app.reports.html import LABELS, render_batch_html, render_html, report_context, source_colours
 from app.web.compare import compare
 from app.web.render import STATIC, render_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limited)])
 PAGE_SIZE = 50
 MATRIX_MAX = 40  # reports; a larger batch shows the list of pairs only
 
@@ -128,7 +136,7 @@ def _form_options(fields: dict[str, object]) -> tuple[dict[str, object], str, bo
 @router.post("/")
 async def check_form(request: Request) -> Response:
     async def make() -> Response:
-        require_reader(request)
+        compared = await run_in_threadpool(check_collections, request, None)
         uploaded, fields = await read_form(request, "file")
         fields, lang, keep = _form_options(fields)
         if uploaded.documents:
@@ -140,11 +148,12 @@ async def check_form(request: Request) -> Response:
         body = validated(CheckRequest, {**fields, "text": text})
         service = service_of(request)
         result = await run_in_threadpool(service.check, body.text, options_of(request, body),
-                                         body.title)
+                                         body.title, compared)
         if uploaded.documents:
             result = result.model_copy(update={"document": uploaded.info(0)})
-        check_id = (await run_in_threadpool(record_report, history_of(request), service,
-                                            body.text, body.title, result, body)
+        check_id = (await run_in_threadpool(
+            record_report, history_of(request), service, body.text, body.title, result, body,
+            owner=principal_of(request).key_id, readable=lambda c: readable(request, c))
                     if keep else None)
         if check_id is not None:
             return RedirectResponse(f"/checks/{check_id}?lang={lang}", status_code=303)
@@ -161,7 +170,7 @@ async def batch_page(request: Request) -> HTMLResponse:
 @router.post("/batch")
 async def batch_form(request: Request) -> Response:
     async def make() -> Response:
-        require_reader(request)
+        compared = await run_in_threadpool(check_collections, request, None)
         uploaded, fields = await read_form(request, "files", archives=True)
         if not uploaded.documents:
             raise ApiError(422, "missing_file", "choose the reports to check (or one .zip)")
@@ -174,10 +183,12 @@ async def batch_form(request: Request) -> Response:
         service = service_of(request)
         cross = await run_in_threadpool(service.cross_check,
                                         [(rid, text) for rid, _, text in reports],
-                                        options_of(request, body))
+                                        options_of(request, body), None, compared)
         cross = with_documents(cross, uploaded)
-        kept = (await run_in_threadpool(record_batch, history_of(request), service, reports,
-                                        cross, body) if keep else None)
+        kept = (await run_in_threadpool(
+            record_batch, history_of(request), service, reports, cross, body,
+            owner=principal_of(request).key_id, readable=lambda c: readable(request, c))
+                if keep else None)
         if kept is not None:
             return RedirectResponse(f"/checks/{kept[0]}", status_code=303)
         return HTMLResponse(render_batch_html(cross, lang))
@@ -191,8 +202,9 @@ async def batch_form(request: Request) -> Response:
 async def history_page(request: Request,
                        offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
     async def make() -> Response:
-        require_reader(request)
-        total, items = await run_in_threadpool(history_of(request).recent, offset, PAGE_SIZE)
+        who = await run_in_threadpool(may_read_checks, request)
+        total, items = await run_in_threadpool(history_of(request).recent, offset, PAGE_SIZE,
+                                               EVERYONE if who.admin else who.key_id)
         return render_page("checks.html.j2", total=total, items=items, offset=offset,
                            limit=PAGE_SIZE, query="", **_common(request, "history"))
 
@@ -222,7 +234,7 @@ def _batch_rows(stored: StoredBatch) -> list[dict[str, Any]]:
 @router.get("/checks/{check_id}")
 async def kept_check_page(request: Request, check_id: str, lang: str = "zh-CN") -> Response:
     async def make() -> Response:
-        require_reader(request)
+        await run_in_threadpool(may_read_checks, request)
         stored = await run_in_threadpool(stored_check, request, check_id)
         common = _common(request, "history")
         if isinstance(stored, StoredBatch):
@@ -251,7 +263,7 @@ def _main_source(result: CheckResult) -> str | None:
 @router.get("/checks/{check_id}/compare")
 async def compare_page(request: Request, check_id: str, source: str | None = None) -> Response:
     async def make() -> Response:
-        require_reader(request)
+        await run_in_threadpool(may_read_checks, request)
         stored = await run_in_threadpool(stored_check, request, check_id)
         if not isinstance(stored, StoredReport):
             raise ApiError(422, "not_a_report", "a batch has no side-by-side view; open one of "
@@ -262,7 +274,9 @@ async def compare_page(request: Request, check_id: str, source: str | None = Non
         if source_id is None or source_id not in ids:
             raise ApiError(404, "not_found", f"this check copied nothing from '{source}'"
                            if source else "this check copied from no source")
-        kept = body.sources.get(source_id)
+        share = next(s for s in body.result.sources if s.id == source_id)
+        # the whole source only for a caller who may read its collection
+        kept = body.sources.get(source_id) if readable(request, share.collection) else None
         view = compare(body.text, body.result, source_id, kept.text if kept else None)
         return render_page("compare.html.j2", summary=stored.summary, result=body.result,
                            view=view, colour=source_colours(body.result)[source_id],
@@ -277,7 +291,7 @@ async def compare_page(request: Request, check_id: str, source: str | None = Non
 async def corpus_page(request: Request, q: str = "",
                       offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
     async def make() -> Response:
-        require_reader(request)
+        await run_in_threadpool(allow, request, "read", TEMPLATES)
         service = service_of(request)
         query = q.strip()[:200]
         if query:
@@ -296,7 +310,7 @@ async def corpus_page(request: Request, q: str = "",
 @router.get("/corpus/{ref_id}")
 async def reference_page(request: Request, ref_id: str) -> Response:
     async def make() -> Response:
-        require_reader(request)
+        await run_in_threadpool(allow, request, "read", TEMPLATES)
         service = service_of(request)
         ref = await run_in_threadpool(service.get, ref_id)
         return render_page("reference.html.j2", ref=ref, base=ref_id in service.base,

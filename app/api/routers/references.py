@@ -1,4 +1,7 @@
-"""The reference corpus: list, read, add, delete."""
+"""The references of a collection: list, read, add, delete.
+
+Each route serves ``/v1/collections/{name}/references...`` and, as before collections, the same
+path under ``/v1/references...`` for ``templates``; access is the dependency each declares."""
 
 from __future__ import annotations
 
@@ -10,16 +13,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from app.api import metrics
+from app.api.access import audit, collection_of, needs, needs_default, rate_limited
 from app.api.deps import (
     TITLE_MAX,
     OcrParam,
+    history_of,
     media_type,
     parse_tags,
     read_form,
     read_json,
-    require_reader,
-    require_writer,
     service_of,
     settings_of,
     summary,
@@ -38,15 +40,21 @@ from app.api.models import (
 from app.api.responses import ERRORS
 from app.api.search import search
 from app.api.uploads import documents_of, report_ids
+from app.collections import source_key
 from app.core import Reference, require_text
 from app.core.readers import is_archive
 
-router = APIRouter(tags=["references"])
+router = APIRouter(tags=["references"], dependencies=[Depends(rate_limited)])
+IN_COLLECTION = "/v1/collections/{name}/references"
 
 
 @router.get("/v1/references", operation_id="list_references", response_model=ReferencePage,
-            responses=ERRORS, summary="List references (paged), or find them",
-            dependencies=[Depends(require_reader)])
+            responses=ERRORS, summary="List the references of templates (paged), or find them",
+            dependencies=[Depends(needs_default("read"))])
+@router.get(IN_COLLECTION, operation_id="list_in_collection",
+            response_model=ReferencePage, responses=ERRORS,
+            summary="List the references of a collection (paged), or find them",
+            dependencies=[Depends(needs("read"))])
 async def list_references(request: Request,
                           offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -55,26 +63,32 @@ async def list_references(request: Request,
                               "source or tags (key=value) hold every word of this.",
                               examples=["kind=template"])] = None) -> ReferencePage:
     service = service_of(request)
+    collection = collection_of(request)
     if q and q.strip():
-        total, found = await run_in_threadpool(search, service, q.strip(), offset, limit)
+        total, found = await run_in_threadpool(search, service, q.strip(), offset, limit,
+                                               collection)
     else:
-        total, found = await run_in_threadpool(service.list, offset, limit)
+        total, found = await run_in_threadpool(service.list, offset, limit, collection)
     return ReferencePage(total=total, offset=offset, limit=limit,
                          items=[ReferenceSummary(**vars(s)) for s in found])
 
 
 @router.get("/v1/references/{ref_id}", operation_id="get_reference",
-            response_model=ReferenceOut, responses=ERRORS, summary="One reference with its text",
-            dependencies=[Depends(require_reader)])
+            response_model=ReferenceOut, responses=ERRORS,
+            summary="One reference of templates with its text",
+            dependencies=[Depends(needs_default("read"))])
+@router.get(IN_COLLECTION + "/{ref_id}", operation_id="get_in_collection",
+            response_model=ReferenceOut, responses=ERRORS,
+            summary="One reference of a collection with its text",
+            dependencies=[Depends(needs("read"))])
 async def get_reference(request: Request, ref_id: str) -> ReferenceOut:
-    ref = service_of(request).get(ref_id)
+    ref = await run_in_threadpool(service_of(request).get, ref_id, collection_of(request))
     return ReferenceOut(**summary(ref).model_dump(), text=ref.text)
 
 
-@router.post("/v1/references", operation_id="add_reference", status_code=201,
-             response_model=ReferenceSummary, responses=ERRORS,
-             summary="Add a reference (JSON, or multipart with a file); searchable at once",
-             openapi_extra={"requestBody": {"required": True, "content": {
+# Bodies of two media types are not marked required: openapi-python-client (0.29) then writes
+# clients that name a type it does not import (its issue #1451); a missing body is answered 415.
+ONE_BODY = {"requestBody": {"content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceIn"}},
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["file"],
@@ -84,8 +98,19 @@ async def get_reference(request: Request, ref_id: str) -> ReferenceOut:
                                 "description": "Made from the file name if not given."},
                          "title": {"type": "string"}, "source": {"type": "string"},
                          "tags": {"type": "string", "description": "JSON object or "
-                                  "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}},
-             dependencies=[Depends(require_writer)])
+                                  "key=value pairs", "examples": ["unit=组织部,year=2024"]}}}}}}}
+
+
+@router.post("/v1/references", operation_id="add_reference", status_code=201,
+             response_model=ReferenceSummary, responses=ERRORS,
+             summary="Add a reference to templates (JSON, or multipart with a file); searchable "
+                     "at once",
+             openapi_extra=ONE_BODY, dependencies=[Depends(needs_default("write"))])
+@router.post(IN_COLLECTION, operation_id="add_to_collection", status_code=201,
+             response_model=ReferenceSummary, responses=ERRORS,
+             summary="Add a reference to a collection (JSON, or multipart with a file); "
+                     "searchable at once",
+             openapi_extra=ONE_BODY, dependencies=[Depends(needs("write"))])
 async def add_reference(request: Request, ocr: OcrParam = False) -> ReferenceSummary:
     kind = media_type(request)
     if kind == "multipart/form-data":
@@ -106,22 +131,29 @@ async def add_reference(request: Request, ocr: OcrParam = False) -> ReferenceSum
     require_text(body.text, body.id)
     ref = Reference(body.id, body.text, body.title, body.source, body.tags)
     service = service_of(request)
-    await run_in_threadpool(service.add, ref)
-    metrics.CORPUS_SIZE.set(service.size())
+    collection = collection_of(request)
+    await run_in_threadpool(service.add, ref, collection)
+    await audit(request, collection=collection, target=ref.id, status=201)
     return summary(ref)
 
 
-@router.post("/v1/references/batch", operation_id="add_references", status_code=201,
-             response_model=ReferenceBatchResult, responses=ERRORS,
-             summary="Add many references at once (all or none); searchable at once",
-             openapi_extra={"requestBody": {"required": True, "content": {
+MANY_BODY = {"requestBody": {"content": {
                  "application/json": {"schema": {
                      "$ref": "#/components/schemas/ReferenceBatch"}},
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["files"],
                      "properties": {"files": {"type": "array", "items": {
-                         "type": "string", "format": "binary"}}}}}}}},
-             dependencies=[Depends(require_writer)])
+                         "type": "string", "format": "binary"}}}}}}}}
+
+
+@router.post("/v1/references/batch", operation_id="add_references", status_code=201,
+             response_model=ReferenceBatchResult, responses=ERRORS,
+             summary="Add many references to templates at once (all or none)",
+             openapi_extra=MANY_BODY, dependencies=[Depends(needs_default("write"))])
+@router.post(IN_COLLECTION + "/batch", operation_id="batch_to_collection",
+             status_code=201, response_model=ReferenceBatchResult, responses=ERRORS,
+             summary="Add many references to a collection at once (all or none)",
+             openapi_extra=MANY_BODY, dependencies=[Depends(needs("write"))])
 async def add_references(request: Request, ocr: OcrParam = False) -> ReferenceBatchResult:
     """Each file of a multipart batch is a reference whose id is its file name without the
     extension; a JSON batch gives each reference as ``POST /v1/references`` takes it."""
@@ -143,25 +175,32 @@ async def add_references(request: Request, ocr: OcrParam = False) -> ReferenceBa
     refs = [Reference(r.id, require_text(r.text, r.id), r.title, r.source, r.tags)
             for r in body.references]
     service = service_of(request)
-    await run_in_threadpool(service.add_many, refs)
-    metrics.CORPUS_SIZE.set(service.size())
+    collection = collection_of(request)
+    await run_in_threadpool(service.add_many, refs, collection)
+    await audit(request, collection=collection, target=",".join(r.id for r in refs), status=201)
     return ReferenceBatchResult(added=len(refs), ids=[r.id for r in refs])
 
 
 @router.delete("/v1/references/{ref_id}", operation_id="delete_reference", status_code=204,
-               responses=ERRORS, summary="Delete a stored reference",
-               dependencies=[Depends(require_writer)])
+               responses=ERRORS, summary="Delete a reference of templates, everywhere it is kept",
+               dependencies=[Depends(needs_default("write"))])
+@router.delete(IN_COLLECTION + "/{ref_id}", operation_id="delete_in_collection",
+               status_code=204, responses=ERRORS,
+               summary="Delete a reference of a collection, everywhere it is kept",
+               dependencies=[Depends(needs("write"))])
 async def delete_reference(request: Request, ref_id: str) -> Response:
+    """The text leaves the store at once, the segments at their next merge, and the kept
+    checks: those that copied from it keep their results without its text, and a check whose
+    report was stored as this reference is deleted."""
     service = service_of(request)
-    await run_in_threadpool(service.delete, ref_id)
-    metrics.CORPUS_SIZE.set(service.size())
+    collection = collection_of(request)
+    await run_in_threadpool(service.delete, ref_id, collection)
+    await run_in_threadpool(history_of(request).forget_source, source_key(collection, ref_id))
+    await audit(request, collection=collection, target=ref_id, status=204)
     return Response(status_code=204)
 
 
-@router.post("/v1/references/archive", operation_id="import_references", status_code=201,
-             response_model=ReferencesAdded, responses=ERRORS,
-             summary="Add every report of a .zip as a reference (ids from the file names)",
-             openapi_extra={"requestBody": {"required": True, "content": {
+ARCHIVE_BODY = {"requestBody": {"required": True, "content": {
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["file"],
                      "properties": {
@@ -170,8 +209,17 @@ async def delete_reference(request: Request, ref_id: str) -> Response:
                          "source": {"type": "string", "description": "Where they came from "
                                     "(default: the archive's name)."},
                          "tags": {"type": "string", "description": "Tags of every one: JSON "
-                                  "object or key=value pairs", "examples": ["year=2024"]}}}}}}},
-             dependencies=[Depends(require_writer)])
+                                  "object or key=value pairs", "examples": ["year=2024"]}}}}}}}
+
+
+@router.post("/v1/references/archive", operation_id="import_references", status_code=201,
+             response_model=ReferencesAdded, responses=ERRORS,
+             summary="Add every report of a .zip to templates (ids from the file names)",
+             openapi_extra=ARCHIVE_BODY, dependencies=[Depends(needs_default("write"))])
+@router.post(IN_COLLECTION + "/archive", operation_id="import_to_collection",
+             status_code=201, response_model=ReferencesAdded, responses=ERRORS,
+             summary="Add every report of a .zip to a collection (ids from the file names)",
+             openapi_extra=ARCHIVE_BODY, dependencies=[Depends(needs("write"))])
 async def import_references(request: Request) -> ReferencesAdded:
     """All or none: every member is read and checked (a readable report, a free id) before the
     first is added."""
@@ -196,8 +244,9 @@ async def import_references(request: Request) -> ReferencesAdded:
                                     "tags": tags})
             for rid, text in zip(report_ids(members.names), members.texts, strict=True)]
     service = service_of(request)
+    collection = collection_of(request)
     await run_in_threadpool(service.add_many, [Reference(r.id, r.text, r.title, r.source, r.tags)
-                                               for r in refs])
+                                               for r in refs], collection)
     added = [summary(Reference(r.id, r.text, r.title, r.source, r.tags)) for r in refs]
-    metrics.CORPUS_SIZE.set(service.size())
+    await audit(request, collection=collection, target=",".join(r.id for r in refs), status=201)
     return ReferencesAdded(added=added)
