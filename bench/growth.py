@@ -134,19 +134,21 @@ def add_all(url: str, files: list[Path], batch: int, clients: int) -> dict:
 def delete_all(url: str, ids: list[str], clients: int) -> dict:
     started = time.perf_counter()
 
-    def remove(chunk: list[str]) -> int:
-        bad = 0
+    def remove(chunk: list[str]) -> list[str]:
+        bad = []
         with httpx.Client(timeout=120) as client:
             for ref_id in chunk:
-                bad += client.delete(f"{url}/v1/references/{ref_id}",
-                                     headers=AUTH).status_code != 204
+                answer = client.delete(f"{url}/v1/references/{ref_id}", headers=AUTH)
+                if answer.status_code != 204:
+                    bad.append(f"{ref_id}: {answer.status_code} {answer.text[:200]}")
         return bad
 
     step = -(-len(ids) // clients)
     with ThreadPoolExecutor(clients) as pool:
-        bad = sum(pool.map(remove, [ids[a : a + step] for a in range(0, len(ids), step)]))
+        bad = [b for part in pool.map(remove, [ids[a : a + step]
+                                               for a in range(0, len(ids), step)]) for b in part]
     if bad:
-        raise RuntimeError(f"{bad} deletions refused")
+        raise RuntimeError(f"{len(bad)} deletions refused: {bad[:5]}")
     seconds = time.perf_counter() - started
     return {"deleted": len(ids), "seconds": round(seconds, 1),
             "deletions_per_s": round(len(ids) / seconds, 1)}
@@ -246,6 +248,7 @@ def main() -> int:
     out["index"] = index_figures(index)
     with serving(workdir, data, args.workers) as server:
         out["after_ingest"] = measure(server, queries, args.warmup)
+        log(f"so far: {json.dumps(out, ensure_ascii=False)}")  # kept if a later step fails
         rng = random.Random(5)
         removed = rng.sample([p.stem for p in first], args.delete)
         out["delete"] = delete_all(server.url, removed, args.clients)
