@@ -9,6 +9,7 @@ from app.core.errors import ChachongError
 
 from .common import fail, settings
 
+WORKER_HEALTHCHECK_SECONDS = 60  # a worker starting up on a busy machine is not hung
 
 def run_server(corpus: Path | None, index: Path | None, data: Path | None, host: str,
                port: int, workers: int) -> None:
@@ -30,5 +31,9 @@ def run_server(corpus: Path | None, index: Path | None, data: Path | None, host:
         load_index(loaded.corpus, loaded.index)
     except ChachongError as exc:
         raise fail(str(exc)) from None
+    # uvicorn's supervisor kills a worker that does not answer its health check in time (5 s by
+    # default): on a busy machine a worker still starting up missed it, and was killed and
+    # restarted over and over
     uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_config=LOG_CONFIG, http=NoDelayProtocol)
+                log_config=LOG_CONFIG, http=NoDelayProtocol,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
