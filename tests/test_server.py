@@ -134,9 +134,11 @@ def test_two_workers_adding_and_checking_at_once(tmp_path: Path) -> None:
         assert not missed, missed
         page = httpx.get(f"{server.url}/v1/references?limit=100", timeout=TIMEOUT).json()
         assert page["total"] == 5 + len(texts)
-    segments = json.loads((tmp_path / "data" / "index" / (
-        tmp_path / "data" / "index" / "CURRENT").read_text()).read_text())["segments"]
-    assert len(segments) >= 2  # flushes ran while clients added and checked
+    index = tmp_path / "data" / "index"
+    manifest = json.loads((index / (index / "CURRENT").read_text()).read_text())
+    # flushes ran while clients added and checked (the server is killed, so none ran after):
+    # each published a manifest; merges may have joined every segment into one since
+    assert manifest["generation"] >= 2, manifest
 
 
 # --- (b) durability across a crash ------------------------------------------------------------
