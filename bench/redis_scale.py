@@ -6,8 +6,9 @@
 
 1. memory: ``--refs`` generated reports added through one server's batch endpoint; Redis's
    ``used_memory`` (INFO memory) summed over the masters, before and after, per reference;
-2. scale: checks/s and latency of one server process, then of two server processes (each with
-   its own data folder: a machine's), 8 client threads for ``--duration`` s each, side by side;
+2. scale: the latency of one client alone on each server process; checks/s and latency of one
+   server process, then of two server processes (each with its own data folder: a machine's),
+   8 client threads for ``--duration`` s each, side by side;
 3. equality: the dev set (``../shared/eval/dev``, scored with ``../shared/eval/score.py``)
    through a server on the cluster and through one on its own data folder: the figures and
    every answer;
@@ -100,6 +101,9 @@ def add_all(url: str, files: list[Path], batch: int = 100) -> float:
             if (a // batch) % 20 == 0:
                 log(f"added {a + batch}")
     return time.perf_counter() - started
+
+
+ONE_CLIENT_SECONDS = 30.0
 
 
 def throughput(urls: list[str], texts: list[str], clients: int, duration: float) -> dict:
@@ -232,10 +236,14 @@ def main() -> int:
         with serving(workdir, cluster.url) as one:
             out["copy_s"] = round(wait_copied(one.url, expected), 1)
             time.sleep(30)  # the copy's flushes and merges settle
+            # one client alone: a check's own latency, without queueing behind others
+            out["one_client"] = throughput([one.url], queries, 1, ONE_CLIENT_SECONDS)
             out["one_process"] = throughput([one.url], queries, args.clients, args.duration)
             with serving(workdir, cluster.url) as two:
                 wait_copied(two.url, expected)
                 time.sleep(30)
+                out["one_client_second_server"] = throughput([two.url], queries, 1,
+                                                             ONE_CLIENT_SECONDS)
                 out["two_processes"] = throughput([one.url, two.url], queries, args.clients,
                                                   args.duration)
         out["scale"] = round(out["two_processes"]["checks_per_s"]
