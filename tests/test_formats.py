@@ -18,6 +18,7 @@ from types import ModuleType
 
 import pytest
 from rapidfuzz.distance import Levenshtein
+from support import pdf_file
 
 from app.core.errors import (
     ArchiveError,
@@ -272,17 +273,7 @@ def _pdf_of_pages(count: int) -> bytes:
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
                b"<< /Type /Pages /Kids [" + kids.encode() + b"] /Count %d >>" % count]
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"] * count
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def test_ten_thousand_page_pdf_is_refused_within_its_bound() -> None:
