@@ -153,7 +153,11 @@ class CheckHistory:
             have = {row[1] for row in conn.execute("PRAGMA table_info(checks)")}
             for column, kind in _ADDED.items():
                 if column not in have:
-                    conn.execute(f"ALTER TABLE checks ADD COLUMN {column} {kind}")
+                    try:
+                        conn.execute(f"ALTER TABLE checks ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as exc:  # another worker starting added it
+                        if "duplicate column" not in str(exc):
+                            raise
             if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
                 self._index_sources(conn)
 
