@@ -29,10 +29,11 @@ class Format(StrEnum):
 
 
 def err() -> Console:
-    """A console on standard error (rich is imported when something is printed)."""
+    """A console on standard error (rich is imported when something is printed). Lines are
+    never broken at the terminal's width: a status line stays one line for grep and for logs."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:
