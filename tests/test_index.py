@@ -10,7 +10,9 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ import pytest
 from support import CORPUS_DIR, ROOT, case_text, template
 
 from app.core import CheckResult, ReferenceIndex, build_index, check_text, load_corpus
+from app.core import index as index_module
 from app.core.corpus import Reference
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
-from app.core.index import MultiIndex
+from app.core.index import MultiIndex, Prepared
 from app.storage import LiveIndex, build_index_folder, verify_folder
 
 CASES_WITH_COPIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-004.txt")
@@ -105,6 +108,37 @@ def test_build_workers_do_not_inherit_the_callers_signal_handlers() -> None:
             assert pool.map(_worker_handlers, [0]) == [(signal.SIG_DFL, signal.SIG_IGN)]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _id_of(item: Prepared) -> str:
+    return item.ref.id
+
+
+def test_parallel_preparing_keeps_order_and_waits_for_a_slow_caller(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers run at most AHEAD references ahead of what the caller has taken (a build busy
+    writing a segment must not pile up prepared references without end), in order, and a
+    caller that stops early is not left waiting on the pool."""
+    monkeypatch.setattr(index_module, "AHEAD", 3)
+    handed = 0
+
+    def refs() -> Iterator[Reference]:
+        nonlocal handed
+        for k in range(200):
+            handed += 1
+            yield Reference(f"r{k}", "全面从严治党，推进高质量发展。" * 3)
+
+    got = index_module.prepared(refs(), 37, 3, workers=2, finish=_id_of)
+    assert [next(got) for _ in range(5)] == [f"r{k}" for k in range(5)]
+    time.sleep(0.5)  # time enough to prepare all 200 if nothing held the workers back
+    assert handed <= 5 + 3 + 1  # taken, ahead, and the one waiting for room
+    assert list(got) == [f"r{k}" for k in range(5, 200)]
+    stopped = index_module.prepared(refs(), 37, 3, workers=2, finish=_id_of)
+    assert next(stopped) == "r0"
+    closing = threading.Thread(target=stopped.close, daemon=True)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "closing a half-read preparation hangs"
 
 
 def test_build_refuses_a_repeated_id_and_leaves_nothing(tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ def prepare(ref: Reference, bands: int, rows: int) -> Prepared:
                     band_keys(sigs, bands, rows), sampled_windows(doc.norm.chars)[0], doc)
 
 
+AHEAD = 1024  # prepared references a build may hold beyond what it has written (~40 MB)
+
+
 def prepared(refs: Iterable[Reference], bands: int, rows: int, workers: int = 1,
              finish: Callable[[Prepared], T] | None = None) -> Iterator[T]:
     """Prepare references in order, in ``workers`` processes when more than one; ``finish``
@@ -104,10 +107,32 @@ def prepared(refs: Iterable[Reference], bands: int, rows: int, workers: int = 1,
         yield from map(_prepare_job, jobs)
         return
     import multiprocessing
+    import threading
+
+    # the pool keeps every finished result until the caller takes it: while the caller is busy
+    # (writing a segment) the workers would pile up results without end, so at most
+    # AHEAD jobs are handed out beyond what the caller has taken. The pool sends jobs in chunks
+    # it fills before sending: a chunk larger than AHEAD would wait for room that never comes.
+    room = threading.Semaphore(AHEAD)
+    chunk = max(1, min(16, AHEAD // 2))
+    stopped = False
+
+    def handed_out() -> Iterator[tuple[Reference, int, int, Callable[[Prepared], Any] | None]]:
+        for job in jobs:
+            room.acquire()
+            if stopped:
+                return
+            yield job
 
     # fork: the workers share the loaded jieba dictionary instead of loading their own
     with multiprocessing.get_context("fork").Pool(workers, _plain_signals) as pool:
-        yield from pool.imap(_prepare_job, jobs, chunksize=16)
+        try:
+            for result in pool.imap(_prepare_job, handed_out(), chunksize=chunk):
+                room.release()
+                yield result
+        finally:
+            stopped = True
+            room.release()  # the pool's feeding thread may wait for room: let it see the stop
 
 
 def _plain_signals() -> None:

@@ -36,6 +36,7 @@ POSTING_MASK = np.uint64((1 << POSTING_BITS) - 1)
 _MAX_PACKED = 56  # a value is read as 8 bytes shifted by up to 7 bits
 PAGE_DTYPE = np.dtype([("offset", "<u8"), ("delta_bits", "u1"), ("column_bits", "u1", (2,))])
 MAX_COLUMNS = 2
+CHECK_WORDS = 1 << 20  # words a writer checks and adds to its filter at once
 
 
 def _bits(values: np.ndarray) -> int:
@@ -136,15 +137,19 @@ class RunWriter:
         words = np.asarray(words, np.uint64)
         if not len(words):
             return
-        if (len(words) > 1 and (words[1:] < words[:-1]).any()) or int(words[0]) < self._last:
-            raise ValueError("run words must come in ascending order")
-        self._last = int(words[-1])
         cols = [np.asarray(c, np.uint64) for c in (columns or [])]
         if len(cols) != self.columns or any(len(c) != len(words) for c in cols):
             raise ValueError(f"each word needs {self.columns} column values")
+        # a piece at a time: the filter's arithmetic makes several temporaries the size of what
+        # it is given, and a build hands over a whole segment's table (tens of millions)
+        for a in range(0, len(words), CHECK_WORDS):
+            piece = words[a : a + CHECK_WORDS]
+            if int(piece[0]) < self._last or (len(piece) > 1 and (piece[1:] < piece[:-1]).any()):
+                raise ValueError("run words must come in ascending order")
+            self._last = int(piece[-1])
+            self.filter.add_sorted(piece)
         self._buffer.append((words, cols))
         self._buffered += len(words)
-        self.filter.add_sorted(words)
         while self._buffered >= PAGE_WORDS:
             self._page(PAGE_WORDS)
 

@@ -209,9 +209,11 @@ class SegmentWriter:
         return header
 
     def _write_collected(self) -> None:
-        band = np.sort(np.concatenate(self._band_words) if self._band_words
-                       else np.empty(0, np.uint64))
+        # sorted in place, with the pieces let go first: a segment's band table is the largest
+        # thing a build holds, and a sorted copy beside it would double that
+        band = np.concatenate(self._band_words) if self._band_words else np.empty(0, np.uint64)
         self._band_words = []
+        band.sort()
         writer = RunWriter(self.folder / "band.run", 0, len(band))
         writer.add(band)
         self._runs["band"] = writer
