@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 from support import CORPUS_DIR, ROOT, TEMPLATE_IDS, case_text
 
 from app.core import CheckResult, Reference, build_index, check_text, load_corpus
+from app.core.combined import CombinedIndex
 from app.core.index import MultiIndex
 from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_folder
 from app.storage.folder import IndexFolder
 from app.storage.manifest import SegmentEntry
 from app.storage.records import decode_text
 from app.storage.runs import PAGE_WORDS, POSTING_MASK, KeyFilter, Run, RunInfo, RunWriter
+from app.storage.segment import SegmentPart, UnitOwners
 
 QUERIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-009.txt", "case-041.txt")
 
@@ -193,6 +195,57 @@ def test_removed_references_are_gone_from_answers_and_from_disk(tmp_path: Path) 
         assert not any(ref_id.encode() in ids for ref_id in gone), segment.name
     assert live.folder.wal is not None and live.folder.wal.since(-1)[1] == []
     assert not list((live.folder.path / "deletes").iterdir())
+
+
+def test_liveness_of_many_slots_answers_like_asking_one_at_a_time(tmp_path: Path) -> None:
+    """``alive_many`` (a check asks it of thousands of slots at once) agrees with ``alive``
+    everywhere: segments numbered without gaps and with them (after a merge dropped the
+    removed), the tail, slots of no reference, and an index combined with a private batch."""
+    refs = corpus(10)
+    gone = ("report-012", "report-013", TEMPLATE_IDS[1])
+    live = grown(tmp_path / "idx", refs, gone)
+    live.add([Reference("tail-1", case_text("case-030.txt"))])
+
+    def agree() -> None:
+        index = MultiIndex(live.parts())
+        batch = build_index([Reference("batch-1", case_text("case-031.txt"))])
+        combined = CombinedIndex(index, batch)
+        slots = np.unique(np.concatenate([np.arange(p.first_slot - 3, p.end_slot + 3)
+                                          for p in live.parts()]))
+        for target, asked in ((index, slots),
+                              (combined, np.concatenate([slots, slots + combined.shift]))):
+            expected = [target.alive(int(s)) for s in asked]
+            assert target.alive_many(asked).tolist() == expected
+            assert 0 < sum(expected) < len(asked)
+        assert sum(index.alive_many(slots)) == len(refs) - len(gone) + 1
+
+    agree()
+    maintainer = Maintainer(IndexFolder(live.folder.path), small_policy()[0],
+                            MergePolicy(floor_docs=2, factor=2, reclaim_share=0.01))
+    assert maintainer.folder.maintainer_lock.acquire()
+    while maintainer.merge():
+        pass
+    maintainer.folder.maintainer_lock.release()
+    live.sync()
+    assert any(not p._dense for p in live.parts() if isinstance(p, SegmentPart))
+    agree()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=60))
+@example([0] * 50 + [1])  # many empty documents: the map's steps give up, a search ends it
+@example([200, 0, 0, 3, 0])
+def test_the_document_of_a_unit_is_the_last_that_begins_at_or_before_it(
+        sizes: list[int]) -> None:
+    first_unit = np.array([0, *itertools.accumulate(sizes)], np.int64)
+    if first_unit[-1] == 0:
+        return  # a segment with no units is never asked
+    owners = UnitOwners(first_unit)
+    units = np.arange(int(first_unit[-1]), dtype=np.int64)
+    expected = [max(d for d in range(len(sizes)) if first_unit[d] <= u) for u in units]
+    assert owners(units).tolist() == expected
+    shuffled = units[::-1].copy()
+    assert owners(shuffled).tolist() == expected[::-1]
 
 
 def test_a_merge_while_checks_run_changes_no_answer(tmp_path: Path) -> None:

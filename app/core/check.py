@@ -86,7 +86,7 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     read = np.ones(len(groups), dtype=bool) if few else chosen
     index.prefetch({*groups.docs[read].tolist(), *(d for p in places for d in p.docs.tolist())})
     unread = ~read  # counted for common phrases by their kept windows, without reading them
-    read &= np.array([index.alive(d) for d in groups.docs.tolist()], dtype=bool)
+    read &= index.alive_many(groups.docs)
     chars_of = {d: index.chars(d) for d in set(groups.docs[read].tolist())}
     evidence = read if few else read & chosen
     grown = grow_runs(query.norm.chars, groups, evidence, chars_of)

@@ -54,6 +54,14 @@ class CombinedIndex:
         part, own = self._part(slot)
         return part.alive(own)
 
+    def alive_many(self, slots: np.ndarray) -> np.ndarray:
+        slots = np.asarray(slots, np.int64)
+        changes = slots >= self.shift
+        out = np.empty(len(slots), bool)
+        out[~changes] = self.base.alive_many(slots[~changes])
+        out[changes] = self.changes.alive_many(slots[changes] - self.shift)
+        return out
+
     def ref(self, slot: int) -> Reference:
         part, own = self._part(slot)
         return part.ref(own)

@@ -171,6 +171,7 @@ class Part(Protocol):
     def band_postings(self, keys: np.ndarray) -> BandPostings: ...
     def slot_of(self, doc_id: str) -> int | None: ...
     def alive(self, slot: int) -> bool: ...
+    def alive_many(self, slots: np.ndarray) -> np.ndarray: ...
     def ref(self, slot: int) -> Reference: ...
     def doc(self, slot: int) -> Document: ...
     def chars(self, slot: int) -> str: ...
@@ -187,6 +188,7 @@ class Index(Protocol):
                per_unit: int) -> tuple[Hits, list[UnitPlaces]]: ...
     def prefetch(self, slots: set[int]) -> None: ...
     def alive(self, slot: int) -> bool: ...
+    def alive_many(self, slots: np.ndarray) -> np.ndarray: ...
     def ref(self, slot: int) -> Reference: ...
     def doc(self, slot: int) -> Document: ...
     def chars(self, slot: int) -> str: ...
@@ -299,7 +301,20 @@ class MultiIndex:
                 self.parts[i].prefetch(wanted)
 
     def alive(self, slot: int) -> bool:
-        return self.part(slot).alive(slot)
+        try:
+            return self.part(slot).alive(slot)
+        except ReferenceNotFoundError:  # a slot of no part: as a part answers, not alive
+            return False
+
+    def alive_many(self, slots: np.ndarray) -> np.ndarray:
+        """``alive`` of each slot (int64 array), asked of each part once."""
+        slots = np.asarray(slots, np.int64)
+        out = np.zeros(len(slots), bool)
+        which = np.searchsorted(np.array(self._firsts, np.int64), slots, side="right") - 1
+        for i in np.unique(which[which >= 0]).tolist():
+            mine = which == i
+            out[mine] = self.parts[i].alive_many(slots[mine])
+        return out
 
     def ref(self, slot: int) -> Reference:
         return self.part(slot).ref(slot)
@@ -370,6 +385,14 @@ class ReferenceIndex:
     def alive(self, slot: int) -> bool:
         i = bisect.bisect_left(self._slots, slot)
         return i < len(self._slots) and self._slots[i] == slot and bool(self._alive[i])
+
+    def alive_many(self, slots: np.ndarray) -> np.ndarray:
+        held = self._columns()[3]
+        i = np.searchsorted(held, slots)
+        found = i < len(held)
+        found[found] = held[i[found]] == slots[found]
+        found[found] = self._alive[i[found]]
+        return found
 
     def _entry(self, slot: int) -> _Entry:
         entry = self._entries[self._number(slot)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +45,15 @@ def compress(data: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=_LEVEL).compress(data)
 
 
+_OWN = threading.local()  # a decompressor per thread: one may not be shared, and a new one
+# costs a quarter of what decompressing a report does (a check reads hundreds)
+
+
 def decompress(data: bytes) -> bytes:
-    return zstandard.ZstdDecompressor().decompress(data)
+    decompressor = getattr(_OWN, "decompressor", None)
+    if decompressor is None:
+        decompressor = _OWN.decompressor = zstandard.ZstdDecompressor()
+    return decompressor.decompress(data)
 
 
 def encode_chars(chars: str) -> bytes:

@@ -341,16 +341,17 @@ class Run:
         start = self.page_offset[page] + (blocks - page * PAGE_BLOCKS) * size
         # neighbouring blocks are read together
         cut = np.flatnonzero(start[1:] != start[:-1] + size[:-1]) + 1
-        bounds = np.concatenate([[0], cut, [len(blocks)]])
-        chunks = []
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            want = int(start[b - 1] + size[b - 1] - start[a])
-            data = os.pread(self._fd, want, int(start[a]))
-            if len(data) != want:
-                raise OSError(f"{self.path.name} ended early: the index changed under us")
-            chunks.append(data)
+        first = np.concatenate([[0], cut])
+        last = np.concatenate([cut, [len(blocks)]]) - 1
+        wants = start[last] + size[last] - start[first]
+        fd, read = self._fd, os.pread  # a check reads hundreds of pieces: the loop stays bare
+        chunks = [read(fd, want, at) for want, at in zip(wants.tolist(), start[first].tolist(),
+                                                           strict=True)]
         chunks.append(b"\0" * 8)
-        buffer = np.frombuffer(b"".join(chunks), np.uint8)
+        joined = b"".join(chunks)
+        if len(joined) != int(wants.sum()) + 8:
+            raise OSError(f"{self.path.name} ended early: the index changed under us")
+        buffer = np.frombuffer(joined, np.uint8)
         # where each block begins in the buffer
         at = np.concatenate([[0], np.cumsum(size)[:-1]])
         words = self._decode_words(buffer, at, page, blocks)

@@ -59,6 +59,8 @@ CREATE TABLE docs (
 );
 """
 _TABLES = {"band": 0, "seed": 1}  # name -> columns beside the words
+_COARSE = 6  # log2 of the units between two entries of a segment's coarse unit-to-document map
+_COARSE_STEPS = 4  # steps from there before a binary search (a report has ~90 units)
 _DOC_ARRAYS = {"seq": np.int64, "first_unit": np.uint32, "texts": np.uint64,
                "chars": np.uint64}
 _UNIT_ARRAYS = ("unit_start", "unit_end")
@@ -305,6 +307,7 @@ class Segment:
                 raise ValueError("the document arrays disagree in length")
             if self.first_unit[-1] != self.units:
                 raise ValueError("the unit offsets disagree with the unit count")
+            self._owners = UnitOwners(self.first_unit)
             self.unit_start, self.unit_end = (
                 np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                 for name in _UNIT_ARRAYS)
@@ -425,7 +428,34 @@ class Segment:
                     f"({','.join('?' * len(chunk))}) ORDER BY number", chunk)
 
     def doc_of_units(self, units: np.ndarray) -> np.ndarray:
+        return self._owners(units)
+
+
+class UnitOwners:
+    """The document of each unit, given where each document's units begin (``first_unit``,
+    documents + 1 entries): the last document whose units begin at or before it. A check asks
+    for tens of thousands at once, in no order; stepping on from a coarse map (the document of
+    every 2**_COARSE-th unit) beats a binary search over every document eightfold."""
+
+    def __init__(self, first_unit: np.ndarray) -> None:
+        self.first_unit = first_unit
+        self.coarse = self.searched(np.arange(0, int(first_unit[-1]) + 1, 1 << _COARSE))
+
+    def searched(self, units: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.first_unit, units, side="right") - 1
+
+    def __call__(self, units: np.ndarray) -> np.ndarray:
+        units = np.asarray(units, np.int64)
+        docs = self.coarse[units >> _COARSE]
+        todo = np.arange(len(units))
+        for _ in range(_COARSE_STEPS):
+            ahead = self.first_unit[docs[todo] + 1] <= units[todo]
+            todo = todo[ahead]
+            if not len(todo):
+                return docs
+            docs[todo] += 1
+        docs[todo] = self.searched(units[todo])  # many tiny documents in one stretch
+        return docs
 
 
 @dataclass(frozen=True)
@@ -480,6 +510,14 @@ class SegmentPart:
             return bool(self.alive_mask[self._number(slot)])
         except ReferenceNotFoundError:
             return False
+
+    def alive_many(self, slots: np.ndarray) -> np.ndarray:
+        seq = np.asarray(slots, np.int64) - self.slot_base
+        number = np.searchsorted(self.segment.seq, seq)
+        found = number < self.segment.docs
+        found[found] = self.segment.seq[number[found]] == seq[found]
+        found[found] = self.alive_mask[number[found]]
+        return found
 
     def ref(self, slot: int) -> Reference:
         return self.segment.ref(self._live_number(slot))
