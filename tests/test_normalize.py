@@ -6,6 +6,8 @@ import unicodedata
 
 import opencc
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from support import TEMPLATE_IDS, case_text, is_content, template, template_paragraph
 
 from app.core import normalize as normalize_module
@@ -141,3 +143,25 @@ def test_text_of_many_distinct_characters_folds_each_and_keeps_the_tables_bounde
     assert norm.starts.tolist() == [i for i, a in enumerate(alone) if a] + \
         [len(letters), len(letters) + 1, len(letters) + 3]
     assert len(normalize_module._FOLDED) <= normalize_module._TABLE_LIMIT
+
+
+_MIXED = st.text(st.one_of(
+    st.sampled_from("全面从严治党第XX个三十五年2019．,，.·'xX()（）\n 　"),
+    st.sampled_from("國傢發展ＡＢＣ１２３ﬁ㈠①⑴Ⅻ㍿\u200b\u00ad"),  # traditional, wide, several
+    st.characters(max_codepoint=0x2FFFF)), max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED)
+@example("ﬁ第XX个")  # a ligature folds to two letters: the whole text goes the general way
+@example("𠀀第35个")  # beyond the basic plane
+def test_folding_by_arrays_gives_what_folding_by_translate_gives(text: str) -> None:
+    """normalize() folds a text of the basic plane by gathers from arrays; the general way (a
+    dict lookup per character) must give the very same stream and offsets."""
+    fast = normalize(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(normalize_module, "_PLANE", 0)  # every text the general way
+        general = normalize(text)
+    assert fast.chars == general.chars
+    assert fast.starts.tolist() == general.starts.tolist()
+    assert fast.ends.tolist() == general.ends.tolist()

@@ -98,18 +98,66 @@ _PLACEHOLDER = re.compile("x+")
 
 
 def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    # a lone surrogate (JSON may carry one) is a code point like any other: it folds to nothing
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+# The same, as arrays over the basic plane, filled as code points are met: a text is folded by
+# one gather instead of a dict lookup per character (four times faster). A code point beyond
+# the plane, or one folding to several characters (ﬁ, ㈠), sends its text the general way.
+_PLANE = 0x10000
+_UNSEEN, _SEVERAL = 0xFFFFFFFF, 0xFFFFFFFE
+_FOLD_TABLE = np.full(_PLANE, _UNSEEN, np.uint32)  # what a code point folds to; 0: nothing
+_NUMERIC_TABLE = np.zeros(_PLANE, np.uint8)  # 0 unseen, 1 not numeric, 2 numeric
+
+
+def _folded_codes(codes: np.ndarray) -> np.ndarray | None:
+    """What each code point folds to (0: nothing), or None when one is beyond the plane or folds
+    to several characters."""
+    if int(codes.max()) >= _PLANE:
+        return None
+    folded = _FOLD_TABLE[codes]
+    unseen = folded == _UNSEEN
+    if unseen.any():
+        for code in np.unique(codes[unseen]).tolist():
+            fold = _fold_char(chr(code))
+            _FOLD_TABLE[code] = ord(fold) if len(fold) == 1 else _SEVERAL if fold else 0
+        folded = _FOLD_TABLE[codes]
+    return None if (folded == _SEVERAL).any() else folded
+
+
+def _numeric_flags(chars: str) -> np.ndarray:
+    codes = _codes(chars)
+    if int(codes.max()) >= _PLANE:
+        return _codes(chars.translate(_NUMERIC)).astype(bool)
+    flags = _NUMERIC_TABLE[codes]
+    if not flags.all():
+        for code in np.unique(codes[flags == 0]).tolist():
+            _NUMERIC_TABLE[code] = 1 + (_NUMERIC[code] == "\x01")
+        flags = _NUMERIC_TABLE[codes]
+    return flags == 2
+
+
+def _folded(text: str) -> tuple[str, np.ndarray]:
+    """The folded characters of ``text`` (NFKC, lower case, content only), and for each the
+    offset in ``text`` of the code point it came from."""
+    codes = _codes(text)
+    folded = _folded_codes(codes) if len(codes) else None
+    if folded is None:
+        lengths = _codes(text.translate(_FOLDED_LENGTH))
+        return text.translate(_FOLDED), np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+    kept = np.flatnonzero(folded)
+    return folded[kept].astype("<u4").tobytes().decode("utf-32-le"), kept
 
 
 def normalize(text: str) -> NormalizedText:
     """Return the content stream of ``text`` with its map back to original offsets."""
-    chars = _to_simplified(text.translate(_FOLDED))
+    folded, origin = _folded(text)
+    chars = _to_simplified(folded)
     if not chars:
         return NormalizedText("", np.empty(0, np.int64), np.empty(0, np.int64))
-    lengths = _codes(text.translate(_FOLDED_LENGTH))
-    origin = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
 
-    numeric = _codes(chars.translate(_NUMERIC)).astype(bool)
+    numeric = _numeric_flags(chars)
     for a, b in _placeholder_runs(chars, origin):
         numeric[a:b] = True
     # a numeric character continues the number before it unless something other than one
