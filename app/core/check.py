@@ -87,7 +87,8 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     index.prefetch({*groups.docs[read].tolist(), *(d for p in places for d in p.docs.tolist())})
     unread = ~read  # counted for common phrases by their kept windows, without reading them
     read &= index.alive_many(groups.docs)
-    chars_of = {d: index.chars(d) for d in set(groups.docs[read].tolist())}
+    texts = SourceTexts(index)
+    chars_of = {d: texts(d) for d in set(groups.docs[read].tolist())}
     evidence = read if few else read & chosen
     grown = grow_runs(query.norm.chars, groups, evidence, chars_of)
     # the common-phrase count needs every document; those not read count with their kept windows
@@ -97,9 +98,9 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
              np.array([r.q_end for r in shared] + groups.q1[unread].tolist(), dtype=np.int64))
     runs = [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
             for r in grown if r.q_end - r.q_start >= options.min_match_chars]
-    candidates = lsh_candidates(query, places, index) + run_candidates(query, runs, index)
-    found = verify(query, candidates, index, options.align)
-    found = extend(query, found, index, options.align)
+    candidates = lsh_candidates(query, places, texts) + run_candidates(query, runs, texts)
+    found = verify(query, candidates, texts, options.align)
+    found = extend(query, found, texts, options.align)
     segments = [(seg, False) for seg in found.values()] + [(seg, True) for seg in runs]
     if options.ignore:
         segments = [(seg, run) for seg, run in segments
@@ -124,6 +125,28 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
                  char_reasons(query, excl, common, formula), by_source,
                  Formulas(original_counts(query, held), needed, excl.count_formulas, len(index))
                  if held is not None and needed is not None else None)
+
+
+class SourceTexts:
+    """The normalised texts of a check's sources, each read from the index once: a check looks
+    at a source hundreds of times (its candidates, their alignments, their neighbours')."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._texts: dict[int, str] = {}
+        self._alive: dict[int, bool] = {}
+
+    def __call__(self, doc: int) -> str:
+        text = self._texts.get(doc)
+        if text is None:
+            text = self._texts[doc] = self.index.chars(doc)
+        return text
+
+    def alive(self, doc: int) -> bool:
+        alive = self._alive.get(doc)
+        if alive is None:
+            alive = self._alive[doc] = self.index.alive(doc)
+        return alive
 
 
 def convincing_passages(segments: list[tuple[Segment, bool]],
@@ -153,20 +176,21 @@ def _region(unit_len: int, r_start: int, r_end: int, doc_len: int) -> tuple[int,
 
 
 def lsh_candidates(query: Document, places: list[UnitPlaces],
-                   index: Index) -> list[Candidate]:
+                   texts: SourceTexts) -> list[Candidate]:
     """Reference units sharing an LSH band with a query unit, as regions to align."""
     out = []
     for i, (unit, found) in enumerate(zip(query.units, places, strict=True)):
         for doc, start, end in zip(found.docs.tolist(), found.starts.tolist(),
                                    found.ends.tolist(), strict=True):
-            if not index.alive(doc):
+            if not texts.alive(doc):
                 continue
-            r0, r1 = _region(len(unit), start, end, len(index.chars(doc)))
+            r0, r1 = _region(len(unit), start, end, len(texts(doc)))
             out.append(Candidate(i, doc, r0, r1))
     return out
 
 
-def run_candidates(query: Document, runs: list[Segment], index: Index) -> list[Candidate]:
+def run_candidates(query: Document, runs: list[Segment],
+                   texts: SourceTexts) -> list[Candidate]:
     """Units overlapping a verbatim run, to be aligned around the run's place in the source."""
     out = []
     starts = [unit.start for unit in query.units]  # units are sorted and disjoint
@@ -180,7 +204,7 @@ def run_candidates(query: Document, runs: list[Segment], index: Index) -> list[C
                 r0 = run.s_start - (run.q_start - unit.start)
                 r1 = run.s_end + (unit.end - run.q_end)
                 out.append(Candidate(i, run.doc,
-                                     *_region(len(unit), r0, r1, len(index.chars(run.doc)))))
+                                     *_region(len(unit), r0, r1, len(texts(run.doc)))))
     return out
 
 
@@ -197,7 +221,7 @@ def _merged_regions(candidates: list[Candidate], unit_len: int) -> list[tuple[in
     return [(a, b) for a, b in out]
 
 
-def verify(query: Document, candidates: list[Candidate], index: Index,
+def verify(query: Document, candidates: list[Candidate], texts: SourceTexts,
            params: AlignParams) -> dict[tuple[int, int], Segment]:
     """Align every candidate; keep the best alignment of each (unit, source)."""
     grouped: dict[tuple[int, int], list[Candidate]] = {}
@@ -207,7 +231,7 @@ def verify(query: Document, candidates: list[Candidate], index: Index,
     for (unit_no, doc), cands in grouped.items():
         unit = query.units[unit_no]
         for r_start, r_end in _merged_regions(cands, len(unit)):
-            seg = align_unit(query.norm.chars, unit.start, unit.end, index.chars(doc),
+            seg = align_unit(query.norm.chars, unit.start, unit.end, texts(doc),
                              r_start, r_end, doc, params)
             key = (unit_no, doc)
             if seg is not None and (key not in best or seg.matched > best[key].matched):
@@ -215,7 +239,7 @@ def verify(query: Document, candidates: list[Candidate], index: Index,
     return best
 
 
-def extend(query: Document, found: dict[tuple[int, int], Segment], index: Index,
+def extend(query: Document, found: dict[tuple[int, int], Segment], texts: SourceTexts,
            params: AlignParams) -> dict[tuple[int, int], Segment]:
     """Try the neighbours of every aligned unit near the same place of the same source: a
     heavily disguised sentence next to a copied one is found even when LSH missed it."""
@@ -230,10 +254,10 @@ def extend(query: Document, found: dict[tuple[int, int], Segment], index: Index,
                     continue
                 unit: Unit = query.units[nb]
                 reach = 2 * len(unit) + 40
-                doc_len = len(index.chars(doc))
+                doc_len = len(texts(doc))
                 r0, r1 = max(0, seg.s_start - reach), min(doc_len, seg.s_end + reach)
                 new = align_unit(query.norm.chars, unit.start, unit.end,
-                                 index.chars(doc), r0, r1, doc, params)
+                                 texts(doc), r0, r1, doc, params)
                 if new is not None:
                     found[(nb, doc)] = new
                     nxt.append((nb, doc))
