@@ -89,7 +89,7 @@ def merge_segments(inputs: Sequence[tuple[Segment, np.ndarray | None]], folder: 
                                                      writer.units + last - first)
                     writer.add_doc(int(segment.seq[number]),
                                    Reference(doc_id, "", title, source, _tags(tags)),
-                                   segment.text_z(number), segment.chars_z(number),
+                                   segment.text_z(number), segment.chars_bytes(number),
                                    segment.unit_start[first:last], segment.unit_end[first:last])
             doc_maps.append(doc_map)
             unit_maps.append(unit_map)

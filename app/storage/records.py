@@ -64,6 +64,11 @@ def decode_chars(data: bytes) -> str:
     return decompress(data).decode(_NORM_ENCODING)
 
 
+def chars_from_bytes(data: bytes) -> str:
+    """A normalised text as a segment keeps it (uncompressed)."""
+    return data.decode(_NORM_ENCODING)
+
+
 def encode_text(text: str) -> bytes:
     return compress(text.encode("utf-8"))
 
@@ -93,6 +98,10 @@ class Record:
     @property
     def units(self) -> int:
         return len(self.unit_start)
+
+    def chars_bytes(self) -> bytes:
+        """The normalised text as a segment keeps it (see segment.py)."""
+        return decompress(self.chars_z)
 
     def prepared(self) -> Prepared:
         """As the in-memory index takes it (the analysis is made again only if a check

@@ -9,8 +9,10 @@ Files (every one recorded with its size and SHA-256 in ``header.json``):
   turn; ``first_unit.npy``: where each document's units begin;
 - ``seq.npy``: each document's sequence number, the order references were added in; a
   reference's slot is the index's slot base plus its sequence number;
-- ``texts.bin``, ``chars.bin`` with ``texts.npy``, ``chars.npy`` (offsets): each document's text
-  and normalised text, zstandard-compressed one by one;
+- ``texts.bin``, ``chars.bin`` with ``texts.npy``, ``chars.npy`` (offsets): each document's text,
+  zstandard-compressed one by one, and its normalised text as plain UTF-16-LE (a check reads
+  hundreds of normalised texts, and decompressing them cost more than the rest of a check's
+  reading; a report's text is read only to show a source);
 - ``docs.sqlite3``: each document's id, title, source and tags.
 
 A segment never changes once written; removed references are marks kept beside it (the
@@ -42,11 +44,11 @@ from app.core.lsh import MAX_BAND_POSTINGS
 from app.core.seeds import MAX_POSTINGS, STRIDE
 from app.core.table import POSTING_BITS
 
-from .records import Record, decode_chars, decode_text
+from .records import Record, chars_from_bytes, decode_text
 from .runs import POSTING_MASK, Run, RunInfo, RunWriter
 
 FORMAT = "chachong-segment"
-VERSION = 7
+VERSION = 8
 HEADER = "header.json"
 MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
 _SCHEMA = """
@@ -120,7 +122,7 @@ class SegmentWriter:
     def units(self) -> int:
         return self._first_unit[-1]
 
-    def add_doc(self, seq: int, ref: Reference, text_z: bytes, chars_z: bytes,
+    def add_doc(self, seq: int, ref: Reference, text_z: bytes, chars: bytes,
                 unit_start: np.ndarray, unit_end: np.ndarray) -> None:
         """One document (sequence numbers ascending)."""
         if self._seq and seq <= self._seq[-1]:
@@ -133,9 +135,9 @@ class SegmentWriter:
             self._flush_rows()
         self._seq.append(seq)
         self._texts.write(text_z)
-        self._chars.write(chars_z)
+        self._chars.write(chars)
         self._text_offsets.append(self._text_offsets[-1] + len(text_z))
-        self._chars_offsets.append(self._chars_offsets[-1] + len(chars_z))
+        self._chars_offsets.append(self._chars_offsets[-1] + len(chars))
         self._unit_parts.append((np.asarray(unit_start, np.uint32),
                                  np.asarray(unit_end, np.uint32)))
         self._first_unit.append(self.units + len(unit_start))
@@ -143,7 +145,7 @@ class SegmentWriter:
     def add(self, seq: int, record: Record) -> None:
         """A document with its table entries (kept here until ``finish`` sorts them)."""
         number, first = self.docs, self.units
-        self.add_doc(seq, record.ref, record.text_z, record.chars_z, record.unit_start,
+        self.add_doc(seq, record.ref, record.text_z, record.chars_bytes(), record.unit_start,
                      record.unit_end)
         units = np.arange(first, first + record.units, dtype=np.uint64)
         self._band_words.append((record.band_keys.astype(np.uint64)
@@ -372,14 +374,14 @@ class Segment:
     def text_z(self, number: int) -> bytes:
         return self._blob("texts", number)
 
-    def chars_z(self, number: int) -> bytes:
+    def chars_bytes(self, number: int) -> bytes:
         return self._blob("chars", number)
 
     def chars(self, number: int) -> str:
         key = (self._key, number)
         found = _CHARS.get(key)
         if found is None:
-            found = decode_chars(self.chars_z(number))
+            found = chars_from_bytes(self.chars_bytes(number))
             _CHARS.put(key, found)
         return found  # type: ignore[return-value]
 
