@@ -197,6 +197,36 @@ def test_removed_references_are_gone_from_answers_and_from_disk(tmp_path: Path) 
     assert not list((live.folder.path / "deletes").iterdir())
 
 
+def test_a_removal_read_while_another_process_publishes_and_cleans_up(tmp_path: Path) -> None:
+    """A server catching up reads the log just before another process's maintainer publishes
+    a new manifest and removes the old removal marks: the removals it applies must not read the
+    marks of the manifest it holds again (they are gone), and the next catch-up moves on."""
+    refs = corpus(6)
+    live = grown(tmp_path / "idx", refs, ("report-010", "report-011"))
+    assert any(e.deletes for e in live.manifest.segments)  # the marks this server holds
+    maintainer = Maintainer(IndexFolder(live.folder.path), *small_policy())
+    assert maintainer.folder.maintainer_lock.acquire()
+    wal = live.folder.wal
+    assert wal is not None
+    read_log = wal.since
+
+    def since_then_publish(seq: int, limit: int = -1) -> tuple[int, list]:
+        answer = read_log(seq, limit)
+        maintainer.flush_all()  # the other process: a new manifest, the old marks removed
+        return answer
+
+    wal.since = since_then_publish  # type: ignore[method-assign]
+    live.remove("report-012")
+    wal.since = read_log  # type: ignore[method-assign]
+    maintainer.folder.maintainer_lock.release()
+    gone = ("report-010", "report-011", "report-012")
+    assert all(ref_id not in live for ref_id in gone)
+    live.sync()
+    assert all(ref_id not in live for ref_id in gone)
+    kept = [r for r in refs if r.id not in gone]
+    assert answers(MultiIndex(live.parts())) == answers(build_index(kept))
+
+
 def test_liveness_of_many_slots_answers_like_asking_one_at_a_time(tmp_path: Path) -> None:
     """``alive_many`` (a check asks it of thousands of slots at once) agrees with ``alive``
     everywhere: segments numbered without gaps and with them (after a merge dropped the

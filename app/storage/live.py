@@ -27,7 +27,7 @@ from app.core.index import LSH_THRESHOLD, Part, Prepared, ReferenceIndex, prepar
 from app.core.lsh import lsh_params
 
 from .folder import IndexFolder
-from .manifest import Manifest, SegmentEntry
+from .manifest import Manifest
 from .records import Record
 from .segment import SegmentPart
 from .shared_log import SharedLog
@@ -54,6 +54,9 @@ class LiveIndex:
         self._tail_items: dict[int, Prepared] = {}  # seq -> an addition no segment holds yet
         self._removed: dict[int, int] = {}  # removal seq -> seq of the reference it removes
         self._segment_parts: list[SegmentPart] = []
+        # the manifest's removal marks per segment, as read when it was loaded: once a newer
+        # manifest is published the files may be gone (another process cleans up)
+        self._manifest_dead: dict[str, np.ndarray] = {}
         self._tail = ReferenceIndex(first_slot=slot_base)
         self._parts: list[Part] | None = None
         self.version = 0  # grows with every change a check would see
@@ -106,6 +109,7 @@ class LiveIndex:
                     raise
                 manifest = self.folder.manifest()  # merged away under us: the newer one
         self.manifest = manifest
+        self._manifest_dead = {p.segment.name: ~p.alive_mask for p in self._segment_parts}
         flushed = manifest.flushed_seq
         self._tail_items = {s: item for s, item in self._tail_items.items() if s > flushed}
         self._removed = {s: target for s, target in self._removed.items() if s > flushed}
@@ -146,14 +150,10 @@ class LiveIndex:
         for part in self._segment_parts:
             seq = part.segment.seq
             hit = np.isin(seq, targets) if len(targets) else np.zeros(len(seq), bool)
-            base_dead = self.folder.deletes(self._entry(part.segment.name))
-            dead = hit if base_dead is None else base_dead | hit
+            dead = self._manifest_dead[part.segment.name] | hit
             part.segment.forget(np.flatnonzero(dead))
             parts.append(SegmentPart(part.segment, self.slot_base, dead))
         self._segment_parts = parts
-
-    def _entry(self, name: str) -> SegmentEntry:
-        return next(e for e in self.manifest.segments if e.name == name)
 
     def parts(self) -> list[Part]:
         """The parts a check searches now (segments, then the tail)."""
