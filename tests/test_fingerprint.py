@@ -235,10 +235,14 @@ def test_sort_keys_is_a_stable_argsort(seed: int, n: int, prefixes: int, repeats
        narrow=st.integers(1, 2**12))
 def test_lex_order_is_lexsort(columns: list[list[int]], narrow: int) -> None:
     """Packed into one sort key when the columns' bits fit, left to lexsort when they do not
-    (three columns of 41 bits): either way numpy's lexsort order, ties kept in input order."""
+    (three columns of 41 bits): either way an order of every row that puts the keys in numpy's
+    lexsort order (equal keys in any order)."""
     keys = [np.array(c, np.int64) % narrow if i else np.array(c, np.int64)
             for i, c in enumerate(columns)]
-    assert lex_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()
+    order = lex_order(*keys)
+    assert sorted(order.tolist()) == list(range(len(keys[0])))
+    expected = np.lexsort(keys[::-1])
+    assert [k[order].tolist() for k in keys] == [k[expected].tolist() for k in keys]
 
 
 def test_common_mask_counts_documents_not_repeats() -> None:
