@@ -37,7 +37,7 @@ from app.core.cross import cross_check
 from app.core.errors import CorpusError, DuplicateReferenceError
 from app.core.index import MultiIndex, Part
 from app.core.schema import CrossResult, ReportResult
-from app.storage import FlushPolicy, LiveIndex, Maintainer
+from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy
 from app.storage.shared_log import SharedLog
 
 
@@ -120,7 +120,7 @@ class CorpusService:
     this server's copy of a collection every server shares."""
 
     def __init__(self, base: BaseCorpus, data: Path, flush: FlushPolicy | None = None,
-                 shared: SharedLog | None = None) -> None:
+                 shared: SharedLog | None = None, merge: MergePolicy | None = None) -> None:
         """``data``: the templates' index folder (``index/`` of the data folder); the other
         collections' folders are beside it, under ``collections/``."""
         self.base = base
@@ -130,8 +130,9 @@ class CorpusService:
             FolderRegistry(self.root) if shared is None
             else RedisRegistry(shared.client, shared.prefix))
         self.flush = flush or FlushPolicy()
+        self.merge = merge or MergePolicy()
         self.live = LiveIndex(data, shared=shared)
-        self.maintainer = Maintainer(self.live.folder, self.flush)
+        self.maintainer = Maintainer(self.live.folder, self.flush, self.merge)
         self._others: dict[str, tuple[LiveIndex, Maintainer]] = {}
         self._started = False
         self._base_parts = base.parts()
@@ -182,7 +183,7 @@ class CorpusService:
             shared = (None if self.shared is None else
                       self.shared.with_prefix(shared_prefix(self.shared.prefix, name)))
             live = LiveIndex(folder, slot_base=(number + 1) * SLOT_SPAN, shared=shared)
-            maintainer = Maintainer(live.folder, self.flush)
+            maintainer = Maintainer(live.folder, self.flush, self.merge)
             if self._started:
                 maintainer.start()
             self._others[name] = (live, maintainer)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
                             "written into an index segment when this many wait...")
     flush_seconds: float = Field(30.0, gt=0, description="...or when the oldest has waited "
                                  "this long (and at shutdown).")
+    expunge_seconds: float = Field(24 * 3600.0, gt=0, description="A segment holding removed "
+                                   "references is rewritten without them once its oldest "
+                                   "removal is this old (sooner when a tenth of it is removed): "
+                                   "removed texts leave the disk within this time.")
     api_keys: str = Field("", description="Comma-separated admin keys (every scope on every "
                           "collection); keys of narrower scope are made with 'chachong keys "
                           "create'.")

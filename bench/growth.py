@@ -12,9 +12,11 @@ A real ``chachong serve --workers 2`` on the bundled corpus, with a fresh data f
 3. restart (SIGTERM, then a new server on the same data): seconds to ready, resident memory of
    each worker, check latency of one client over the query reports (3,000 characters of fresh
    text, half with corpus paragraphs spliced in: every spliced source must be found);
-4. ``--delete`` random references removed and ``--more`` new ones added; wait for the merges;
-   the removed references' ids are in no segment and the catalogue, and their texts in no
-   segment's documents; restart and measure again.
+4. ``--delete`` random references removed and ``--more`` new ones added; wait for the merges
+   (the servers run with ``CHACHONG_EXPUNGE_SECONDS`` of ``--expunge-seconds``, so segments
+   holding removals are rewritten within the run); the removed references' ids are in no
+   segment and the catalogue, and their texts in no segment's documents; restart and measure
+   again.
 
 The query reports are made once by ``bench/scale.py``'s rule (``generate_corpus.py --n 300
 --seed 7``). Prints one JSON line on stdout; progress on stderr. Every server is stopped (its
@@ -76,7 +78,8 @@ def log(message: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(workdir: Path, data: Path, workers: int, timeout: float = 120) -> Iterator[Server]:
+def serving(workdir: Path, data: Path, workers: int, expunge_seconds: float,
+            timeout: float = 120) -> Iterator[Server]:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
     cmd = [*chachong_command(), "serve", "--data", str(data), "--host", "127.0.0.1",
@@ -85,7 +88,8 @@ def serving(workdir: Path, data: Path, workers: int, timeout: float = 120) -> It
     with log_path.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=workdir,
-                                env={**clean_env(), "CHACHONG_API_KEYS": KEY},
+                                env={**clean_env(), "CHACHONG_API_KEYS": KEY,
+                                     "CHACHONG_EXPUNGE_SECONDS": str(expunge_seconds)},
                                 start_new_session=True)
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)
     try:
@@ -162,9 +166,9 @@ def settled(index: Path, policy: MergePolicy) -> bool:
         and not any((index / "tmp").iterdir())
 
 
-def wait_settled(index: Path, timeout: float) -> float:
+def wait_settled(index: Path, expunge_seconds: float, timeout: float) -> float:
     started = time.perf_counter()
-    policy = MergePolicy()
+    policy = MergePolicy(expunge_seconds=expunge_seconds)
     while not settled(index, policy):
         if time.perf_counter() - started > timeout:
             raise RuntimeError(f"the index did not settle in {timeout:.0f} s")
@@ -225,6 +229,9 @@ def main() -> int:
     parser.add_argument("--queries", type=Path, default=ROOT / "bench" / "data" / "genq")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--expunge-seconds", type=float, default=60.0,
+                        help="the servers' CHACHONG_EXPUNGE_SECONDS: a segment holding removals "
+                             "this old is rewritten without them (the default is a day)")
     args = parser.parse_args()
 
     files = sorted(args.corpus.glob("*.txt"))
@@ -238,27 +245,27 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))
     data = workdir / "data"
     index = data / "index"
-    with serving(workdir, data, args.workers) as server:
+    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
         out["ready_empty_s"] = round(server.ready_s, 1)
         cpu0 = cpu_of(process_tree(server.proc.pid))
         out["ingest"] = add_all(server.url, first, args.batch, args.clients)
         out["ingest"]["server_cpu_s"] = round(cpu_of(process_tree(server.proc.pid)) - cpu0)
         out["ingest"]["rss_mb_per_worker"] = per_worker_rss(server)
-        out["settle_s"] = wait_settled(index, 3600)
+        out["settle_s"] = wait_settled(index, args.expunge_seconds, 3600)
     out["index"] = index_figures(index)
-    with serving(workdir, data, args.workers) as server:
+    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
         out["after_ingest"] = measure(server, queries, args.warmup)
         log(f"so far: {json.dumps(out, ensure_ascii=False)}")  # kept if a later step fails
         rng = random.Random(5)
         removed = rng.sample([p.stem for p in first], args.delete)
         out["delete"] = delete_all(server.url, removed, args.clients)
         out["more"] = add_all(server.url, later, args.batch, args.clients)
-        out["settle_again_s"] = wait_settled(index, 3600)
+        out["settle_again_s"] = wait_settled(index, args.expunge_seconds, 3600)
     out["index_after"] = index_figures(index)
     by_id = {p.stem: p for p in first}
     out["gone"] = gone_from_disk(index, removed, {r: by_id[r].read_text(encoding="utf-8")
                                                   for r in removed})
-    with serving(workdir, data, args.workers) as server:
+    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
         out["after_changes"] = measure(server, queries, args.warmup, frozenset(removed))
     out["load_at_end"] = os.getloadavg()[0]
     print(json.dumps(out, ensure_ascii=False))

@@ -14,14 +14,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from api_helpers import TestClient, isolated_settings
 from support import CORPUS_DIR, ROOT, TEMPLATE_IDS, case_text
 
+from app.api.main import create_app
 from app.core import CheckResult, Reference, build_index, check_text, load_corpus
 from app.core.combined import CombinedIndex
 from app.core.index import MultiIndex
@@ -434,6 +437,41 @@ def test_tail_survives_a_restart_and_a_stop_flushes_it(tmp_path: Path) -> None:
     assert again.folder.wal is not None and again.folder.wal.pending() == (0, None)
     assert sum(e.docs for e in again.manifest.segments) == len(refs)
     assert answers(MultiIndex(again.parts())) == answers(build_index(refs))
+
+
+def segment_texts(index: Path) -> set[str]:
+    texts = set()
+    for segment in (index / "segments").iterdir():
+        offsets = np.load(segment / "texts.npy").tolist()
+        blob = (segment / "texts.bin").read_bytes()
+        texts |= {decode_text(blob[a:b]) for a, b in itertools.pairwise(offsets)}
+    return texts
+
+
+def test_the_server_rewrites_a_segment_once_its_removals_are_expunge_seconds_old(
+        tmp_path: Path) -> None:
+    """One removal of 24 is below the share that rewrites a segment at once; with
+    ``expunge_seconds`` of 1 the server's merges still take its text off the disk."""
+    refs = corpus(24)[len(TEMPLATE_IDS):]
+    gone = refs[4]
+    settings = isolated_settings(tmp_path / "data", api_keys="k", flush_docs=1,
+                                 expunge_seconds=1)
+    auth = {"Authorization": "Bearer k"}
+    index = tmp_path / "data" / "index"
+    with TestClient(create_app(settings)) as client:
+        body = {"references": [{"id": r.id, "text": r.text} for r in refs]}
+        assert client.post("/v1/references/batch", json=body, headers=auth).status_code == 201
+        deadline = time.monotonic() + 60
+        while gone.text not in segment_texts(index):
+            assert time.monotonic() < deadline, "the additions were not flushed"
+            time.sleep(0.2)
+        assert client.delete(f"/v1/references/{gone.id}", headers=auth).status_code == 204
+        while gone.text in segment_texts(index):
+            assert time.monotonic() < deadline, "the removal was not expunged"
+            time.sleep(0.2)
+        assert segment_texts(index) == {r.text for r in refs} - {gone.text}
+        found = client.post("/v1/check", json={"text": gone.text}).json()["sources"]
+        assert gone.id not in {s["id"] for s in found}
 
 
 def test_two_processes_adding_and_checking_at_once(tmp_path: Path) -> None:

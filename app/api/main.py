@@ -37,7 +37,7 @@ from app.core.errors import StoreUnavailableError
 from app.history import CheckHistory
 from app.service import BaseCorpus, CorpusService
 from app.settings import Settings
-from app.storage import FlushPolicy, LiveIndex
+from app.storage import FlushPolicy, LiveIndex, MergePolicy
 from app.storage.bundled import bundled_index
 from app.storage.migrate import migrate_redis, migrate_store
 from app.storage.shared_log import SharedLog
@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.data.mkdir(parents=True, exist_ok=True)
     shared = SharedLog(settings.store) if settings.store else None
     service = CorpusService(load_base(settings), settings.data / INDEX_FOLDER,
-                            FlushPolicy(settings.flush_docs, settings.flush_seconds), shared)
+                            FlushPolicy(settings.flush_docs, settings.flush_seconds), shared,
+                            MergePolicy(expunge_seconds=settings.expunge_seconds))
     with contextlib.suppress(StoreUnavailableError):  # answered 503 until the store is back
         migrate_store(settings.data, service.live)
         migrate_redis(service.live)
