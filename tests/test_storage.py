@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from api_helpers import TestClient, isolated_settings
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from api_helpers import TestClient, isolated_settings
 from support import CORPUS_DIR, ROOT, TEMPLATE_IDS, case_text
 
 from app.api.main import create_app
