@@ -345,6 +345,30 @@ def test_policy_merges_a_full_tier_of_neighbours_lowest_first() -> None:
         _entries(1000, 1000)) is None
 
 
+def test_policy_lets_small_segments_between_larger_ones_ride_along() -> None:
+    policy = MergePolicy(floor_docs=1000, factor=4)
+    # removals left two tier-0 segments between tier-1 ones: they count as tier 1
+    assert policy.tiers(_entries(9000, 1000, 800, 9000, 9000)) == [1, 1, 1, 1, 1]
+    assert policy.select(_entries(9000, 1000, 800, 9000, 9000)) == (0, 4)
+    # at the newest end a small segment is not enclosed: it waits for its own tier
+    assert policy.tiers(_entries(9000, 9000, 9000, 1000)) == [1, 1, 1, 0]
+    assert policy.select(_entries(9000, 9000, 9000, 1000)) is None
+    # a run of a whole tier's worth of small segments merges on its own, not lifted
+    assert policy.tiers(_entries(9000, 1000, 1000, 1000, 1000, 9000)) == [1, 0, 0, 0, 0, 1]
+    assert policy.select(_entries(9000, 1000, 1000, 1000, 1000, 9000)) == (1, 5)
+
+
+def test_policy_keeps_the_number_of_segments_at_most_max_segments() -> None:
+    sizes = (64000, 16000, 4000, 1000, 2000)
+    assert MergePolicy(floor_docs=1000, factor=4, max_segments=5).select(_entries(*sizes)) is None
+    # over the cap with no full tier: the neighbours holding the fewest documents
+    assert MergePolicy(floor_docs=1000, factor=4, max_segments=4).select(
+        _entries(*sizes)) == (1, 5)
+    # still never past the units a posting can name
+    assert MergePolicy(floor_docs=1000, factor=4, max_segments=4,
+                       max_units=21000 * 80).select(_entries(*sizes)) is None
+
+
 def test_policy_rewrites_a_segment_with_many_or_old_removals() -> None:
     policy = MergePolicy(floor_docs=1000, factor=4, reclaim_share=0.1, expunge_seconds=3600)
     assert policy.select(_entries(50000, 2000, deleted={1: 100}), now=2000.0) is None

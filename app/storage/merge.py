@@ -42,22 +42,46 @@ class MergePolicy:
     max_units: int = MAX_UNITS
     reclaim_share: float = 0.1
     expunge_seconds: float = 24 * 3600.0
+    max_segments: int = 8
 
     def tier(self, entry: SegmentEntry) -> int:
         return int(math.log(max(entry.live, self.floor_docs) / self.floor_docs, self.factor))
 
+    def tiers(self, segments: Sequence[SegmentEntry]) -> list[int]:
+        """Each segment's tier, a run of fewer than ``factor`` lower ones enclosed by higher
+        neighbours lifted to the lower of those neighbours' tiers."""
+        tiers = [self.tier(s) for s in segments]
+        changed = True
+        while changed:
+            changed = False
+            a = 0
+            while a < len(tiers):
+                b = a
+                while b < len(tiers) and tiers[b] == tiers[a]:
+                    b += 1
+                if 0 < a and b < len(tiers) and b - a < self.factor:
+                    around = min(tiers[a - 1], tiers[b])
+                    if around > tiers[a]:
+                        tiers[a:b] = [around] * (b - a)
+                        changed = True
+                a = b
+        return tiers
+
     def select(self, segments: Sequence[SegmentEntry],
                now: float | None = None) -> tuple[int, int] | None:
-        """[start, end) of the neighbouring segments to merge next, or None. The lowest tier
-        first; a segment to rewrite for its removals after that."""
+        """[start, end) of the neighbouring segments to merge next, or None. The lowest full
+        tier first; then the smallest neighbours while there are more than ``max_segments``;
+        then a segment to rewrite for its removals."""
         now = time.time() if now is None else now
+        tiers = self.tiers(segments)
         best: tuple[int, int] | None = None
         for start in range(len(segments) - self.factor + 1):
-            window = segments[start : start + self.factor]
-            tiers = {self.tier(s) for s in window}
-            if len(tiers) == 1 and sum(s.units for s in window) <= self.max_units \
-                    and (best is None or self.tier(window[0]) <= self.tier(segments[best[0]])):
-                best = (start, start + self.factor)
+            end = start + self.factor
+            if len(set(tiers[start:end])) == 1 and self._fits(segments[start:end]) \
+                    and (best is None or tiers[start] < tiers[best[0]]):
+                best = (start, end)
+        if best is None and len(segments) > self.max_segments:
+            best = self._smallest_neighbours(segments)
         if best is not None:
             return best
         for i, entry in enumerate(segments):
@@ -65,6 +89,18 @@ class MergePolicy:
                                   now - (entry.deleted_since or now) >= self.expunge_seconds):
                 return i, i + 1
         return None
+
+    def _fits(self, window: Sequence[SegmentEntry]) -> bool:
+        return sum(s.units for s in window) <= self.max_units
+
+    def _smallest_neighbours(self, segments: Sequence[SegmentEntry]) -> tuple[int, int] | None:
+        width = min(self.factor, len(segments))
+        fitting = [start for start in range(len(segments) - width + 1)
+                   if self._fits(segments[start : start + width])]
+        if not fitting:
+            return None
+        start = min(fitting, key=lambda a: sum(s.live for s in segments[a : a + width]))
+        return start, start + width
 
 
 def merge_segments(inputs: Sequence[tuple[Segment, np.ndarray | None]], folder: Path,

@@ -51,6 +51,9 @@ FORMAT = "chachong-segment"
 VERSION = 8
 HEADER = "header.json"
 MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
+# a filter's bits a key: the seed table is a seventh of the band table's size, and a report's
+# windows passing its filter by chance cost a block read in every segment
+FILTER_BITS = {"band": 8, "seed": 16}
 _SCHEMA = """
 CREATE TABLE docs (
     number INTEGER PRIMARY KEY,
@@ -166,7 +169,8 @@ class SegmentWriter:
 
     def stream(self, name: str, capacity: int) -> RunWriter:
         """A table to be written in key order by the caller (after every document is added)."""
-        self._runs[name] = RunWriter(self.folder / f"{name}.run", _TABLES[name], capacity)
+        self._runs[name] = RunWriter(self.folder / f"{name}.run", _TABLES[name], capacity,
+                                     FILTER_BITS[name])
         return self._runs[name]
 
     def finish(self, extra: dict | None = None) -> dict:
@@ -218,7 +222,7 @@ class SegmentWriter:
         band = np.concatenate(self._band_words) if self._band_words else np.empty(0, np.uint64)
         self._band_words = []
         band.sort()
-        writer = RunWriter(self.folder / "band.run", 0, len(band))
+        writer = RunWriter(self.folder / "band.run", 0, len(band), FILTER_BITS["band"])
         writer.add(band)
         self._runs["band"] = writer
         del band
@@ -226,7 +230,7 @@ class SegmentWriter:
         pos = np.concatenate(self._seed_pos) if self._seed_pos else np.empty(0, np.uint64)
         self._seed_words, self._seed_pos = [], []
         order = np.argsort(words, kind="stable")  # a window repeated in a doc: by position
-        writer = RunWriter(self.folder / "seed.run", 1, len(words))
+        writer = RunWriter(self.folder / "seed.run", 1, len(words), FILTER_BITS["seed"])
         writer.add(words[order], [pos[order]])
         self._runs["seed"] = writer
 
