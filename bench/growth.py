@@ -10,8 +10,9 @@ A real ``chachong serve --workers 2`` on the bundled corpus, with a fresh data f
    a second, and the CPU the server used;
 2. wait until the log is flushed and the merges the policy wants are done; the index on disk;
 3. restart (SIGTERM, then a new server on the same data): seconds to ready, resident memory of
-   each worker, check latency of one client over the query reports (3,000 characters of fresh
-   text, half with corpus paragraphs spliced in: every spliced source must be found);
+   each worker (in all, anonymous, mapped index pages, PSS), check latency of one client over
+   the query reports (3,000 characters of fresh text, half with corpus paragraphs spliced in:
+   every spliced source must be found);
 4. ``--delete`` random references removed and ``--more`` new ones added; wait for the merges
    (the servers run with ``CHACHONG_EXPUNGE_SECONDS`` of ``--expunge-seconds``, so segments
    holding removals are rewritten within the run); the removed references' ids are in no
@@ -102,9 +103,12 @@ def serving(workdir: Path, data: Path, workers: int, expunge_seconds: float,
         log(f"stopped in {time.perf_counter() - stopped:.1f} s")
 
 
-def per_worker_rss(server: Server) -> list[int]:
-    """Resident MB of each worker (the supervisor holds no index)."""
-    return [memory_of([pid])["rss_mb"] for pid in process_tree(server.proc.pid)[1:]]
+def per_worker_rss(server: Server) -> list[dict]:
+    """Resident MB of each worker (the supervisor holds no index): in all, its own (anonymous)
+    and the index pages it has mapped (file pages of the kernel's cache, shared by the
+    workers and given back under memory pressure)."""
+    return [{k: v for k, v in memory_of([pid]).items() if k != "processes"}
+            for pid in process_tree(server.proc.pid)[1:]]
 
 
 def add_all(url: str, files: list[Path], batch: int, clients: int) -> dict:

@@ -59,7 +59,7 @@ class MergePolicy:
                 b = a
                 while b < len(tiers) and tiers[b] == tiers[a]:
                     b += 1
-                if 0 < a and b < len(tiers) and b - a < self.factor:
+                if a > 0 and b < len(tiers) and b - a < self.factor:
                     around = min(tiers[a - 1], tiers[b])
                     if around > tiers[a]:
                         tiers[a:b] = [around] * (b - a)
