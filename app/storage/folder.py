@@ -157,6 +157,11 @@ class IndexFolder:
         if manifest is None:
             return
         keep = referenced_files(manifest) | {f"{SEGMENTS}/{n}" for n in self._unpublished}
+        # merged-away segments leave the cache (a reader holding one keeps it): a build merges
+        # dozens, and each open segment holds its filters and fences
+        with self._lock:
+            for name in [n for n in self._segments if f"{SEGMENTS}/{n}" not in keep]:
+                del self._segments[name]
         for path in self.path.glob("manifest-*.json"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)

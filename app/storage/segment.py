@@ -323,7 +323,10 @@ class Segment:
                 name: Run(folder / f"{name}.run", RunInfo(**header["tables"][name]),
                           np.load(folder / f"{name}.fence.npy", allow_pickle=False),
                           np.load(folder / f"{name}.pages.npy", allow_pickle=False),
-                          np.load(folder / f"{name}.filter.npy", allow_pickle=False))
+                          # mapped, not loaded: the workers share one copy in the page
+                          # cache, and a merge, which never asks the filter, reads none of it
+                          np.asarray(np.load(folder / f"{name}.filter.npy", mmap_mode="r",
+                                             allow_pickle=False)))
                 for name in _TABLES}
             self._fds = {name: os.open(folder / f"{name}.bin", os.O_RDONLY)
                          for name in ("texts", "chars")}
