@@ -8,6 +8,7 @@ holds every reference whose addition was acknowledged.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +324,30 @@ def test_a_merge_while_checks_run_changes_no_answer(tmp_path: Path) -> None:
     assert len(live.manifest.segments) == 1
     assert seen and all(found == before for found in seen)
     assert answers(MultiIndex(live.parts())) == before
+
+
+def test_a_merged_away_segment_is_let_go(tmp_path: Path) -> None:
+    """The maintainer keeps no segment a merge replaced (each holds its filters and fences: a
+    build merging dozens of them must not hold them all)."""
+    refs = corpus()[:8]
+    path = tmp_path / "idx"
+    live = LiveIndex(path)
+    flush, _ = small_policy()
+    writer = Maintainer(IndexFolder(path), flush, MergePolicy(floor_docs=1000, factor=2))
+    assert writer.folder.maintainer_lock.acquire()
+    try:
+        for a in (0, 4):
+            live.add(refs[a : a + 4])
+            writer.flush()
+        names = [e.name for e in writer.folder.manifest().segments]
+        assert len(names) == 2
+        opened = [weakref.ref(writer.folder.segment(name)) for name in names]
+        assert writer.merge()
+        gc.collect()
+        assert [ref() for ref in opened] == [None, None]
+        assert len(writer.folder.manifest().segments) == 1
+    finally:
+        writer.folder.maintainer_lock.release()
 
 
 # --- the merge policy ---------------------------------------------------------------------------
