@@ -1146,8 +1146,8 @@ def run_chunk(bounds: tuple[int, int]) -> ChunkResult:
 
 def generate(model: Model, n: int, seed: int, out: Path, workers: int = 2,
              stats: bool = False, start: int = 0) -> dict:
-    """Write reports ``start``..n-1 into ``out`` (and corpus.json when starting from 0, since the
-    metadata of reports written before is not known here); return the statistics of those."""
+    """Write reports ``start``..n-1 into ``out`` and their metadata into its corpus.json (added
+    to what an earlier run wrote there, when resuming); return the statistics of those."""
     global _JOB  # noqa: PLW0603 - the forked workers read the model from here
     out.mkdir(parents=True, exist_ok=True)
     _JOB = Job(model, seed, out, max(6, len(str(max(n - 1, 0)))), stats)
@@ -1162,11 +1162,11 @@ def generate(model: Model, n: int, seed: int, out: Path, workers: int = 2,
     finally:
         _JOB = None
     meta = {rid: info for r in results for rid, info in r.meta}
-    if start:
-        return summarise(results, n - start, time.perf_counter() - t0)
-    (out / "corpus.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
-                                     encoding="utf-8")
-    return summarise(results, n, time.perf_counter() - t0)
+    meta_file = out / "corpus.json"
+    if start and meta_file.is_file():
+        meta = {**json.loads(meta_file.read_text(encoding="utf-8")), **meta}
+    meta_file.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return summarise(results, n - start, time.perf_counter() - t0)
 
 
 def summarise(results: list[ChunkResult], n: int, seconds: float) -> dict:

@@ -105,11 +105,15 @@ def donor_paragraphs(path: Path) -> list[str]:
 
 def clean_donors(corpus: Path) -> list[Path]:
     """Corpus reports that copy no template themselves, so a found donor is the true source
-    (a template paragraph also sits in many other generated reports)."""
+    (a template paragraph also sits in many other generated reports). Without a corpus.json
+    every report; with one, only those it describes (the others' copies are not known)."""
     meta_file = corpus / "corpus.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
     files = sorted(corpus.glob("*.txt"))
-    return [p for p in files if "copies" not in (meta.get(p.stem, {}).get("tags") or {})]
+    if not meta_file.is_file():
+        return files
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    return [p for p in files if p.stem in meta
+            and "copies" not in (meta[p.stem].get("tags") or {})]
 
 
 def load_queries(folder: Path, corpus: Path, seed: int,

@@ -88,6 +88,20 @@ def test_output_is_identical_for_any_number_of_workers(
         assert (out / name).read_bytes() == (one / name).read_bytes(), name
 
 
+def test_a_resumed_run_writes_what_one_run_writes(
+        model: Any, corpus: tuple[Path, dict], tmp_path: Path) -> None:
+    """Cut short after half and resumed with ``start``: the same reports, and one corpus.json
+    describing all of them (the resumed run adds to what the first wrote)."""
+    out, _ = corpus
+    resumed = tmp_path / "resumed"
+    gen.generate(model, N // 2, SEED, resumed, workers=1)
+    gen.generate(model, N, SEED, resumed, workers=1, start=N // 2)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in resumed.iterdir())
+    for name in names:
+        assert (out / name).read_bytes() == (resumed / name).read_bytes(), name
+
+
 def test_reports_are_flat_files_of_the_right_length(corpus: tuple[Path, dict]) -> None:
     out, stats = corpus
     assert not [p for p in out.iterdir() if p.is_dir()]
