@@ -92,6 +92,14 @@ def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPath
         assert sorted(got[here].tolist()) == ([] if crowded else stored[mine].tolist())
         for c, got_c in zip(cols, got_cols, strict=True):
             assert sorted(got_c[here].tolist()) == ([] if crowded else sorted(c[mine].tolist()))
+    # a cap a key (what earlier segments left of a limit): each key by its own
+    caps = rng.choice([0, 3, 63, 64, 65, 200], len(query))
+    at, got, _, counts = run.lookup(query, caps)
+    for i, key in enumerate(query):
+        mine = np.flatnonzero((stored & ~POSTING_MASK) == key)
+        assert counts[i] == len(mine)
+        wanted = [] if len(mine) > caps[i] else stored[mine].tolist()
+        assert sorted(got[at == i].tolist()) == wanted
     scanned, scanned_cols = run.scan(int(base[3]), int(base[9]))
     inside = (stored >= base[3]) & (stored < base[9])
     assert scanned.tolist() == stored[inside].tolist()

@@ -152,6 +152,7 @@ def _prepare_job(args: tuple[Reference, int, int, Callable[[Prepared], Any] | No
 # --- what checking needs ----------------------------------------------------------------------
 
 SeedPostings = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # at, slot, pos, counts
+Limit = int | np.ndarray  # the most postings a key may have to be answered: for all, or a key
 BandPostings = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # ^ at, slot, start, end, counts
 
@@ -161,14 +162,14 @@ class Part(Protocol):
 
     Postings name the query key they answer (``at``) and a live reference's slot; ``counts``
     gives, per key, every posting the part holds (removed references included), and a key held
-    more than the table's limit (MAX_POSTINGS, MAX_BAND_POSTINGS) gives none."""
+    more than ``limit`` (one for all keys, or one a key) gives none."""
 
     first_slot: int
     end_slot: int
 
     def __len__(self) -> int: ...
-    def seed_postings(self, keys: np.ndarray) -> SeedPostings: ...
-    def band_postings(self, keys: np.ndarray) -> BandPostings: ...
+    def seed_postings(self, keys: np.ndarray, limit: Limit) -> SeedPostings: ...
+    def band_postings(self, keys: np.ndarray, limit: Limit) -> BandPostings: ...
     def slot_of(self, doc_id: str) -> int | None: ...
     def alive(self, slot: int) -> bool: ...
     def alive_many(self, slots: np.ndarray) -> np.ndarray: ...
@@ -243,23 +244,31 @@ def lookup_parts(parts: Sequence[Part], chars: str, sigs: np.ndarray, per_unit: 
     return hits, rank_places(at // bands, slots, starts, ends, len(sigs), bands, per_unit)
 
 
-def _seed_postings(part: Part, keys: np.ndarray) -> SeedPostings:
-    return part.seed_postings(keys)
+def _seed_postings(part: Part, keys: np.ndarray, limit: Limit) -> SeedPostings:
+    return part.seed_postings(keys, limit)
 
 
-def _band_postings(part: Part, keys: np.ndarray) -> BandPostings:
-    return part.band_postings(keys)
+def _band_postings(part: Part, keys: np.ndarray, limit: Limit) -> BandPostings:
+    return part.band_postings(keys, limit)
 
 
 def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
-                  ask: Callable[[Part, np.ndarray], tuple[np.ndarray, ...]],
+                  ask: Callable[[Part, np.ndarray, Limit], tuple[np.ndarray, ...]],
                   limit: int) -> tuple[np.ndarray, ...]:
     """Every part's postings of ``keys``, combined. The keys are sorted once here: a part
-    searches them in key order, and sorts keys already in order in a single pass."""
+    searches them in key order, and sorts keys already in order in a single pass. Each part is
+    asked with what the parts before it left of a key's limit: a stock phrase is in every
+    segment, below the limit in each, and its postings would be decoded in all of them only
+    to be dropped together (half of a check's postings on an index of five segments)."""
     if len(parts) < 2:
-        return _combine([ask(p, keys) for p in parts], len(keys), limit)
+        return _combine([ask(p, keys, limit) for p in parts], len(keys), limit)
     order = np.argsort(keys, kind="stable")
-    at, *columns, counts = _combine([ask(p, keys[order]) for p in parts], len(keys), limit)
+    ordered = keys[order]
+    answers, left = [], np.full(len(keys), limit, np.int64)
+    for part in parts:
+        answers.append(ask(part, ordered, left))
+        left = np.maximum(left - answers[-1][-1], 0)  # a key past its limit is only counted
+    at, *columns, counts = _combine(answers, len(keys), limit)
     unsorted = np.empty_like(counts)
     unsorted[order] = counts
     return (order[at], *columns, unsorted)
@@ -426,16 +435,16 @@ class ReferenceIndex:
         assert self._slot_array is not None
         return (*self._units, self._slot_array)
 
-    def band_postings(self, keys: np.ndarray) -> BandPostings:
-        at, units, counts = self._band_table.lookup(keys, MAX_BAND_POSTINGS)
+    def band_postings(self, keys: np.ndarray, limit: Limit = MAX_BAND_POSTINGS) -> BandPostings:
+        at, units, counts = self._band_table.lookup(keys, limit)
         docs, starts, ends, slots = self._columns()
         numbers = docs[units].astype(np.int64)
         live = self._alive[numbers]
         return (at[live], slots[numbers[live]], starts[units[live]].astype(np.int64),
                 ends[units[live]].astype(np.int64), counts)
 
-    def seed_postings(self, keys: np.ndarray) -> SeedPostings:
-        at, values, counts = self._seed_table.lookup(keys, MAX_POSTINGS)
+    def seed_postings(self, keys: np.ndarray, limit: Limit = MAX_POSTINGS) -> SeedPostings:
+        at, values, counts = self._seed_table.lookup(keys, limit)
         numbers = (values >> np.uint64(32)).astype(np.int64)
         live = self._alive[numbers]
         slots = self._columns()[3]

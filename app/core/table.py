@@ -156,12 +156,12 @@ class Run:
     def __len__(self) -> int:
         return self.size
 
-    def _lookup(self, keys: np.ndarray, max_per_key: int | None
+    def _lookup(self, keys: np.ndarray, max_per_key: int | np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``lookup`` for a non-empty run and keys."""
         raise NotImplementedError
 
-    def lookup(self, keys: np.ndarray, max_per_key: int | None
+    def lookup(self, keys: np.ndarray, max_per_key: int | np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
         entries the run holds; a key with more than ``max_per_key`` gives no entries."""
@@ -172,7 +172,7 @@ class Run:
         return self._lookup(keys, max_per_key)
 
 
-def entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | None
+def entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | np.ndarray | None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For keys found at [lo, hi) of a run: (key number, position) of every entry to return,
     and per key the number of entries; a crowded key returns none."""
@@ -182,11 +182,14 @@ def entries(lo: np.ndarray, hi: np.ndarray, max_per_key: int | None
     return at, where, counts
 
 
-def uncrowded(at: np.ndarray, counts: np.ndarray, max_per_key: int | None) -> np.ndarray | None:
+def uncrowded(at: np.ndarray, counts: np.ndarray,
+              max_per_key: int | np.ndarray | None) -> np.ndarray | None:
     """Which entries to keep once every part's counts of a key are summed: those of keys held at
     most ``max_per_key`` times in all (None: keep all)."""
     if max_per_key is None or not (counts > max_per_key).any():
         return None
+    if isinstance(max_per_key, np.ndarray):
+        return counts[at] <= max_per_key[at]
     return counts[at] <= max_per_key
 
 
@@ -206,13 +209,13 @@ class ArrayRun(Run):
             self._directory = KeyDirectory(self.keys)
         return self._directory
 
-    def _lookup(self, keys: np.ndarray, max_per_key: int | None
+    def _lookup(self, keys: np.ndarray, max_per_key: int | np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         at, where, counts = entries(*self.directory().bounds(keys), max_per_key)
         return at, self.values[where], counts
 
 
-def lookup_runs(runs: Sequence[Run], keys: np.ndarray, max_per_key: int | None,
+def lookup_runs(runs: Sequence[Run], keys: np.ndarray, max_per_key: int | np.ndarray | None,
                 value_dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``Run.lookup`` over several runs as if they were one: a key's entries in every run are
     counted together, and a key held more than ``max_per_key`` times in all gives none."""
@@ -254,7 +257,7 @@ class SortedTable:
             order = np.argsort(keys, kind="stable")  # older entries first on equal keys
             self.runs.append(ArrayRun(keys[order], values[order]))
 
-    def lookup(self, keys: np.ndarray, max_per_key: int | None = None
+    def lookup(self, keys: np.ndarray, max_per_key: int | np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``keys``, value) of every entry of every key, and per key how many
         entries the table holds; a key with more than ``max_per_key`` gives no entries."""

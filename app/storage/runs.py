@@ -269,12 +269,12 @@ class Run:
     def __len__(self) -> int:
         return self.size
 
-    def lookup(self, keys: np.ndarray, max_per_key: int | None
+    def lookup(self, keys: np.ndarray, max_per_key: int | np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
         """For each key (low POSTING_BITS zero), every word holding it: (index into ``keys``,
         word, its columns), and per key how many words the run holds; a key with more than
-        ``max_per_key`` gives none (and only the blocks where it starts and ends are read, to
-        count it)."""
+        ``max_per_key`` (one for all, or one a key) gives none (and only the blocks where it
+        starts and ends are read, to count it)."""
         keys = np.asarray(keys, np.uint64)
         empty = (np.empty(0, np.int64), np.empty(0, np.uint64),
                  [np.empty(0, np.int64)] * self.columns, np.zeros(len(keys), np.int64))
@@ -282,12 +282,14 @@ class Run:
             return empty
         # searched in key order, so that the blocks to read come out sorted
         order = np.argsort(keys, kind="stable")
+        if isinstance(max_per_key, np.ndarray):
+            max_per_key = max_per_key[order]
         at, words, cols, counts = self._lookup_sorted(keys[order], max_per_key)
         unsorted = np.empty_like(counts)
         unsorted[order] = counts
         return order[at], words, cols, unsorted
 
-    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | None
+    def _lookup_sorted(self, keys: np.ndarray, max_per_key: int | np.ndarray | None
                        ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
         counts = np.zeros(len(keys), dtype=np.int64)
         empty = (np.empty(0, np.int64), np.empty(0, np.uint64),
@@ -297,6 +299,8 @@ class Run:
         if not len(passed):
             return empty
         wanted = keys[passed]
+        if isinstance(max_per_key, np.ndarray):
+            max_per_key = max_per_key[passed]
         last_word = wanted | POSTING_MASK
         # the blocks holding a key: from the last whose first word is at most the key's first
         # (a block ends with it, or holds it all) to the last starting at most at its last
@@ -372,8 +376,8 @@ class Run:
         return _unpack(buffer, offset, col_bits[:, k], BLOCK).astype(np.int64)
 
 
-def _kept(lo: np.ndarray, hi: np.ndarray, counts: np.ndarray, max_per_key: int | None
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kept(lo: np.ndarray, hi: np.ndarray, counts: np.ndarray,
+          max_per_key: int | np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(key number, place in what was read) of the entries to return, and per key its count."""
     n = hi - lo if max_per_key is None else np.where(counts > max_per_key, 0, hi - lo)
     at, where = ranges(lo, n)

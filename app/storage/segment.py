@@ -39,7 +39,7 @@ import numpy as np
 from app.core.corpus import Reference
 from app.core.document import Document, source_document
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
-from app.core.index import FINGERPRINT, BandPostings, SeedPostings
+from app.core.index import FINGERPRINT, BandPostings, Limit, SeedPostings
 from app.core.lsh import MAX_BAND_POSTINGS
 from app.core.seeds import MAX_POSTINGS, STRIDE
 from app.core.table import POSTING_BITS
@@ -553,8 +553,8 @@ class SegmentPart:
     def live_numbers(self) -> np.ndarray:
         return np.flatnonzero(self.alive_mask)
 
-    def band_postings(self, keys: np.ndarray) -> BandPostings:
-        at, words, _, counts = self.segment.runs["band"].lookup(keys, MAX_BAND_POSTINGS)
+    def band_postings(self, keys: np.ndarray, limit: Limit = MAX_BAND_POSTINGS) -> BandPostings:
+        at, words, _, counts = self.segment.runs["band"].lookup(keys, limit)
         units = (words & POSTING_MASK).astype(np.int64)
         docs = self.segment.doc_of_units(units)
         live = self.alive_mask[docs]
@@ -563,8 +563,8 @@ class SegmentPart:
                 np.asarray(self.segment.unit_start[units], np.int64),
                 np.asarray(self.segment.unit_end[units], np.int64), counts)
 
-    def seed_postings(self, keys: np.ndarray) -> SeedPostings:
-        at, words, (pos,), counts = self.segment.runs["seed"].lookup(keys, MAX_POSTINGS)
+    def seed_postings(self, keys: np.ndarray, limit: Limit = MAX_POSTINGS) -> SeedPostings:
+        at, words, (pos,), counts = self.segment.runs["seed"].lookup(keys, limit)
         docs = (words & POSTING_MASK).astype(np.int64)
         live = self.alive_mask[docs]
         return at[live], self.slot_base + self.segment.seq[docs[live]], pos[live], counts
