@@ -12,15 +12,17 @@ A lookup asks a blocked Bloom filter first (most keys of a fresh report are in n
 cost no read), then finds in the fence the blocks that can hold a key and decodes them all at
 once, with a few vectorised gathers, straight from a read-only memory map of the file (a check
 touches thousands of scattered blocks over a grown index's segments: one system call each cost
-more than the rest of the lookup). So the process keeps only the fence, the page table and the
-filter in its own memory however large the run; the mapped pages are the kernel's page cache,
-shared by every process that reads the file and given back under memory pressure.
+more than the rest of the lookup). A merge, which reads a run whole a key range at a time, reads
+it with ``pread`` instead. So the process keeps only the fence and the page table in its own
+memory however large the run; the mapped pages (and the mapped filter) are the kernel's page
+cache, shared by every process that reads the file and given back under memory pressure.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,9 +262,10 @@ class Run:
                     * (len(self.fence) - (len(pages) - 1) * PAGE_BLOCKS) + 8) if len(pages) else 8
         if self.path.stat().st_size != expected:
             raise ValueError(f"{self.path.name} is not as long as its page table says")
-        with self.path.open("rb") as file:
-            # the map outlives the descriptor, and the file's removal (a merged-away segment)
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        # both outlive the file's removal (a merged-away segment)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+        mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         mapped.madvise(mmap.MADV_RANDOM)  # lookups touch scattered blocks: no read-ahead
         self._bytes = np.frombuffer(mapped, np.uint8)
 
@@ -338,18 +341,30 @@ class Run:
                 else len(self.fence)) - 1
         if not self.size or last < first:
             return np.empty(0, np.uint64), [np.empty(0, np.int64)] * self.columns
-        words, cols, _ = self._read(np.arange(first, last + 1))
+        words, cols, _ = self._read(np.arange(first, last + 1), whole=True)
         keep = words >= np.uint64(lo)
         if bounded:
             keep &= words < np.uint64(hi)
         return words[keep], [c[keep] for c in cols]
 
-    def _read(self, blocks: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-        """The words and columns of ``blocks`` (sorted), and each word's place in the run."""
+    def _read(self, blocks: np.ndarray, whole: bool = False
+              ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """The words and columns of ``blocks`` (sorted; with ``whole``, every block from the
+        first to the last), and each word's place in the run."""
         page = blocks // PAGE_BLOCKS
         at = self.page_offset[page] + (blocks - page * PAGE_BLOCKS) * self.block_bytes[page]
-        words = self._decode_words(self._bytes, at, page, blocks)
-        cols = [self._decode_column(self._bytes, at, page, k) for k in range(self.columns)]
+        buffer = self._bytes
+        if whole and len(blocks):
+            # a merge's key range is read, not touched through the map: a merge reads its
+            # segments whole, and mapped they would all count as the process's memory
+            begin = int(at[0])
+            want = int(at[-1] + self.block_bytes[page[-1]]) - begin + 8  # the file's last 8
+            data = os.pread(self._fd, want, begin)                         # bytes are zeros
+            if len(data) != want:
+                raise OSError(f"{self.path.name} ended early: the index changed under us")
+            buffer, at = np.frombuffer(data, np.uint8), at - begin
+        words = self._decode_words(buffer, at, page, blocks)
+        cols = [self._decode_column(buffer, at, page, k) for k in range(self.columns)]
         place = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
         keep = place < self.size  # the padding of a partial last block
         return words.ravel()[keep], [c.ravel()[keep] for c in cols], place[keep]
