@@ -35,7 +35,7 @@ from app.core.table import POSTING_BITS, KeyDirectory, distinct, ranges
 BLOCK = 64  # words a block: one read of 300-600 bytes
 PAGE_BLOCKS = 1024  # blocks a page: its bit widths are its own
 PAGE_WORDS = BLOCK * PAGE_BLOCKS
-FILTER_BITS_PER_KEY = 8  # about 3 % of absent keys still read a block (0.3 % at 16)
+FILTER_BITS_PER_KEY = 8  # about 4 % of absent keys still read a block (0.9 % at 16)
 POSTING_MASK = np.uint64((1 << POSTING_BITS) - 1)
 _MAX_PACKED = 56  # a value is read as 8 bytes shifted by up to 7 bits
 PAGE_DTYPE = np.dtype([("offset", "<u8"), ("delta_bits", "u1"), ("column_bits", "u1", (2,))])
@@ -51,7 +51,7 @@ class KeyFilter:
     """A blocked Bloom filter over a run's keys: each key sets four bits of one 64-bit word. The
     word comes from the key's top bits, so sorted keys fill the filter in one pass, and the
     four bits from the key's bits just above the posting. Keys are well-mixed hashes, so their
-    own bits serve as the filter's hash. At eight bits a key about 3 % of absent keys pass."""
+    own bits serve as the filter's hash. At eight bits a key about 4 % of absent keys pass."""
 
     def __init__(self, words: np.ndarray) -> None:
         if words.dtype != np.uint64 or words.ndim != 1 or not len(words):
