@@ -107,11 +107,14 @@ class IndexFolder:
             if more is not None:
                 dead = more if dead is None else dead | more
             parts.append(SegmentPart(self.segment(entry.name), slot_base, dead))
+        self._forget_all_but({e.name for e in manifest.segments})
+        return parts
+
+    def _forget_all_but(self, names: set[str]) -> None:
+        """Drop other segments from the cache (a part or merge holding one keeps it open)."""
         with self._lock:
-            names = {e.name for e in manifest.segments}
             for name in [n for n in self._segments if n not in names]:
                 del self._segments[name]
-        return parts
 
     def deletes(self, entry: SegmentEntry) -> np.ndarray | None:
         return read_deletes(self.path, entry)
@@ -157,11 +160,8 @@ class IndexFolder:
         if manifest is None:
             return
         keep = referenced_files(manifest) | {f"{SEGMENTS}/{n}" for n in self._unpublished}
-        # merged-away segments leave the cache (a reader holding one keeps it): a build merges
-        # dozens, and each open segment holds its filters and fences
-        with self._lock:
-            for name in [n for n in self._segments if f"{SEGMENTS}/{n}" not in keep]:
-                del self._segments[name]
+        # a build merges dozens of segments, each holding its filters and fences while cached
+        self._forget_all_but({e.name for e in manifest.segments} | self._unpublished)
         for path in self.path.glob("manifest-*.json"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)

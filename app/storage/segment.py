@@ -45,7 +45,7 @@ from app.core.seeds import MAX_POSTINGS, STRIDE
 from app.core.table import POSTING_BITS
 
 from .records import Record, chars_from_bytes, decode_text
-from .runs import POSTING_MASK, Run, RunInfo, RunWriter
+from .runs import FILTER_BITS_PER_KEY, POSTING_MASK, Run, RunInfo, RunWriter
 
 FORMAT = "chachong-segment"
 VERSION = 8
@@ -53,7 +53,7 @@ HEADER = "header.json"
 MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
 # a filter's bits a key: the seed table is a seventh of the band table's size, and a report's
 # windows passing its filter by chance cost a block read in every segment
-FILTER_BITS = {"band": 8, "seed": 16}
+FILTER_BITS = {"band": FILTER_BITS_PER_KEY, "seed": 2 * FILTER_BITS_PER_KEY}
 _SCHEMA = """
 CREATE TABLE docs (
     number INTEGER PRIMARY KEY,
