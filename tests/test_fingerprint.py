@@ -232,11 +232,12 @@ def test_sort_keys_is_a_stable_argsort(seed: int, n: int, prefixes: int, repeats
 @settings(max_examples=80, deadline=None)
 @given(columns=st.lists(st.lists(st.integers(0, 2**40), min_size=30, max_size=30),
                         min_size=1, max_size=3),
-       narrow=st.integers(1, 2**12))
+       narrow=st.integers(1, 2**20))
 def test_lex_order_is_lexsort(columns: list[list[int]], narrow: int) -> None:
-    """Packed into one sort key when the columns' bits fit, left to lexsort when they do not
-    (three columns of 41 bits): either way an order of every row that puts the keys in numpy's
-    lexsort order (equal keys in any order)."""
+    """Sorted directly with the rows' places below the columns when all fit in 64 bits (41 and
+    up to 18 bits), packed and argsorted when only the columns fit (41 and 19 or 20), left to
+    lexsort when they do not (three columns): either way an order of every row that puts the
+    keys in numpy's lexsort order (equal keys in any order)."""
     keys = [np.array(c, np.int64) % narrow if i else np.array(c, np.int64)
             for i, c in enumerate(columns)]
     order = lex_order(*keys)

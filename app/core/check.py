@@ -84,10 +84,10 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
                        SOURCES_PER_UNIT)
     few = len(distinct(groups.docs)) <= READ_ALL_DOCS
     read = np.ones(len(groups), dtype=bool) if few else chosen
-    index.prefetch({*groups.docs[read].tolist(), *(d for p in places for d in p.docs.tolist())})
+    texts = SourceTexts(index, {*groups.docs[read].tolist(),
+                                *(d for p in places for d in p.docs.tolist())})
     unread = ~read  # counted for common phrases by their kept windows, without reading them
     read &= index.alive_many(groups.docs)
-    texts = SourceTexts(index)
     chars_of = {d: texts(d) for d in set(groups.docs[read].tolist())}
     evidence = read if few else read & chosen
     grown = grow_runs(query.norm.chars, groups, evidence, chars_of)
@@ -129,12 +129,14 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
 
 class SourceTexts:
     """The normalised texts of a check's sources, each read from the index once: a check looks
-    at a source hundreds of times (its candidates, their alignments, their neighbours')."""
+    at a source hundreds of times (its candidates, their alignments, their neighbours'). Those
+    it will read are asked for together at first (in file order, and live or not in one go)."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, first: set[int]) -> None:
         self.index = index
-        self._texts: dict[int, str] = {}
-        self._alive: dict[int, bool] = {}
+        self._texts = index.prefetch(first)
+        self._alive = dict.fromkeys(first, False)
+        self._alive.update(dict.fromkeys(self._texts, True))
 
     def __call__(self, doc: int) -> str:
         text = self._texts.get(doc)

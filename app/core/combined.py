@@ -46,9 +46,11 @@ class CombinedIndex:
                   for a, b in zip(places_a, places_b, strict=True)]
         return hits, places
 
-    def prefetch(self, slots: set[int]) -> None:
-        self.base.prefetch({s for s in slots if s < self.shift})
-        self.changes.prefetch({s - self.shift for s in slots if s >= self.shift})
+    def prefetch(self, slots: set[int]) -> dict[int, str]:
+        texts = self.base.prefetch({s for s in slots if s < self.shift})
+        texts.update((s + self.shift, chars) for s, chars in self.changes.prefetch(
+            {s - self.shift for s in slots if s >= self.shift}).items())
+        return texts
 
     def alive(self, slot: int) -> bool:
         part, own = self._part(slot)

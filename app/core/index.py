@@ -176,7 +176,7 @@ class Part(Protocol):
     def ref(self, slot: int) -> Reference: ...
     def doc(self, slot: int) -> Document: ...
     def chars(self, slot: int) -> str: ...
-    def prefetch(self, slots: set[int]) -> None: ...
+    def prefetch(self, slots: set[int]) -> dict[int, str]: ...
 
 
 class Index(Protocol):
@@ -187,7 +187,7 @@ class Index(Protocol):
     def __contains__(self, doc_id: str) -> bool: ...
     def lookup(self, chars: str, sigs: np.ndarray,
                per_unit: int) -> tuple[Hits, list[UnitPlaces]]: ...
-    def prefetch(self, slots: set[int]) -> None: ...
+    def prefetch(self, slots: set[int]) -> dict[int, str]: ...
     def alive(self, slot: int) -> bool: ...
     def alive_many(self, slots: np.ndarray) -> np.ndarray: ...
     def ref(self, slot: int) -> Reference: ...
@@ -240,7 +240,9 @@ def lookup_parts(parts: Sequence[Part], chars: str, sigs: np.ndarray, per_unit: 
     if not len(sigs):
         return hits, []
     keys = band_keys(sigs, bands, rows).ravel()
-    at, slots, starts, ends, _ = _in_key_order(parts, keys, _band_postings, MAX_BAND_POSTINGS)
+    # a band key's count only decides whether it is crowded: once it is, no part is asked
+    at, slots, starts, ends, _ = _in_key_order(parts, keys, _band_postings, MAX_BAND_POSTINGS,
+                                               exact_counts=False)
     return hits, rank_places(at // bands, slots, starts, ends, len(sigs), bands, per_unit)
 
 
@@ -254,20 +256,29 @@ def _band_postings(part: Part, keys: np.ndarray, limit: Limit) -> BandPostings:
 
 def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
                   ask: Callable[[Part, np.ndarray, Limit], tuple[np.ndarray, ...]],
-                  limit: int) -> tuple[np.ndarray, ...]:
+                  limit: int, exact_counts: bool = True) -> tuple[np.ndarray, ...]:
     """Every part's postings of ``keys``, combined. The keys are sorted once here: a part
-    searches them in key order, and sorts keys already in order in a single pass. Each part is
-    asked with what the parts before it left of a key's limit: a stock phrase is in every
-    segment, below the limit in each, and its postings would be decoded in all of them only
-    to be dropped together (half of a check's postings on an index of five segments)."""
+    searches them in key order. Each part is asked with what the parts before it left of a
+    key's limit: a stock phrase is in every segment, below the limit in each, and its postings
+    would be decoded in all of them only to be dropped together (half of a check's postings on
+    an index of five segments). A key past its limit is still counted in every part; without
+    ``exact_counts`` its count is only known to be past the limit, and later parts skip it
+    (reading the blocks where it starts and ends in each part only to count it)."""
     if len(parts) < 2:
         return _combine([ask(p, keys, limit) for p in parts], len(keys), limit)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     answers, left = [], np.full(len(keys), limit, np.int64)
     for part in parts:
-        answers.append(ask(part, ordered, left))
-        left = np.maximum(left - answers[-1][-1], 0)  # a key past its limit is only counted
+        asked = None if exact_counts else np.flatnonzero(left > 0)
+        if asked is None or len(asked) == len(keys):
+            answers.append(ask(part, ordered, left))
+        else:
+            at, *columns, some = ask(part, ordered[asked], left[asked])
+            counts = np.zeros(len(keys), np.int64)
+            counts[asked] = some
+            answers.append((asked[at], *columns, counts))
+        left = np.maximum(left - answers[-1][-1], 0)
     at, *columns, counts = _combine(answers, len(keys), limit)
     unsorted = np.empty_like(counts)
     unsorted[order] = counts
@@ -301,13 +312,15 @@ class MultiIndex:
                per_unit: int) -> tuple[Hits, list[UnitPlaces]]:
         return lookup_parts(self.parts, chars, sigs, per_unit, self.bands, self.rows)
 
-    def prefetch(self, slots: set[int]) -> None:
+    def prefetch(self, slots: set[int]) -> dict[int, str]:
         by_part: dict[int, set[int]] = {}
         for slot in slots:
             by_part.setdefault(bisect.bisect_right(self._firsts, slot) - 1, set()).add(slot)
+        texts: dict[int, str] = {}
         for i, wanted in by_part.items():
             if i >= 0:
-                self.parts[i].prefetch(wanted)
+                texts.update(self.parts[i].prefetch(wanted))
+        return texts
 
     def alive(self, slot: int) -> bool:
         try:
@@ -421,8 +434,9 @@ class ReferenceIndex:
     def chars(self, slot: int) -> str:
         return self._entry(slot).chars
 
-    def prefetch(self, slots: set[int]) -> None:
-        """Everything is in memory already."""
+    def prefetch(self, slots: set[int]) -> dict[int, str]:
+        """Everything is in memory already: the live ones' texts."""
+        return {slot: self.chars(slot) for slot in slots if self.alive(slot)}
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Unit columns (doc number, start, end) and the slot of each doc number, gathered once

@@ -160,15 +160,24 @@ def lex_order(*keys: np.ndarray) -> np.ndarray:
     """The order of ``np.lexsort(keys[::-1])`` (the first key major) for non-negative integer
     keys, but with equal keys in no particular order (every caller treats them alike): one
     argsort of the keys packed into a uint64 when their bits fit, instead of three, and not a
-    stable one (a stable sort of a check's tens of thousands of keys takes 2.7 times as long)."""
+    stable one (a stable sort of a check's tens of thousands of keys takes 2.7 times as long).
+    When the positions fit below the keys too, the packed words are sorted directly and the
+    order read from their low bits: a direct sort takes a third of an indirect one's time."""
     bits = [int(k.max()).bit_length() if len(k) else 0 for k in keys]
     if sum(bits) > 64 or any(len(k) and k.min() < 0 for k in keys):
         return np.lexsort(keys[::-1])
-    packed = np.zeros(len(keys[0]), dtype=np.uint64)
+    n = len(keys[0])
+    packed = np.zeros(n, dtype=np.uint64)
     for key, width in zip(keys, bits, strict=True):
         packed <<= np.uint64(width)
         packed |= key.astype(np.uint64)
-    return np.argsort(packed)
+    place_bits = max(n - 1, 1).bit_length()
+    if sum(bits) + place_bits > 64:
+        return np.argsort(packed)
+    packed <<= np.uint64(place_bits)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64((1 << place_bits) - 1)).view(np.int64)
 
 
 def group_hits(hits: Hits) -> Groups:

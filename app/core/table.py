@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 import numpy as np
 
@@ -126,25 +127,42 @@ class KeyDirectory:
         if self.starts is None:
             return (np.searchsorted(self.keys, x, side="left"),
                     np.searchsorted(self.keys, x, side="right"))
-        first = self.starts[x >> self.shift].astype(np.int64)
-        # past the end the last key stands in, so that a window reaching the end counts as
-        # short wherever it could count a key twice
-        seen = self.keys[np.minimum(first[:, None] + self.window, self.size - 1)]
+        first, seen = self._window(x)
         left = first + (seen < x[:, None]).sum(axis=1)
         upto = (seen <= x[:, None]).sum(axis=1)
         right = first + upto
-        short = np.flatnonzero(upto == self.WINDOW)  # keys up to x may go on past the window
-        if len(short) > self.FEW_SHORT:
-            left[short] = np.searchsorted(self.keys, x[short], side="left")
-            right[short] = np.searchsorted(self.keys, x[short], side="right")
-        else:  # a few: each is searched in its bucket alone, a slice of the keys
-            for i, key in zip(short.tolist(), x[short], strict=True):
-                bucket = int(key >> self.shift)
-                a, b = int(self.starts[bucket]), int(self.starts[bucket + 1])
-                within = self.keys[a:b]
-                left[i] = a + int(within.searchsorted(key, side="left"))
-                right[i] = a + int(within.searchsorted(key, side="right"))
+        self._search_short(np.flatnonzero(upto == self.WINDOW), x, left, "left")
+        self._search_short(np.flatnonzero(upto == self.WINDOW), x, right, "right")
         return left, right
+
+    def right(self, x: np.ndarray) -> np.ndarray:
+        """``np.searchsorted(keys, x, side="right")`` alone (half the work of ``bounds``)."""
+        if self.starts is None:
+            return np.searchsorted(self.keys, x, side="right")
+        first, seen = self._window(x)
+        upto = (seen <= x[:, None]).sum(axis=1)
+        right = first + upto
+        self._search_short(np.flatnonzero(upto == self.WINDOW), x, right, "right")
+        return right
+
+    def _window(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self.starts is not None
+        first = self.starts[x >> self.shift].astype(np.int64)
+        # past the end the last key stands in, so that a window reaching the end counts as
+        # short wherever it could count a key twice
+        return first, self.keys[np.minimum(first[:, None] + self.window, self.size - 1)]
+
+    def _search_short(self, short: np.ndarray, x: np.ndarray, out: np.ndarray,
+                      side: Literal["left", "right"]) -> None:
+        """Bounds of keys whose window was too short (keys up to them may go on past it)."""
+        assert self.starts is not None
+        if len(short) > self.FEW_SHORT:
+            out[short] = np.searchsorted(self.keys, x[short], side=side)
+            return
+        for i, key in zip(short.tolist(), x[short], strict=True):  # a few: each in its bucket
+            bucket = int(key >> self.shift)
+            a, b = int(self.starts[bucket]), int(self.starts[bucket + 1])
+            out[i] = a + int(self.keys[a:b].searchsorted(key, side=side))
 
 
 class Run:

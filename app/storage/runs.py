@@ -283,7 +283,11 @@ class Run:
                  [np.empty(0, np.int64)] * self.columns, np.zeros(len(keys), np.int64))
         if not len(keys) or not self.size:
             return empty
-        # searched in key order, so that the blocks to read come out sorted
+        # searched in key order, so that the blocks to read come out sorted (a check's parts
+        # are asked with keys sorted once for all of them)
+        if (keys[1:] >= keys[:-1]).all():
+            at, words, cols, counts = self._lookup_sorted(keys, max_per_key)
+            return at, words, cols, counts
         order = np.argsort(keys, kind="stable")
         if isinstance(max_per_key, np.ndarray):
             max_per_key = max_per_key[order]
@@ -307,8 +311,8 @@ class Run:
         last_word = wanted | POSTING_MASK
         # the blocks holding a key: from the last whose first word is at most the key's first
         # (a block ends with it, or holds it all) to the last starting at most at its last
-        first = np.maximum(self.blocks.bounds(wanted)[1] - 1, 0)
-        last = self.blocks.bounds(last_word)[1] - 1
+        first = np.maximum(self.blocks.right(wanted) - 1, 0)
+        last = self.blocks.right(last_word) - 1
         first += (self.last[first] < wanted) & (first < last)  # the block before ends below it
         present = (last >= 0) & (self.last[np.maximum(last, 0)] >= wanted)
         # blocks strictly between first and last hold nothing but the key: a key spanning more
@@ -366,29 +370,33 @@ class Run:
         words = self._decode_words(buffer, at, page, blocks)
         cols = [self._decode_column(buffer, at, page, k) for k in range(self.columns)]
         place = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
+        if place[-1] < self.size:
+            return words.ravel(), [c.ravel() for c in cols], place
         keep = place < self.size  # the padding of a partial last block
         return words.ravel()[keep], [c.ravel()[keep] for c in cols], place[keep]
 
     def _decode_words(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
                       blocks: np.ndarray) -> np.ndarray:
         bits = self.delta_bits[page]
-        deltas = np.zeros((len(blocks), BLOCK), np.uint64)
+        deltas = np.empty((len(blocks), BLOCK), np.uint64)
+        deltas[:, 0] = self.fence[blocks]
         whole = bits == 64
-        if whole.any():
+        if not whole.any():
+            deltas[:, 1:] = _unpack(buffer, at * 8, bits, BLOCK - 1)
+        else:
             rows = np.flatnonzero(whole)
             windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
             deltas[rows, 1:] = windows[at[rows][:, None] + np.arange(BLOCK - 1) * 8]
-        if (~whole).any():
             rows = np.flatnonzero(~whole)
             deltas[rows, 1:] = _unpack(buffer, at[rows] * 8, bits[rows], BLOCK - 1)
-        return self.fence[blocks][:, None] + np.cumsum(deltas, axis=1, dtype=np.uint64)
+        return np.cumsum(deltas, axis=1, dtype=np.uint64, out=deltas)  # the fence, then deltas
 
     def _decode_column(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
                        k: int) -> np.ndarray:
         delta_bits = self.delta_bits[page]
         col_bits = self.column_bits[page]
         offset = at * 8 + (BLOCK - 1) * delta_bits + BLOCK * col_bits[:, :k].sum(axis=1)
-        return _unpack(buffer, offset, col_bits[:, k], BLOCK).astype(np.int64)
+        return _unpack(buffer, offset, col_bits[:, k], BLOCK).view(np.int64)  # below 2**56
 
 
 def _kept(lo: np.ndarray, hi: np.ndarray, counts: np.ndarray,
@@ -406,7 +414,7 @@ def _unpack(buffer: np.ndarray, bit_offset: np.ndarray, bits: np.ndarray,
     pos = bit_offset[:, None] + np.arange(per_row) * bits[:, None]
     # every 8-byte window of the buffer as one unaligned uint64 (a view: one gather reads each)
     windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
-    window = windows[(pos >> 3).ravel()]
-    shift = (pos & 7).ravel().astype(np.uint64)
-    mask = (np.uint64(1) << np.repeat(bits, per_row).astype(np.uint64)) - np.uint64(1)
-    return ((window >> shift) & mask).reshape(len(bit_offset), per_row)
+    values = windows[pos >> 3]
+    values >>= (pos & 7).view(np.uint64)  # positions are never negative
+    values &= ((np.uint64(1) << bits.astype(np.uint64)) - np.uint64(1))[:, None]
+    return values

@@ -537,12 +537,16 @@ class SegmentPart:
     def chars(self, slot: int) -> str:
         return self.segment.chars(self._live_number(slot))
 
-    def prefetch(self, slots: set[int]) -> None:
-        numbers = np.searchsorted(self.segment.seq, np.array(sorted(slots), np.int64)
-                                  - self.slot_base)
-        for number in numbers.tolist():  # in file order
-            if number < self.segment.docs and self.alive_mask[number]:
-                self.segment.chars(number)
+    def prefetch(self, slots: set[int]) -> dict[int, str]:
+        wanted = np.array(sorted(slots), np.int64)
+        seq = wanted - self.slot_base
+        numbers = np.searchsorted(self.segment.seq, seq)
+        held = numbers < self.segment.docs
+        held[held] = self.segment.seq[numbers[held]] == seq[held]
+        held[held] = self.alive_mask[numbers[held]]
+        # in file order
+        return {slot: self.segment.chars(number) for slot, number
+                in zip(wanted[held].tolist(), numbers[held].tolist(), strict=True)}
 
     def slot_of(self, doc_id: str) -> int | None:
         number = self.segment.number_of(doc_id)
