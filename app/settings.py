@@ -63,6 +63,11 @@ class Settings(BaseSettings):
                                    "references is rewritten without them once its oldest "
                                    "removal is this old (sooner when a tenth of it is removed): "
                                    "removed texts leave the disk within this time.")
+    quiet_merge_seconds: float = Field(300.0, ge=0, description="When no reference has been "
+                                       "added or removed for this long, the index's segments are "
+                                       "merged down to two, each such merge rewriting at most "
+                                       "half of the references (fewer segments check faster); "
+                                       "0: never for quiet alone.")
     api_keys: str = Field("", description="Comma-separated admin keys (every scope on every "
                           "collection); keys of narrower scope are made with 'chachong keys "
                           "create'.")

@@ -8,7 +8,9 @@ A real ``chachong serve --workers 2`` on the bundled corpus, with a fresh data f
 1. ingest: ``--n`` generated reports (``--corpus``, in file order) added with
    ``POST /v1/references/batch`` (``--batch`` a request) by ``--clients`` threads; references
    a second, and the CPU the server used;
-2. wait until the log is flushed and the merges the policy wants are done; the index on disk;
+2. wait until the log is flushed and the merges the policy wants are done, those it makes once
+   the index has been quiet included (the servers run with ``CHACHONG_QUIET_MERGE_SECONDS`` of
+   ``--quiet-seconds``); the index on disk;
 3. restart (SIGTERM, then a new server on the same data): seconds to ready, resident memory of
    each worker (in all, anonymous, mapped index pages, PSS), check latency of one client over
    the query reports (3,000 characters of fresh text, half with corpus paragraphs spliced in:
@@ -79,7 +81,7 @@ def log(message: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(workdir: Path, data: Path, workers: int, expunge_seconds: float,
+def serving(workdir: Path, data: Path, workers: int, policy: MergePolicy,
             timeout: float = 120) -> Iterator[Server]:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -90,7 +92,8 @@ def serving(workdir: Path, data: Path, workers: int, expunge_seconds: float,
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=workdir,
                                 env={**clean_env(), "CHACHONG_API_KEYS": KEY,
-                                     "CHACHONG_EXPUNGE_SECONDS": str(expunge_seconds)},
+                                     "CHACHONG_EXPUNGE_SECONDS": str(policy.expunge_seconds),
+                                     "CHACHONG_QUIET_MERGE_SECONDS": str(policy.quiet_seconds)},
                                 start_new_session=True)
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)
     try:
@@ -163,16 +166,15 @@ def delete_all(url: str, ids: list[str], clients: int) -> dict:
 
 
 def settled(index: Path, policy: MergePolicy) -> bool:
-    """The log is flushed and the policy wants no merge."""
+    """The log is flushed and the policy wants no merge, not even once the index is quiet."""
     manifest = read_current(index)
     waiting = Wal(index, readonly=True).pending()[0]
-    return manifest is not None and waiting == 0 and policy.select(manifest.segments) is None \
-        and not any((index / "tmp").iterdir())
+    return manifest is not None and waiting == 0 and policy.select(
+        manifest.segments, quiet_for=float("inf")) is None and not any((index / "tmp").iterdir())
 
 
-def wait_settled(index: Path, expunge_seconds: float, timeout: float) -> float:
+def wait_settled(index: Path, policy: MergePolicy, timeout: float) -> float:
     started = time.perf_counter()
-    policy = MergePolicy(expunge_seconds=expunge_seconds)
     while not settled(index, policy):
         if time.perf_counter() - started > timeout:
             raise RuntimeError(f"the index did not settle in {timeout:.0f} s")
@@ -236,7 +238,12 @@ def main() -> int:
     parser.add_argument("--expunge-seconds", type=float, default=60.0,
                         help="the servers' CHACHONG_EXPUNGE_SECONDS: a segment holding removals "
                              "this old is rewritten without them (the default is a day)")
+    parser.add_argument("--quiet-seconds", type=float, default=30.0,
+                        help="the servers' CHACHONG_QUIET_MERGE_SECONDS: segments are merged "
+                             "down once the index has had no change this long (the default is "
+                             "5 minutes)")
     args = parser.parse_args()
+    policy = MergePolicy(expunge_seconds=args.expunge_seconds, quiet_seconds=args.quiet_seconds)
 
     files = sorted(args.corpus.glob("*.txt"))
     if len(files) < args.n + args.more:
@@ -249,27 +256,27 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))
     data = workdir / "data"
     index = data / "index"
-    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
+    with serving(workdir, data, args.workers, policy) as server:
         out["ready_empty_s"] = round(server.ready_s, 1)
         cpu0 = cpu_of(process_tree(server.proc.pid))
         out["ingest"] = add_all(server.url, first, args.batch, args.clients)
         out["ingest"]["server_cpu_s"] = round(cpu_of(process_tree(server.proc.pid)) - cpu0)
         out["ingest"]["rss_mb_per_worker"] = per_worker_rss(server)
-        out["settle_s"] = wait_settled(index, args.expunge_seconds, 3600)
+        out["settle_s"] = wait_settled(index, policy, 3600)
     out["index"] = index_figures(index)
-    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
+    with serving(workdir, data, args.workers, policy) as server:
         out["after_ingest"] = measure(server, queries, args.warmup)
         log(f"so far: {json.dumps(out, ensure_ascii=False)}")  # kept if a later step fails
         rng = random.Random(5)
         removed = rng.sample([p.stem for p in first], args.delete)
         out["delete"] = delete_all(server.url, removed, args.clients)
         out["more"] = add_all(server.url, later, args.batch, args.clients)
-        out["settle_again_s"] = wait_settled(index, args.expunge_seconds, 3600)
+        out["settle_again_s"] = wait_settled(index, policy, 3600)
     out["index_after"] = index_figures(index)
     by_id = {p.stem: p for p in first}
     out["gone"] = gone_from_disk(index, removed, {r: by_id[r].read_text(encoding="utf-8")
                                                   for r in removed})
-    with serving(workdir, data, args.workers, args.expunge_seconds) as server:
+    with serving(workdir, data, args.workers, policy) as server:
         out["after_changes"] = measure(server, queries, args.warmup, frozenset(removed))
     out["load_at_end"] = os.getloadavg()[0]
     print(json.dumps(out, ensure_ascii=False))

@@ -410,6 +410,51 @@ def test_policy_rewrites_a_segment_with_many_or_old_removals() -> None:
     assert policy.select(_entries(50000, 2000, deleted={0: 1}), now=1000.0 + 3600) == (0, 1)
 
 
+def test_policy_merges_a_quiet_index_down_to_two_rewriting_at_most_half() -> None:
+    policy = MergePolicy(floor_docs=1000, factor=4, quiet_seconds=60)
+    grown = _entries(57500, 31000, 4100, 4000, 1000, 1100, 1000)  # as a season left it
+    assert policy.select(grown) is None
+    assert policy.select(grown, quiet_for=59) is None
+    assert policy.select(grown, quiet_for=60) == (1, 7)  # 42,200 of 99,700 rewritten
+    assert policy.select(_entries(57500, 42200), quiet_for=600) is None
+    assert policy.select(_entries(57500, 42200, 1000), quiet_for=600) == (1, 3)
+    # more than half of the documents: left to the tiers
+    assert policy.select(_entries(50000, 50000, 1000), quiet_for=600) is None
+    assert MergePolicy(floor_docs=1000, factor=4, quiet_seconds=0).select(
+        grown, quiet_for=1e9) is None
+    # the widest merge that fits the units a posting can name; of those, the fewest documents
+    assert MergePolicy(floor_docs=1000, factor=4, quiet_seconds=60, max_units=9000 * 80).select(
+        grown, quiet_for=60) == (3, 7)
+    assert MergePolicy(floor_docs=1000, factor=4, quiet_seconds=60, max_units=8200 * 80).select(
+        _entries(57500, 4100, 4000, 3000), quiet_for=60) == (2, 4)
+
+
+def test_a_quiet_index_is_merged_down_by_its_maintainer(tmp_path: Path) -> None:
+    """Three flushed segments stay three while additions come; once the log has been empty
+    for ``quiet_seconds`` the maintainer merges the two newest (four of the nine references:
+    under half), and the two left answer as the three did."""
+    refs = corpus()[:9]
+    path = tmp_path / "idx"
+    live = LiveIndex(path)
+    writer = Maintainer(IndexFolder(path), FlushPolicy(docs=1, seconds=3600, batch=100),
+                        MergePolicy(floor_docs=1000, factor=50, quiet_seconds=0.5))
+    assert writer.folder.maintainer_lock.acquire()
+    try:
+        for a, b in ((0, 5), (5, 7), (7, 9)):
+            live.add(refs[a:b])
+            writer.flush()
+        expected = answers(MultiIndex(live.parts()))
+        assert not writer.merge()  # just flushed: not quiet
+        time.sleep(0.6)
+        assert writer.merge()
+        assert not writer.merge()
+        assert [e.docs for e in writer.folder.manifest().segments] == [5, 4]
+        live.sync()
+        assert answers(MultiIndex(live.parts())) == expected
+    finally:
+        writer.folder.maintainer_lock.release()
+
+
 # --- crashes at every step of a flush and a merge -------------------------------------------------
 
 STEPS = ("flush:write", "flush:installed", "flush:publish", "flush:published", "flush:truncated",

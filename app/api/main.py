@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     shared = SharedLog(settings.store) if settings.store else None
     service = CorpusService(load_base(settings), settings.data / INDEX_FOLDER,
                             FlushPolicy(settings.flush_docs, settings.flush_seconds), shared,
-                            MergePolicy(expunge_seconds=settings.expunge_seconds))
+                            MergePolicy(expunge_seconds=settings.expunge_seconds,
+                                        quiet_seconds=settings.quiet_merge_seconds))
     with contextlib.suppress(StoreUnavailableError):  # answered 503 until the store is back
         migrate_store(settings.data, service.live)
         migrate_redis(service.live)

@@ -54,6 +54,7 @@ class Maintainer:
         self.bands = lsh_params(self.folder.manifest().lsh_threshold, NUM_PERM)[0]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._changed_at = time.monotonic()  # the last flush (or this start): quiet since
 
     # -- running in the background --------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class Maintainer:
         self.step("flush:published")
         self.folder.wal.truncate(upto)
         self.step("flush:truncated")
+        self._changed_at = time.monotonic()
         self.folder.cleanup()
         return True
 
@@ -188,7 +190,7 @@ class Maintainer:
         """Run the merge the policy chooses, if any; whether there was one."""
         with self.folder.publishing:
             manifest = self.folder.manifest()
-            chosen = self.merge_policy.select(manifest.segments)
+            chosen = self.merge_policy.select(manifest.segments, quiet_for=self._quiet_for())
             if chosen is None:
                 return False
             inputs = manifest.segments[chosen[0] : chosen[1]]
@@ -210,6 +212,12 @@ class Maintainer:
         self.step("merge:published")
         self.folder.cleanup()
         return True
+
+    def _quiet_for(self) -> float:
+        """Seconds since the index last changed, 0 while the log holds changes to flush."""
+        if self.folder.wal is not None and self.folder.wal.pending()[0]:
+            return 0.0
+        return time.monotonic() - self._changed_at
 
     def _publish_merge(self, manifest: Manifest, inputs: tuple[SegmentEntry, ...],
                        before: list[np.ndarray | None], renumbered: list[np.ndarray],

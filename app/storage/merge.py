@@ -9,6 +9,13 @@ ties between sources are broken). A segment whose removed share reaches ``reclai
 whose removals are older than ``expunge_seconds``, is rewritten without them, so removed texts
 leave the disk. A merged segment stays below the 2**24 units a posting can name.
 
+A check looks every key up in every segment, and a report shares most keys with every segment
+(officialese is everywhere): an index of seven segments checks a third slower than the same
+references in one. So once nothing has been added or removed for ``quiet_seconds`` (a night, a
+pause between batches), neighbours are merged down to ``quiet_segments``, each such merge
+rewriting at most ``quiet_share`` of the live documents: the newest segments, which are the
+small ones, fold into one, and a merge that would rewrite more is left to the tiers.
+
 A merge reads its segments' documents one by one and their tables a key range at a time (a few
 million entries), renumbers them, drops what was removed and writes the new segment in one
 pass: its memory does not grow with the segments' size.
@@ -43,6 +50,9 @@ class MergePolicy:
     reclaim_share: float = 0.1
     expunge_seconds: float = 24 * 3600.0
     max_segments: int = 8
+    quiet_seconds: float = 300.0  # 0: no merges for quiet alone
+    quiet_segments: int = 2
+    quiet_share: float = 0.5
 
     def tier(self, entry: SegmentEntry) -> int:
         return int(math.log(max(entry.live, self.floor_docs) / self.floor_docs, self.factor))
@@ -67,11 +77,13 @@ class MergePolicy:
                 a = b
         return tiers
 
-    def select(self, segments: Sequence[SegmentEntry],
-               now: float | None = None) -> tuple[int, int] | None:
+    def select(self, segments: Sequence[SegmentEntry], now: float | None = None,
+               quiet_for: float = 0.0) -> tuple[int, int] | None:
         """[start, end) of the neighbouring segments to merge next, or None. The lowest full
         tier first; then the smallest neighbours while there are more than ``max_segments``;
-        then a segment to rewrite for its removals."""
+        then a segment to rewrite for its removals; then, when the index has had no change
+        for ``quiet_for`` seconds, at least ``quiet_seconds``, the merge toward
+        ``quiet_segments``."""
         now = time.time() if now is None else now
         tiers = self.tiers(segments)
         best: tuple[int, int] | None = None
@@ -88,6 +100,22 @@ class MergePolicy:
             if entry.deleted and (entry.deleted >= self.reclaim_share * entry.docs or
                                   now - (entry.deleted_since or now) >= self.expunge_seconds):
                 return i, i + 1
+        if self.quiet_seconds and quiet_for >= self.quiet_seconds:
+            return self._quiet_window(segments)
+        return None
+
+    def _quiet_window(self, segments: Sequence[SegmentEntry]) -> tuple[int, int] | None:
+        """The neighbours whose merge leaves the fewest segments (down to ``quiet_segments``)
+        within the share of live documents a quiet merge may rewrite; of those, the fewest
+        documents."""
+        budget = self.quiet_share * sum(s.live for s in segments)
+        for width in range(len(segments) - self.quiet_segments + 1, 1, -1):
+            starts = [a for a in range(len(segments) - width + 1)
+                      if self._fits(segments[a : a + width])
+                      and sum(s.live for s in segments[a : a + width]) <= budget]
+            if starts:
+                start = min(starts, key=lambda a: sum(s.live for s in segments[a : a + width]))
+                return start, start + width
         return None
 
     def _fits(self, window: Sequence[SegmentEntry]) -> bool:
