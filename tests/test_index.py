@@ -24,7 +24,7 @@ from app.core import index as index_module
 from app.core.corpus import Reference
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from app.core.index import MultiIndex, Prepared
-from app.storage import LiveIndex, build_index_folder, verify_folder
+from app.storage import LiveIndex, MergePolicy, build_index_folder, verify_folder
 
 CASES_WITH_COPIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-004.txt")
 
@@ -88,6 +88,20 @@ def test_parallel_build_in_small_segments_answers_like_the_memory_index(
     for name in CASES_WITH_COPIES:
         text = case_text(name)
         assert _dump(check_text(text, MultiIndex(built.parts()))) == _dump(check_text(text, index))
+
+
+def test_a_build_ends_merged_as_a_quiet_index_is(tmp_path: Path) -> None:
+    """Nothing changes a built index until it is served: the build merges its segments as the
+    policy merges a quiet index, at its end rather than ``quiet_seconds`` later (and not at all
+    with quiet merges off)."""
+    refs = load_corpus(CORPUS_DIR)
+    for quiet_seconds, segments in ((300.0, 2), (0.0, 3)):
+        path = tmp_path / f"built-{quiet_seconds}"
+        build_index_folder(refs, path, segment_docs=2, policy=MergePolicy(
+            floor_docs=1000, factor=50, quiet_seconds=quiet_seconds, quiet_share=1.0))
+        built = LiveIndex(path, slot_base=0, readonly=True)
+        assert len(built.manifest.segments) == segments
+        assert built.count() == len(refs)
 
 
 def _worker_handlers(_: int) -> tuple[object, object]:

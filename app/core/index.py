@@ -263,14 +263,16 @@ def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
     would be decoded in all of them only to be dropped together (half of a check's postings on
     an index of five segments). A key past its limit is still counted in every part; without
     ``exact_counts`` its count is only known to be past the limit, and later parts skip it
-    (reading the blocks where it starts and ends in each part only to count it)."""
+    (reading the blocks where it starts and ends in each part only to count it). A key just
+    at its limit is asked on: one more posting in a later part makes it crowded."""
     if len(parts) < 2:
         return _combine([ask(p, keys, limit) for p in parts], len(keys), limit)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
-    answers, left = [], np.full(len(keys), limit, np.int64)
+    answers, seen = [], np.zeros(len(keys), np.int64)
     for part in parts:
-        asked = None if exact_counts else np.flatnonzero(left > 0)
+        left = np.maximum(limit - seen, 0)
+        asked = None if exact_counts else np.flatnonzero(seen <= limit)
         if asked is None or len(asked) == len(keys):
             answers.append(ask(part, ordered, left))
         else:
@@ -278,7 +280,7 @@ def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
             counts = np.zeros(len(keys), np.int64)
             counts[asked] = some
             answers.append((asked[at], *columns, counts))
-        left = np.maximum(left - answers[-1][-1], 0)
+        seen += answers[-1][-1]
     at, *columns, counts = _combine(answers, len(keys), limit)
     unsorted = np.empty_like(counts)
     unsorted[order] = counts

@@ -131,8 +131,9 @@ class KeyDirectory:
         left = first + (seen < x[:, None]).sum(axis=1)
         upto = (seen <= x[:, None]).sum(axis=1)
         right = first + upto
-        self._search_short(np.flatnonzero(upto == self.WINDOW), x, left, "left")
-        self._search_short(np.flatnonzero(upto == self.WINDOW), x, right, "right")
+        short = np.flatnonzero(upto == self.WINDOW)
+        self._search_short(short, x, left, "left")
+        self._search_short(short, x, right, "right")
         return left, right
 
     def right(self, x: np.ndarray) -> np.ndarray:

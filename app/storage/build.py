@@ -1,12 +1,13 @@
 """Indexing many references at once: ``chachong index build`` and ``chachong index add``.
 
 A build prepares references in worker processes and writes them into segments of at most
-``segment_docs`` documents as they come, then merges the segments as the merge policy says: the
-same machinery as a server's flushes and merges, so its memory is one segment's tables however
-large the corpus. It writes into a new folder beside the target and moves it into place at the
-end, so a failed or interrupted build leaves the old index (or none). An addition to an existing
-index goes through its write-ahead log, like additions over the API; a server running on the
-index flushes them, or this process does when no server holds the index.
+``segment_docs`` documents as they come, then merges the segments as the merge policy says (as
+it merges a quiet index: nothing changes the index after its build): the same machinery as a
+server's flushes and merges, so its memory is one segment's tables however large the corpus.
+It writes into a new folder beside the target and moves it into place at the end, so a failed
+or interrupted build leaves the old index (or none). An addition to an existing index goes
+through its write-ahead log, like additions over the API; a server running on the index
+flushes them, or this process does when no server holds the index.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def build_index_folder(refs: Iterable[Reference], path: Path, *, workers: int = 
         folder.maintainer_lock.acquire()
         count = _write_segments(folder, refs, workers, progress, segment_docs)
         maintainer = Maintainer(folder, merge_policy=policy or MergePolicy())
-        while maintainer.merge():
+        while maintainer.merge(quiet=True):
             pass
         folder.cleanup()
         folder.maintainer_lock.release()
@@ -164,7 +165,7 @@ def add_records(folder: IndexFolder, records: Iterable[Record], progress: Progre
         count += _log(folder, batch, progress)
         if holding:
             maintainer.flush_all()
-            while maintainer.merge():
+            while maintainer.merge(quiet=True):
                 pass
     finally:
         folder.maintainer_lock.release()

@@ -186,11 +186,14 @@ class Maintainer:
 
     # -- merging -------------------------------------------------------------------------------
 
-    def merge(self) -> bool:
-        """Run the merge the policy chooses, if any; whether there was one."""
+    def merge(self, *, quiet: bool = False) -> bool:
+        """Run the merge the policy chooses, if any; whether there was one. ``quiet``: as the
+        policy merges an index nothing changes any more (a build or an addition from the
+        command line, at its end), rather than after the time it takes to be quiet."""
         with self.folder.publishing:
             manifest = self.folder.manifest()
-            chosen = self.merge_policy.select(manifest.segments, quiet_for=self._quiet_for())
+            chosen = self.merge_policy.select(
+                manifest.segments, quiet_for=float("inf") if quiet else self._quiet_for())
             if chosen is None:
                 return False
             inputs = manifest.segments[chosen[0] : chosen[1]]
