@@ -217,10 +217,14 @@ class Maintainer:
         return True
 
     def _quiet_for(self) -> float:
-        """Seconds since the index last changed, 0 while the log holds changes to flush."""
+        """Seconds since the index last changed, 0 while the log holds changes to flush (the
+        log is asked only once the clock says quiet: the merge thread asks twice a second)."""
+        quiet = time.monotonic() - self._changed_at
+        if quiet < self.merge_policy.quiet_seconds:
+            return quiet
         if self.folder.wal is not None and self.folder.wal.pending()[0]:
             return 0.0
-        return time.monotonic() - self._changed_at
+        return quiet
 
     def _publish_merge(self, manifest: Manifest, inputs: tuple[SegmentEntry, ...],
                        before: list[np.ndarray | None], renumbered: list[np.ndarray],

@@ -286,8 +286,7 @@ class Run:
         # searched in key order, so that the blocks to read come out sorted (a check's parts
         # are asked with keys sorted once for all of them)
         if (keys[1:] >= keys[:-1]).all():
-            at, words, cols, counts = self._lookup_sorted(keys, max_per_key)
-            return at, words, cols, counts
+            return self._lookup_sorted(keys, max_per_key)
         order = np.argsort(keys, kind="stable")
         if isinstance(max_per_key, np.ndarray):
             max_per_key = max_per_key[order]

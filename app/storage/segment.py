@@ -521,12 +521,16 @@ class SegmentPart:
             return False
 
     def alive_many(self, slots: np.ndarray) -> np.ndarray:
+        return self._live_numbers(slots)[1]
+
+    def _live_numbers(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's document number here, and whether it is a live document of this part."""
         seq = np.asarray(slots, np.int64) - self.slot_base
         number = np.searchsorted(self.segment.seq, seq)
         found = number < self.segment.docs
         found[found] = self.segment.seq[number[found]] == seq[found]
         found[found] = self.alive_mask[number[found]]
-        return found
+        return number, found
 
     def ref(self, slot: int) -> Reference:
         return self.segment.ref(self._live_number(slot))
@@ -539,11 +543,7 @@ class SegmentPart:
 
     def prefetch(self, slots: set[int]) -> dict[int, str]:
         wanted = np.array(sorted(slots), np.int64)
-        seq = wanted - self.slot_base
-        numbers = np.searchsorted(self.segment.seq, seq)
-        held = numbers < self.segment.docs
-        held[held] = self.segment.seq[numbers[held]] == seq[held]
-        held[held] = self.alive_mask[numbers[held]]
+        numbers, held = self._live_numbers(wanted)
         # in file order
         return {slot: self.segment.chars(number) for slot, number
                 in zip(wanted[held].tolist(), numbers[held].tolist(), strict=True)}
