@@ -256,9 +256,11 @@ class CheckHistory:
 
     def _purge(self, conn: sqlite3.Connection, now: float) -> None:
         conn.execute("DELETE FROM checks WHERE expires <= ?", (now,))
-        conn.execute("DELETE FROM checks WHERE batch IS NULL AND id NOT IN (SELECT id FROM "
-                     "checks WHERE batch IS NULL ORDER BY created DESC, id LIMIT ?)",
-                     (self.max_checks,))
+        # counted on an index first: the rows are large, and every kept check writes here
+        count = conn.execute("SELECT count(*) FROM checks WHERE batch IS NULL").fetchone()[0]
+        if count > self.max_checks:
+            conn.execute("DELETE FROM checks WHERE id IN (SELECT id FROM checks WHERE batch IS "
+                         "NULL ORDER BY created, id DESC LIMIT ?)", (count - self.max_checks,))
 
     def purge(self, now: float | None = None) -> None:
         """Drop what has expired (writes do this too)."""

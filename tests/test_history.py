@@ -92,6 +92,21 @@ def test_checks_expire_after_their_days_and_the_oldest_go_past_the_cap(
     assert [c.id for c in again.recent(0, 10)[1]] == [c.id for c in items]
 
 
+def test_a_lower_cap_after_a_restart_drops_all_the_oldest_at_the_next_write(
+        tmp_path: Path, a_result: tuple[str, Any]) -> None:
+    text, result = a_result
+    now = time.time()
+    history = CheckHistory(tmp_path, days=2, max_checks=10)
+    for i in range(5):
+        history.save_report(f"check-{i:010d}", f"r{i}", ReportBody(text=text, result=result),
+                            now=now - 60 + i)
+    lower = CheckHistory(tmp_path, days=2, max_checks=2)
+    assert lower.recent(0, 10)[0] == 5  # nothing goes before a write
+    lower.save_report("check-9999999999", "last", ReportBody(text=text, result=result),
+                      now=now)
+    assert [c.id for c in lower.recent(0, 10)[1]] == ["check-9999999999", "check-0000000004"]
+
+
 def test_a_batch_is_kept_and_deleted_with_its_reports(tmp_path: Path,
                                                      a_result: tuple[str, Any]) -> None:
     text, result = a_result
