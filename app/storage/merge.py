@@ -110,11 +110,12 @@ class MergePolicy:
         documents."""
         budget = self.quiet_share * sum(s.live for s in segments)
         for width in range(len(segments) - self.quiet_segments + 1, 1, -1):
-            starts = [a for a in range(len(segments) - width + 1)
-                      if self._fits(segments[a : a + width])
-                      and sum(s.live for s in segments[a : a + width]) <= budget]
+            live = {a: sum(s.live for s in segments[a : a + width])
+                    for a in range(len(segments) - width + 1)
+                    if self._fits(segments[a : a + width])}
+            starts = [a for a, docs in live.items() if docs <= budget]
             if starts:
-                start = min(starts, key=lambda a: sum(s.live for s in segments[a : a + width]))
+                start = min(starts, key=live.__getitem__)
                 return start, start + width
         return None
 
