@@ -28,7 +28,10 @@ from support import CORPUS_DIR, ROOT, TEMPLATE_IDS, case_text
 
 from app.api.main import create_app
 from app.core import CheckResult, Reference, build_index, check_text, load_corpus
+from app.core import index as index_module
 from app.core.combined import CombinedIndex
+from app.core.document import analyse
+from app.core.fingerprint import signatures
 from app.core.index import MultiIndex
 from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_folder
 from app.storage.folder import IndexFolder
@@ -213,6 +216,35 @@ def test_removed_references_are_gone_from_answers_and_from_disk(tmp_path: Path) 
         assert not any(ref_id.encode() in ids for ref_id in gone), segment.name
     assert live.folder.wal is not None and live.folder.wal.since(-1)[1] == []
     assert not list((live.folder.path / "deletes").iterdir())
+
+
+def test_candidates_ranked_by_dense_rank_answer_as_by_packed_unit_numbers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check ranks band candidates by (part, unit) packed in 32 bits, or by their dense rank
+    when the units are too many to pack: both orders are the same, and so are the answers (on
+    segments holding removals, a tail and a part of one reference)."""
+    refs = corpus()
+    live = grown(tmp_path / "idx", refs[:-2], ("report-012", "report-020"))
+    live.add(refs[-2:])
+    index = MultiIndex(live.parts())
+    assert len(index.parts) >= 3
+
+    def candidates() -> list[list[list[int]]]:
+        found = []
+        for name in QUERIES:
+            query = analyse(case_text(name))
+            sigs = signatures([query.unit_chars(u) for u in query.units])
+            found += [[p.docs.tolist(), p.starts.tolist(), p.ends.tolist(), p.votes.tolist()]
+                      for p in index.lookup(query.norm.chars, sigs, 3)[1]]
+        return found
+
+    packed, packed_answers = candidates(), answers(index)
+    monkeypatch.setattr(index_module, "_RANK_UNIT_BITS", 1)  # every part's units too many
+    assert candidates() == packed
+    assert answers(index) == packed_answers
+    # ties: units sharing as many bands with a query unit, more of them than are kept
+    assert sum(len(set(votes)) < len(votes) == 3 for *_, votes in packed) >= 5
+    assert sum(r["copied_chars"] > 0 for r in packed_answers) >= 3
 
 
 def test_a_removal_read_while_another_process_publishes_and_cleans_up(tmp_path: Path) -> None:
@@ -585,6 +617,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from test_storage import corpus
 from app.core import CheckOptions, check_text
+from app.core import index as index_module
 from app.core.index import MultiIndex
 from app.storage import LiveIndex
 path, me = Path(sys.argv[1]), int(sys.argv[2])

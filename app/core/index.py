@@ -31,17 +31,21 @@ from .seeds import (
     Hits,
     K,
     crowding,
-    lex_order,
     pack,
     sampled_windows,
     window_hashes,
 )
-from .table import POSTING_BITS, SortedTable, uncrowded
+from .table import POSTING_BITS, SortedTable, distinct, uncrowded
 
 LSH_THRESHOLD = 0.3  # units this similar (Jaccard of shingles) are candidates; all are verified
 # how band and seed keys are made: an index (or a shared store) made otherwise cannot be read
 FINGERPRINT = {"num_perm": NUM_PERM, "seed": SEED, "scheme": SCHEME, "shingles": SHINGLES,
                "k": K, "stride": STRIDE, "key_bits": 64 - POSTING_BITS}
+
+# a band posting's unit while parts are combined: the part's number above its own unit number
+_PART_SHIFT = 40
+_OWN_UNIT = (1 << _PART_SHIFT) - 1
+_RANK_UNIT_BITS = 24  # a segment's units (2**24 at most) beside up to 256 parts, in 32 bits
 
 Progress = Callable[[int], None]  # called with the number of references just indexed
 T = TypeVar("T")
@@ -153,8 +157,8 @@ def _prepare_job(args: tuple[Reference, int, int, Callable[[Prepared], Any] | No
 
 SeedPostings = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # at, slot, pos, counts
 Limit = int | np.ndarray  # the most postings a key may have to be answered: for all, or a key
-BandPostings = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-# ^ at, slot, start, end, counts
+BandPostings = tuple[np.ndarray, np.ndarray, np.ndarray]  # at, unit (the part's own), counts
+UnitColumns = tuple[np.ndarray, np.ndarray, np.ndarray]  # slot, start, end of units
 
 
 class Part(Protocol):
@@ -170,6 +174,7 @@ class Part(Protocol):
     def __len__(self) -> int: ...
     def seed_postings(self, keys: np.ndarray, limit: Limit) -> SeedPostings: ...
     def band_postings(self, keys: np.ndarray, limit: Limit) -> BandPostings: ...
+    def unit_places(self, units: np.ndarray) -> UnitColumns: ...
     def slot_of(self, doc_id: str) -> int | None: ...
     def alive(self, slot: int) -> bool: ...
     def alive_many(self, slots: np.ndarray) -> np.ndarray: ...
@@ -212,22 +217,35 @@ def _combine(answers: Sequence[tuple[np.ndarray, ...]], n_keys: int,
     return (*columns, counts)
 
 
-def rank_places(query: np.ndarray, slots: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                n_queries: int, bands: int, per_unit: int) -> list[UnitPlaces]:
-    """Band postings (query unit, reference unit as slot and start) ranked per query unit: most
-    shared bands first, then the earlier reference unit; at most ``per_unit``."""
-    if not len(slots):
+def rank_places(parts: Sequence[Part], query: np.ndarray, units: np.ndarray, n_queries: int,
+                bands: int, per_unit: int) -> list[UnitPlaces]:
+    """Band postings (query unit, reference unit: its part's number above the part's own unit
+    number) ranked per query unit: most shared bands first, then the earlier reference unit; at
+    most ``per_unit``. Only the units kept are placed (slot, start, end): a check's band
+    postings are tens of thousands, the units it keeps a few hundred."""
+    if not len(units):
         none = np.empty(0, np.int64)
         return [UnitPlaces(none, none, none, none)] * n_queries
-    order = lex_order(slots, starts)  # units in index order: their dense rank orders ties
-    new = np.empty(len(order), dtype=bool)
-    new[0] = True
-    new[1:] = (slots[order][1:] != slots[order][:-1]) | (starts[order][1:] != starts[order][:-1])
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.cumsum(new) - 1
-    first = order[new]  # a posting of each unit, by rank
-    return [UnitPlaces(slots[first[u]], starts[first[u]], ends[first[u]], votes)
-            for u, votes in rank_votes(query, rank, n_queries, bands, per_unit)]
+    # a part numbers its units in slot and start order, and parts hold ascending slot ranges:
+    # (part, unit) orders units as (slot, start) does. A ranking key keeps 32 bits for it
+    own = units & _OWN_UNIT
+    if len(parts) <= 1 << (32 - _RANK_UNIT_BITS) and int(own.max()) < 1 << _RANK_UNIT_BITS:
+        ranks = (units >> _PART_SHIFT) << _RANK_UNIT_BITS | own
+        found = None
+    else:  # too many to pack: their dense rank
+        found = distinct(units)
+        ranks = np.searchsorted(found, units)
+    ranked = rank_votes(query, ranks, n_queries, bands, per_unit)
+    kept = distinct(np.concatenate([r for r, _ in ranked]))
+    chosen = found[kept] if found is not None else \
+        (kept >> _RANK_UNIT_BITS) << _PART_SHIFT | kept & ((1 << _RANK_UNIT_BITS) - 1)
+    slots, starts, ends = (np.empty(len(chosen), np.int64) for _ in range(3))
+    owner = chosen >> _PART_SHIFT
+    for i in distinct(owner).tolist():
+        mine = owner == i
+        slots[mine], starts[mine], ends[mine] = parts[i].unit_places(chosen[mine] & _OWN_UNIT)
+    return [UnitPlaces(slots[at], starts[at], ends[at], votes)
+            for at, votes in ((np.searchsorted(kept, r), v) for r, v in ranked)]
 
 
 def lookup_parts(parts: Sequence[Part], chars: str, sigs: np.ndarray, per_unit: int,
@@ -240,18 +258,20 @@ def lookup_parts(parts: Sequence[Part], chars: str, sigs: np.ndarray, per_unit: 
     if not len(sigs):
         return hits, []
     keys = band_keys(sigs, bands, rows).ravel()
+    numbers = {id(part): i for i, part in enumerate(parts)}
+
+    def band_postings(part: Part, keys: np.ndarray, limit: Limit) -> BandPostings:
+        at, units, counts = part.band_postings(keys, limit)
+        return at, np.asarray(units, np.int64) | numbers[id(part)] << _PART_SHIFT, counts
+
     # a band key's count only decides whether it is crowded: once it is, no part is asked
-    at, slots, starts, ends, _ = _in_key_order(parts, keys, _band_postings, MAX_BAND_POSTINGS,
-                                               exact_counts=False)
-    return hits, rank_places(at // bands, slots, starts, ends, len(sigs), bands, per_unit)
+    at, units, _ = _in_key_order(parts, keys, band_postings, MAX_BAND_POSTINGS,
+                                 exact_counts=False)
+    return hits, rank_places(parts, at // bands, units, len(sigs), bands, per_unit)
 
 
 def _seed_postings(part: Part, keys: np.ndarray, limit: Limit) -> SeedPostings:
     return part.seed_postings(keys, limit)
-
-
-def _band_postings(part: Part, keys: np.ndarray, limit: Limit) -> BandPostings:
-    return part.band_postings(keys, limit)
 
 
 def _in_key_order(parts: Sequence[Part], keys: np.ndarray,
@@ -453,11 +473,13 @@ class ReferenceIndex:
 
     def band_postings(self, keys: np.ndarray, limit: Limit = MAX_BAND_POSTINGS) -> BandPostings:
         at, units, counts = self._band_table.lookup(keys, limit)
+        live = self._alive[self._columns()[0][units]]
+        return at[live], units[live].astype(np.int64), counts
+
+    def unit_places(self, units: np.ndarray) -> UnitColumns:
         docs, starts, ends, slots = self._columns()
-        numbers = docs[units].astype(np.int64)
-        live = self._alive[numbers]
-        return (at[live], slots[numbers[live]], starts[units[live]].astype(np.int64),
-                ends[units[live]].astype(np.int64), counts)
+        return (slots[docs[units].astype(np.int64)], starts[units].astype(np.int64),
+                ends[units].astype(np.int64))
 
     def seed_postings(self, keys: np.ndarray, limit: Limit = MAX_POSTINGS) -> SeedPostings:
         at, values, counts = self._seed_table.lookup(keys, limit)

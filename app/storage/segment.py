@@ -39,7 +39,7 @@ import numpy as np
 from app.core.corpus import Reference
 from app.core.document import Document, source_document
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
-from app.core.index import FINGERPRINT, BandPostings, Limit, SeedPostings
+from app.core.index import FINGERPRINT, BandPostings, Limit, SeedPostings, UnitColumns
 from app.core.lsh import MAX_BAND_POSTINGS
 from app.core.seeds import MAX_POSTINGS, STRIDE
 from app.core.table import POSTING_BITS
@@ -560,12 +560,15 @@ class SegmentPart:
     def band_postings(self, keys: np.ndarray, limit: Limit = MAX_BAND_POSTINGS) -> BandPostings:
         at, words, _, counts = self.segment.runs["band"].lookup(keys, limit)
         units = (words & POSTING_MASK).astype(np.int64)
-        docs = self.segment.doc_of_units(units)
-        live = self.alive_mask[docs]
-        units = units[live]
-        return (at[live], self.slot_base + self.segment.seq[docs[live]],
+        if self.live < self.segment.docs:  # a removed document's units answer nothing
+            live = self.alive_mask[self.segment.doc_of_units(units)]
+            at, units = at[live], units[live]
+        return at, units, counts
+
+    def unit_places(self, units: np.ndarray) -> UnitColumns:
+        return (self.slot_base + self.segment.seq[self.segment.doc_of_units(units)],
                 np.asarray(self.segment.unit_start[units], np.int64),
-                np.asarray(self.segment.unit_end[units], np.int64), counts)
+                np.asarray(self.segment.unit_end[units], np.int64))
 
     def seed_postings(self, keys: np.ndarray, limit: Limit = MAX_POSTINGS) -> SeedPostings:
         at, words, (pos,), counts = self.segment.runs["seed"].lookup(keys, limit)
