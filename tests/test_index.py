@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import CORPUS_DIR, ROOT, case_text, template
 
 from app.core import CheckResult, ReferenceIndex, build_index, check_text, load_corpus
@@ -24,6 +26,7 @@ from app.core import index as index_module
 from app.core.corpus import Reference
 from app.core.errors import DuplicateReferenceError, IndexFormatError, ReferenceNotFoundError
 from app.core.index import MultiIndex, Prepared
+from app.core.lsh import rank_votes
 from app.storage import LiveIndex, MergePolicy, build_index_folder, verify_folder
 
 CASES_WITH_COPIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-004.txt")
@@ -356,3 +359,24 @@ def test_many_additions_keep_few_runs_and_answer_like_one_build() -> None:
     for name in CASES_WITH_COPIES:
         text = case_text(name)
         assert _dump(check_text(text, grown)) == _dump(check_text(text, at_once))
+
+
+@settings(max_examples=200, deadline=None)
+@given(postings=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 12)), max_size=300),
+       limit=st.integers(1, 8), n_queries=st.integers(6, 9))
+def test_band_votes_rank_units_as_counted_one_by_one(postings: list[tuple[int, int]],
+                                                     limit: int, n_queries: int) -> None:
+    """Per query, the units sharing most bands first, ties to the lower unit, at most
+    ``limit``: the same as counting each posting by hand (single votes included only where
+    stronger units leave room)."""
+    query = np.array([q for q, _ in postings], np.int64)
+    unit = np.array([u for _, u in postings], np.int64)
+    got = rank_votes(query, unit, n_queries, 20, limit)
+    assert len(got) == n_queries
+    for q, (units, votes) in enumerate(got):
+        counted: dict[int, int] = {}
+        for pq, pu in postings:
+            if pq == q:
+                counted[pu] = counted.get(pu, 0) + 1
+        expected = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        assert list(zip(units.tolist(), votes.tolist(), strict=True)) == expected

@@ -89,6 +89,8 @@ def rank_votes(query: np.ndarray, unit: np.ndarray, n_queries: int, bands: int,
     # unit) pairs, whose repeats are the votes; then (query, bands - votes, unit)
     pairs, votes = counted(np.sort(np.asarray(query, np.uint64) << _UNIT_BITS
                                    | np.asarray(unit, np.uint64)))
+    if limit is not None:
+        pairs, votes = _strong_enough(pairs, votes, n_queries, limit)
     ranked = np.sort((pairs >> _UNIT_BITS) << _OWNER_SHIFT
                      | (np.uint64(bands) - votes.astype(np.uint64)) << _UNIT_BITS
                      | (pairs & _UNIT_MASK))
@@ -96,6 +98,23 @@ def rank_votes(query: np.ndarray, unit: np.ndarray, n_queries: int, bands: int,
     votes_out = bands - ((ranked >> _UNIT_BITS) & _VOTE_MASK).astype(np.int64)
     bounds = np.searchsorted(ranked >> _OWNER_SHIFT, np.arange(n_queries + 1, dtype=np.uint64))
     return [(units_out[a:b][:limit], votes_out[a:b][:limit]) for a, b in pairwise(bounds)]
+
+
+def _strong_enough(pairs: np.ndarray, votes: np.ndarray, n_queries: int,
+                   limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, unit) pairs (sorted) that can be among a query's ``limit`` strongest: every
+    pair of more than one vote, and a query's single-vote pairs, in unit order, only as far as
+    its stronger ones leave room. Nearly all of a check's pairs share one band: they are
+    dropped before the sort that ranks the rest."""
+    single = votes == 1
+    query = (pairs >> _UNIT_BITS).astype(np.int64)
+    room = np.maximum(limit - np.bincount(query[~single], minlength=n_queries), 0)
+    where = np.flatnonzero(single)
+    first_of_query = np.searchsorted(query[where], np.arange(n_queries))  # among single ones
+    place = np.arange(len(where)) - first_of_query[query[where]]
+    keep = ~single
+    keep[where[place < room[query[where]]]] = True
+    return pairs[keep], votes[keep]
 
 
 class BandTable:
