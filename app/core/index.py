@@ -164,9 +164,11 @@ UnitColumns = tuple[np.ndarray, np.ndarray, np.ndarray]  # slot, start, end of u
 class Part(Protocol):
     """Some references of an index, with their slots in [first_slot, end_slot).
 
-    Postings name the query key they answer (``at``) and a live reference's slot; ``counts``
-    gives, per key, every posting the part holds (removed references included), and a key held
-    more than ``limit`` (one for all keys, or one a key) gives none."""
+    Postings name the query key they answer (``at``) and a live reference's slot (a seed) or
+    unit (a band: the part's own number for it, below 2**40, numbering units in the order of
+    their slots and starts; ``unit_places`` gives their slot, start and end); ``counts`` gives,
+    per key, every posting the part holds (removed references included), and a key held more
+    than ``limit`` (one for all keys, or one a key) gives none."""
 
     first_slot: int
     end_slot: int
