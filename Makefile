@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# test processes: a test module stays in one (its fixtures are built once); the servers,
+# browsers and Redis nodes the tests start are processes of their own
+TEST_WORKERS ?= 2
 
 .PHONY: setup system-packages run test lint bench-eval clean
 
@@ -28,7 +31,7 @@ lint: setup
 	$(BIN)/mypy app
 
 test: system-packages setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 bench-eval: setup
 	$(BIN)/python bench/eval_dev.py
