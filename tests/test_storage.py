@@ -8,6 +8,7 @@ holds every reference whose addition was acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import json
@@ -184,16 +185,19 @@ def test_segments_and_tail_answer_like_one_index_in_memory(tmp_path: Path) -> No
 def segment_texts(index: Path) -> set[str]:
     """Every text the segments on disk hold. A server's merge may remove a segment while it
     is read (its texts are in the merged one by then): the folder is read again."""
-    while True:
-        texts = set()
-        try:
-            for segment in (index / "segments").iterdir():
-                offsets = np.load(segment / "texts.npy").tolist()
-                blob = (segment / "texts.bin").read_bytes()
-                texts |= {decode_text(blob[a:b]) for a, b in itertools.pairwise(offsets)}
-        except FileNotFoundError:
-            continue
-        return texts
+    for _ in range(20):
+        with contextlib.suppress(FileNotFoundError):
+            return _texts_in_segments(index)
+    return _texts_in_segments(index)  # still a folder without its files: no merge's doing
+
+
+def _texts_in_segments(index: Path) -> set[str]:
+    texts = set()
+    for segment in (index / "segments").iterdir():
+        offsets = np.load(segment / "texts.npy").tolist()
+        blob = (segment / "texts.bin").read_bytes()
+        texts |= {decode_text(blob[a:b]) for a, b in itertools.pairwise(offsets)}
+    return texts
 
 
 def test_removed_references_are_gone_from_answers_and_from_disk(tmp_path: Path) -> None:
