@@ -6,9 +6,13 @@
 
 1. memory: ``--refs`` generated reports added through one server's batch endpoint; Redis's
    ``used_memory`` (INFO memory) summed over the masters, before and after, per reference;
-2. scale: the latency of one client alone on each server process; checks/s and latency of one
-   server process, then of two server processes (each with its own data folder: a machine's),
-   8 client threads for ``--duration`` s each, side by side;
+2. scale: with both servers up and settled (their copies of the cluster flushed and merged,
+   the quiet merge included: the servers run with a quiet time of ``QUIET`` s), the latency
+   of one client alone on each server process; then checks/s and latency of one server
+   process and of two (each with its own data folder: a machine's), 8 client threads, in
+   ``--rounds`` alternating rounds of ``--duration`` / ``--rounds`` s each (one, two, one,
+   two, ...), so that a change in the machine's speed during the run falls on both alike; the
+   ratio of the sums and of each pair;
 3. equality: the dev set (``../shared/eval/dev``, scored with ``../shared/eval/score.py``)
    through a server on the cluster and through one on its own data folder: the figures and
    every answer;
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from growth import wait_settled  # noqa: E402
 from redis_support import RedisCluster  # noqa: E402
 from scale import (  # noqa: E402
     Server,
@@ -51,6 +56,8 @@ from scale import (  # noqa: E402
     stop_server,
     wait_ready,
 )
+
+from app.storage.merge import MergePolicy  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 KEY = "redis-bench-key"
@@ -66,7 +73,8 @@ def serving(workdir: Path, store: str | None, *extra: str, workers: int = 1,
             timeout: float = 600) -> Iterator[Server]:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
-    env = {**clean_env(), "CHACHONG_API_KEYS": KEY, **({"CHACHONG_STORE": store} if store else {})}
+    env = {**clean_env(), "CHACHONG_API_KEYS": KEY, "CHACHONG_QUIET_MERGE_SECONDS": str(QUIET),
+           **({"CHACHONG_STORE": store} if store else {})}
     cmd = [*chachong_command(), "serve", "--data", str(workdir / f"data-{port}"), "--host",
            "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
     started = time.perf_counter()
@@ -104,9 +112,23 @@ def add_all(url: str, files: list[Path], batch: int = 100) -> float:
 
 
 ONE_CLIENT_SECONDS = 30.0
+QUIET = 10.0  # seconds without additions before a server's quiet merge: settled sooner
+
+
+def data_index(workdir: Path, server: Server) -> Path:
+    return workdir / f"data-{server.url.rsplit(':', 1)[1]}" / "index"
 
 
 def throughput(urls: list[str], texts: list[str], clients: int, duration: float) -> dict:
+    times, errors = load(urls, texts, clients, duration)
+    return {"checks": len(times), "errors": errors,
+            "checks_per_s": round(len(times) / duration, 1), "latency_ms": percentiles_ms(times)}
+
+
+def load(urls: list[str], texts: list[str], clients: int,
+         duration: float) -> tuple[list[float], int]:
+    """``clients`` threads checking ``texts`` for ``duration`` s, spread over ``urls``: the
+    seconds each check took, and how many failed."""
     times: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -130,8 +152,31 @@ def throughput(urls: list[str], texts: list[str], clients: int, duration: float)
         thread.start()
     for thread in threads:
         thread.join()
-    return {"checks": len(times), "errors": errors,
-            "checks_per_s": round(len(times) / duration, 1), "latency_ms": percentiles_ms(times)}
+    return times, errors
+
+
+def alternating(one: str, two: str, texts: list[str], clients: int, duration: float,
+                rounds: int) -> dict:
+    """Checks/s of one server and of two, measured in alternating rounds."""
+    each = duration / rounds
+    names = ("one_process", "two_processes")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    errors = dict.fromkeys(names, 0)
+    counts: dict[str, list[int]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name, urls in zip(names, ([one], [one, two]), strict=True):
+            got, failed = load(urls, texts, clients, each)
+            times[name] += got
+            errors[name] += failed
+            counts[name].append(len(got))
+    out: dict = {name: {"checks": len(times[name]), "errors": errors[name],
+                        "checks_per_s": round(len(times[name]) / duration, 1),
+                        "rounds_checks_per_s": [round(n / each, 1) for n in counts[name]],
+                        "latency_ms": percentiles_ms(times[name])} for name in names}
+    out["scale"] = round(len(times["two_processes"]) / len(times["one_process"]), 2)
+    out["scale_by_round"] = [round(b / a, 2) for a, b in
+                             zip(counts["one_process"], counts["two_processes"], strict=True)]
+    return out
 
 
 def wait_copied(url: str, expected: int, timeout: float = 1800) -> float:
@@ -214,7 +259,10 @@ def main() -> int:
     parser.add_argument("--queries", type=Path, default=ROOT / "bench" / "data" / "genq")
     parser.add_argument("--dev", type=Path, default=SHARED / "eval" / "dev")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=45)
+    parser.add_argument("--duration", type=float, default=90,
+                        help="seconds of load for each of one and two servers, in all")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="alternating rounds the load of each is cut into")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chachong-redis-"))
     files = sorted(args.corpus.glob("*.txt"))[: args.refs]
@@ -233,21 +281,18 @@ def main() -> int:
         out["redis_used_memory_mb"] = round(used / 2**20, 1)
         out["redis_bytes_per_reference"] = round(used / len(files))
         expected = len(files) + 5
-        with serving(workdir, cluster.url) as one:
+        with serving(workdir, cluster.url) as one, serving(workdir, cluster.url) as two:
             out["copy_s"] = round(wait_copied(one.url, expected), 1)
-            time.sleep(30)  # the copy's flushes and merges settle
+            wait_copied(two.url, expected)
+            # measured once the copies are flushed and merged, the quiet merge included
+            out["settle_s"] = [wait_settled(data_index(workdir, server), MergePolicy(
+                quiet_seconds=QUIET), 1800) for server in (one, two)]
             # one client alone: a check's own latency, without queueing behind others
             out["one_client"] = throughput([one.url], queries, 1, ONE_CLIENT_SECONDS)
-            out["one_process"] = throughput([one.url], queries, args.clients, args.duration)
-            with serving(workdir, cluster.url) as two:
-                wait_copied(two.url, expected)
-                time.sleep(30)
-                out["one_client_second_server"] = throughput([two.url], queries, 1,
-                                                             ONE_CLIENT_SECONDS)
-                out["two_processes"] = throughput([one.url, two.url], queries, args.clients,
-                                                  args.duration)
-        out["scale"] = round(out["two_processes"]["checks_per_s"]
-                             / out["one_process"]["checks_per_s"], 2)
+            out["one_client_second_server"] = throughput([two.url], queries, 1,
+                                                         ONE_CLIENT_SECONDS)
+            out.update(alternating(one.url, two.url, queries, args.clients, args.duration,
+                                   args.rounds))
         if args.dev.is_dir():
             cluster.flush()
             with serving(workdir, cluster.url, "--corpus", str(args.dev / "corpus")) as shared, \
