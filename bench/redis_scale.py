@@ -75,7 +75,7 @@ def serving(workdir: Path, store: str | None, *extra: str, workers: int = 1,
     log_path = workdir / f"server-{port}.log"
     env = {**clean_env(), "CHACHONG_API_KEYS": KEY, "CHACHONG_QUIET_MERGE_SECONDS": str(QUIET),
            **({"CHACHONG_STORE": store} if store else {})}
-    cmd = [*chachong_command(), "serve", "--data", str(workdir / f"data-{port}"), "--host",
+    cmd = [*chachong_command(), "serve", "--data", str(data_folder(workdir, port)), "--host",
            "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
     started = time.perf_counter()
     with log_path.open("wb") as out:
@@ -115,8 +115,13 @@ ONE_CLIENT_SECONDS = 30.0
 QUIET = 10.0  # seconds without additions before a server's quiet merge: settled sooner
 
 
+def data_folder(workdir: Path, port: int) -> Path:
+    """A server's data folder, named by its port."""
+    return workdir / f"data-{port}"
+
+
 def data_index(workdir: Path, server: Server) -> Path:
-    return workdir / f"data-{server.url.rsplit(':', 1)[1]}" / "index"
+    return data_folder(workdir, int(server.url.rsplit(":", 1)[1])) / "index"
 
 
 def throughput(urls: list[str], texts: list[str], clients: int, duration: float) -> dict:
