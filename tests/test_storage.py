@@ -184,10 +184,13 @@ def test_segments_and_tail_answer_like_one_index_in_memory(tmp_path: Path) -> No
 
 def segment_texts(index: Path) -> set[str]:
     """Every text the segments on disk hold. A server's merge may remove a segment while it
-    is read (its texts are in the merged one by then): the folder is read again."""
-    for _ in range(20):
+    is read (its texts are in the merged one by then): the folder is read again, for up to
+    ten seconds, since a busy machine may take a while to finish removing one folder."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError):
             return _texts_in_segments(index)
+        time.sleep(0.05)
     return _texts_in_segments(index)  # still a folder without its files: no merge's doing
 
 
