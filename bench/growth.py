@@ -253,7 +253,8 @@ def main() -> int:
     queries = load_queries(args.queries, args.corpus, seed=11, limit=args.n)
     out: dict = {"n": args.n, "workers": args.workers, "clients": args.clients,
                  "batch": args.batch, "load_at_start": os.getloadavg()[0]}
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))
+    # absolute: the servers run in it, and their --data must name the same folder
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))).resolve()
     data = workdir / "data"
     index = data / "index"
     with serving(workdir, data, args.workers, policy) as server:
