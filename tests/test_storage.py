@@ -38,7 +38,15 @@ from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_
 from app.storage.folder import IndexFolder
 from app.storage.manifest import SegmentEntry
 from app.storage.records import decode_text
-from app.storage.runs import PAGE_WORDS, POSTING_MASK, KeyFilter, Run, RunInfo, RunWriter
+from app.storage.runs import (
+    PAGE_WORDS,
+    POSTING_MASK,
+    FilterWriter,
+    KeyFilter,
+    Run,
+    RunInfo,
+    RunWriter,
+)
 from app.storage.segment import SegmentPart, UnitOwners
 
 QUERIES = ("case-000.txt", "case-002.txt", "case-003.txt", "case-009.txt", "case-041.txt")
@@ -85,7 +93,8 @@ def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPath
     writer = RunWriter(path, columns, len(stored))
     for a in range(0, len(stored), 777):  # in pieces, as merges write
         writer.add(stored[a : a + 777], [c[a : a + 777] for c in cols])
-    run = Run(path, RunInfo(len(stored), columns), *writer.close())
+    writer.close()
+    run = Run.load(path, RunInfo(len(stored), columns))
     query = np.array([base[k] for k in keys] + list(noise[:5] & ~POSTING_MASK), np.uint64)
     at, got, got_cols, counts = run.lookup(query, cap)
     for i, key in enumerate(query):
@@ -122,7 +131,8 @@ def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: P
     writer = RunWriter(path, 1, len(stored))
     for a, b in itertools.pairwise(cuts):
         writer.add(stored[a:b], [column[a:b]])
-    run = Run(path, RunInfo(len(stored), 1), *writer.close())
+    writer.close()
+    run = Run.load(path, RunInfo(len(stored), 1))
     words, cols = run.scan(0, 1 << 64)
     assert words.tolist() == stored.tolist()
     assert cols[0].tolist() == column.tolist()
@@ -143,6 +153,33 @@ def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None
     absent = rng.integers(0, 2**64, 200_000, dtype=np.uint64) & ~POSTING_MASK
     assert key_filter.might_hold(absent).mean() < 0.04
 
+
+
+def test_a_filter_written_as_keys_come_is_the_filter_built_in_memory(tmp_path: Path) -> None:
+    """The filter a run writer streams to its file, in pieces of any size (empty ones, pieces
+    whose keys share a word with the piece before, keys repeated across a cut), holds every bit
+    the in-memory filter sets for the same keys, and nothing more; keys out of order are
+    refused rather than written wrong."""
+    rng = np.random.default_rng(11)
+    stored = np.sort(rng.integers(0, 2**64, 50_000, dtype=np.uint64) & ~POSTING_MASK)
+    stored = np.sort(np.concatenate([stored, stored[::97]]))  # repeated keys, some at cuts
+    size = KeyFilter.size_for(len(stored))
+    in_memory = KeyFilter(np.zeros(size, np.uint64))
+    in_memory.add_sorted(stored)
+    streamed = FilterWriter(tmp_path / "f.npy", size)
+    cuts = sorted({0, len(stored), *rng.integers(0, len(stored), 40).tolist()})
+    for a, b in itertools.pairwise([0, 0, *cuts]):
+        streamed.add_sorted(stored[a:b])
+    streamed.close()
+    written = np.load(tmp_path / "f.npy")
+    assert written.dtype == np.uint64 and len(written) == size
+    assert np.array_equal(written, in_memory.words)
+    assert KeyFilter(written).might_hold(stored).all()
+    backwards = FilterWriter(tmp_path / "g.npy", size)
+    backwards.add_sorted(stored[-10:])
+    with pytest.raises(ValueError, match="ascending"):
+        backwards.add_sorted(stored[:10])
+    backwards.abort()
 
 # --- segments, tail, flush and merge answer as one index ------------------------------------------
 

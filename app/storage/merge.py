@@ -143,7 +143,7 @@ def merge_segments(inputs: Sequence[tuple[Segment, np.ndarray | None]], folder: 
         for segment, dead in inputs:
             live = np.flatnonzero(~dead) if dead is not None else np.arange(segment.docs)
             doc_map = np.full(segment.docs, -1, np.int64)
-            unit_map = np.full(segment.units, -1, np.int64)
+            unit_map = np.full(segment.units, -1, np.int32)  # units < 2**24: half the memory
             for a in range(0, len(live), DOC_BATCH):
                 for number, doc_id, title, source, tags in segment.rows(
                         live[a : a + DOC_BATCH].tolist()):

@@ -32,6 +32,8 @@ import numpy as np
 
 from app.core.table import POSTING_BITS, KeyDirectory, distinct, ranges
 
+from .npyfile import NpyWriter, write_header
+
 BLOCK = 64  # words a block: one read of 300-600 bytes
 PAGE_BLOCKS = 1024  # blocks a page: its bit widths are its own
 PAGE_WORDS = BLOCK * PAGE_BLOCKS
@@ -85,6 +87,46 @@ class KeyFilter:
         return (self.words[word] & mask) == mask
 
 
+class FilterWriter:
+    """Writes a KeyFilter's words to a ``.npy`` file as ascending keys come. A key's word only
+    grows with the key, so every word before the latest key's is final and goes to the file:
+    the filter (a byte a key, the largest thing a merge held) never sits in memory whole."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.size = size
+        self._out: BinaryIO = path.open("wb")
+        write_header(self._out, np.dtype(np.uint64), (size,))
+        self._next = 0  # the first word not yet written, whose bits so far are _open
+        self._open = np.zeros(1, np.uint64)
+
+    def add_sorted(self, keys: np.ndarray) -> None:
+        word, mask = KeyFilter.place(keys, self.size)
+        if not len(word):
+            return
+        first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+        words, masks = word[first], np.bitwise_or.reduceat(mask, first)
+        if int(words[0]) < self._next:
+            raise ValueError("filter keys must come in ascending order")
+        span = np.zeros(int(words[-1]) - self._next + 1, np.uint64)
+        span[0] = self._open[0]
+        span[words - self._next] |= masks
+        self._out.write(span[:-1].tobytes())
+        self._next, self._open = int(words[-1]), span[-1:]
+
+    def close(self) -> None:
+        self._out.write(self._open.tobytes())
+        left = self.size - self._next - 1
+        zeros = np.zeros(min(left, CHECK_WORDS), np.uint64).tobytes()
+        while left > 0:
+            n = min(left, CHECK_WORDS)
+            self._out.write(zeros[: 8 * n])
+            left -= n
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.close()
+
+
 def _pack(positions: np.ndarray, values: np.ndarray, total_bits: int) -> np.ndarray:
     """``values`` written little-endian at bit ``positions`` (each value below 2**(64 - the
     position's bit within its 64-bit word) or split across two words) of a zeroed stream of
@@ -117,9 +159,16 @@ class RunInfo:
     columns: int
 
 
+def side_files(path: Path) -> dict[str, Path]:
+    """The files beside a run (``band.run``: ``band.fence.npy``, ...)."""
+    return {part: path.with_suffix(f".{part}.npy") for part in ("fence", "pages", "filter")}
+
+
 class RunWriter:
     """Writes a run from sorted words (and columns) given in order, a page at a time, with its
-    fence, page table and key filter (sized for ``capacity`` words at most)."""
+    fence, page table and key filter (sized for ``capacity`` words at most) beside it. The
+    fence and the filter go to their files as the words come: what the writer holds does not
+    grow with the run."""
 
     def __init__(self, path: Path, columns: int, capacity: int,
                  filter_bits: int = FILTER_BITS_PER_KEY) -> None:
@@ -127,14 +176,15 @@ class RunWriter:
             raise ValueError(f"a run has at most {MAX_COLUMNS} columns")
         self.path = path
         self.columns = columns
+        self._files = side_files(path)
         self._out: BinaryIO = path.open("wb")
         self._buffer: deque[tuple[np.ndarray, list[np.ndarray]]] = deque()
         self._buffered = 0
-        self._fences: list[np.ndarray] = []
-        self._lasts: list[np.ndarray] = []
+        self._fence = NpyWriter(self._files["fence"], np.uint64, 2)  # a block's first and last
         self._pages: list[tuple[int, int, list[int]]] = []
         self._offset = 0
-        self.filter = KeyFilter(np.zeros(KeyFilter.size_for(capacity, filter_bits), np.uint64))
+        self.filter = FilterWriter(self._files["filter"],
+                                   KeyFilter.size_for(capacity, filter_bits))
         self.words = 0
         self._last = -1
 
@@ -184,9 +234,9 @@ class RunWriter:
         pad = n_blocks * BLOCK - n
         # a partial last block repeats its last word and zero columns (read back, then cut off)
         grid = np.concatenate([words, np.full(pad, words[-1], np.uint64)]).reshape(n_blocks, BLOCK)
-        self._fences.append(grid[:, 0].copy())
-        self._lasts.append(grid[np.arange(n_blocks), np.minimum(BLOCK - 1, n - 1 - np.arange(
-            n_blocks) * BLOCK)].copy())
+        ends = np.minimum(BLOCK - 1, n - 1 - np.arange(n_blocks) * BLOCK)
+        lasts = grid[np.arange(n_blocks), ends]
+        self._fence.append(np.stack([grid[:, 0], lasts], axis=1))
         deltas = grid[:, 1:] - grid[:, :-1]
         delta_bits = _bits(deltas.ravel())
         if delta_bits > _MAX_PACKED:
@@ -211,9 +261,9 @@ class RunWriter:
         self._offset += len(packed)
         self.words += n
 
-    def close(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Finish the file (synced); returns the fence (each block's first and last word), the
-        page table and the filter's words."""
+    def close(self) -> None:
+        """Finish the run's file (synced) and write its fence (each block's first and last
+        word), page table and filter beside it (synced by the segment that holds them)."""
         if self._buffered:
             self._page(self._buffered)
         self._out.write(b"\0" * 8)  # a block's last value is read as 8 bytes
@@ -225,12 +275,14 @@ class RunWriter:
             pages[i]["offset"] = offset
             pages[i]["delta_bits"] = delta_bits
             pages[i]["column_bits"][: len(col_bits)] = col_bits
-        fence = np.stack([np.concatenate(self._fences), np.concatenate(self._lasts)], axis=1) \
-            if self._fences else np.empty((0, 2), np.uint64)
-        return fence, pages, self.filter.words
+        np.save(self._files["pages"], pages)
+        self._fence.close()
+        self.filter.close()
 
     def abort(self) -> None:
         self._out.close()
+        self._fence.abort()
+        self.filter.abort()
 
 
 class Run:
@@ -268,6 +320,16 @@ class Run:
         mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         mapped.madvise(mmap.MADV_RANDOM)  # lookups touch scattered blocks: no read-ahead
         self._bytes = np.frombuffer(mapped, np.uint8)
+
+    @classmethod
+    def load(cls, path: Path, info: RunInfo) -> Run:
+        """The run at ``path`` with the files its writer left beside it."""
+        files = side_files(path)
+        return cls(path, info, np.load(files["fence"], allow_pickle=False),
+                   np.load(files["pages"], allow_pickle=False),
+                   # mapped, not loaded: the workers share one copy in the page cache, and a
+                   # merge, which never asks the filter, reads none of it
+                   np.asarray(np.load(files["filter"], mmap_mode="r", allow_pickle=False)))
 
     def __len__(self) -> int:
         return self.size

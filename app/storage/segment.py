@@ -44,6 +44,7 @@ from app.core.lsh import MAX_BAND_POSTINGS
 from app.core.seeds import MAX_POSTINGS, STRIDE
 from app.core.table import POSTING_BITS
 
+from .npyfile import NpyWriter
 from .records import Record, chars_from_bytes, decode_text
 from .runs import FILTER_BITS_PER_KEY, POSTING_MASK, Run, RunInfo, RunWriter
 
@@ -110,7 +111,8 @@ class SegmentWriter:
         self._first_unit = [0]
         self._text_offsets = [0]
         self._chars_offsets = [0]
-        self._unit_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        # a column a unit, written as documents come (a merged segment has millions of units)
+        self._unit_columns = [NpyWriter(folder / f"{name}.npy", np.uint32) for name in _UNIT_ARRAYS]
         self._rows: list[tuple] = []
         self._band_words: list[np.ndarray] = []
         self._seed_words: list[np.ndarray] = []
@@ -141,8 +143,8 @@ class SegmentWriter:
         self._chars.write(chars)
         self._text_offsets.append(self._text_offsets[-1] + len(text_z))
         self._chars_offsets.append(self._chars_offsets[-1] + len(chars))
-        self._unit_parts.append((np.asarray(unit_start, np.uint32),
-                                 np.asarray(unit_end, np.uint32)))
+        for column, values in zip(self._unit_columns, (unit_start, unit_end), strict=True):
+            column.append(values)
         self._first_unit.append(self.units + len(unit_start))
 
     def add(self, seq: int, record: Record) -> None:
@@ -186,18 +188,14 @@ class SegmentWriter:
             self._write_collected()
         tables = {}
         for name, writer in self._runs.items():
-            fence, pages, key_filter = writer.close()
-            np.save(self.folder / f"{name}.fence.npy", fence)
-            np.save(self.folder / f"{name}.pages.npy", pages)
-            np.save(self.folder / f"{name}.filter.npy", key_filter)
+            writer.close()
             tables[name] = {"words": writer.words, "columns": writer.columns}
         arrays = {"seq": self._seq, "first_unit": self._first_unit,
                   "texts": self._text_offsets, "chars": self._chars_offsets}
         for name, values in arrays.items():
             np.save(self.folder / f"{name}.npy", np.asarray(values, _DOC_ARRAYS[name]))
-        for k, name in enumerate(_UNIT_ARRAYS):
-            np.save(self.folder / f"{name}.npy", np.concatenate([p[k] for p in self._unit_parts])
-                    if self._unit_parts else np.empty(0, np.uint32))
+        for column in self._unit_columns:
+            column.close()
         files = {}
         for file in sorted(self.folder.iterdir()):
             if file.suffix == ".npy" or file.name == "docs.sqlite3":
@@ -241,6 +239,8 @@ class SegmentWriter:
             fh.close()
         for writer in self._runs.values():
             writer.abort()
+        for column in self._unit_columns:
+            column.abort()
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -320,13 +320,7 @@ class Segment:
             if len(self.unit_start) != self.units or len(self.unit_end) != self.units:
                 raise ValueError("the unit columns disagree in length")
             self.runs = {
-                name: Run(folder / f"{name}.run", RunInfo(**header["tables"][name]),
-                          np.load(folder / f"{name}.fence.npy", allow_pickle=False),
-                          np.load(folder / f"{name}.pages.npy", allow_pickle=False),
-                          # mapped, not loaded: the workers share one copy in the page
-                          # cache, and a merge, which never asks the filter, reads none of it
-                          np.asarray(np.load(folder / f"{name}.filter.npy", mmap_mode="r",
-                                             allow_pickle=False)))
+                name: Run.load(folder / f"{name}.run", RunInfo(**header["tables"][name]))
                 for name in _TABLES}
             self._fds = {name: os.open(folder / f"{name}.bin", os.O_RDONLY)
                          for name in ("texts", "chars")}
