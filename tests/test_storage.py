@@ -155,6 +155,24 @@ def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None
 
 
 
+
+def test_a_run_writer_lets_go_of_the_table_it_was_given(tmp_path: Path) -> None:
+    """What waits for the next page is copied: a view of it would keep a build's whole table
+    (hundreds of MB) alive until the run is closed."""
+    rng = np.random.default_rng(5)
+    table = np.sort(rng.integers(0, 2**64, 3 * PAGE_WORDS + 100, dtype=np.uint64))
+    column = rng.integers(0, 2**20, len(table), dtype=np.uint64)
+    given = weakref.ref(table), weakref.ref(column)
+    writer = RunWriter(tmp_path / "t.run", 1, len(table))
+    writer.add(table, [column])
+    expected = table.tolist(), column.tolist()
+    del table, column
+    gc.collect()
+    assert given[0]() is None and given[1]() is None
+    writer.close()
+    words, cols = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1)).scan(0, 1 << 64)
+    assert (words.tolist(), cols[0].tolist()) == expected
+
 def test_a_filter_written_as_keys_come_is_the_filter_built_in_memory(tmp_path: Path) -> None:
     """The filter a run writer streams to its file, in pieces of any size (empty ones, pieces
     whose keys share a word with the piece before, keys repeated across a cut), holds every bit

@@ -207,6 +207,10 @@ class RunWriter:
         self._buffered += len(words)
         while self._buffered >= PAGE_WORDS:
             self._page(PAGE_WORDS)
+        # what waits for the next page is less than a page; as a view it would keep the whole
+        # array it was cut from alive (a build's table, hundreds of MB)
+        self._buffer = deque((w.copy(), [c.copy() for c in cs]) if w.base is not None
+                             else (w, cs) for w, cs in self._buffer)
 
     def _take(self, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
         # only the pieces that make up these n words are joined: a large addition is cut a page

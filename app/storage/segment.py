@@ -215,21 +215,21 @@ class SegmentWriter:
         return header
 
     def _write_collected(self) -> None:
-        # sorted in place, with the pieces let go first: a segment's band table is the largest
-        # thing a build holds, and a sorted copy beside it would double that
-        band = np.concatenate(self._band_words) if self._band_words else np.empty(0, np.uint64)
-        self._band_words = []
+        # sorted in place, gathered from pieces let go as they are copied: a segment's band
+        # table is the largest thing a build holds, and a second copy beside it would double it
+        band = _gathered(self._band_words)
         band.sort()
         writer = RunWriter(self.folder / "band.run", 0, len(band), FILTER_BITS["band"])
         writer.add(band)
         self._runs["band"] = writer
         del band
-        words = np.concatenate(self._seed_words) if self._seed_words else np.empty(0, np.uint64)
-        pos = np.concatenate(self._seed_pos) if self._seed_pos else np.empty(0, np.uint64)
-        self._seed_words, self._seed_pos = [], []
+        words, pos = _gathered(self._seed_words), _gathered(self._seed_pos)
         order = np.argsort(words, kind="stable")  # a window repeated in a doc: by position
+        words = words[order]
+        pos = pos[order]
+        del order
         writer = RunWriter(self.folder / "seed.run", 1, len(words), FILTER_BITS["seed"])
-        writer.add(words[order], [pos[order]])
+        writer.add(words, [pos])
         self._runs["seed"] = writer
 
     def abort(self) -> None:
@@ -241,6 +241,18 @@ class SegmentWriter:
             writer.abort()
         for column in self._unit_columns:
             column.abort()
+
+
+def _gathered(pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces as one array; the list is emptied, each piece let go once copied."""
+    out = np.empty(sum(len(p) for p in pieces), np.uint64)
+    pieces.reverse()  # popped from the end: each pop is O(1)
+    at = 0
+    while pieces:
+        piece = pieces.pop()
+        out[at : at + len(piece)] = piece
+        at += len(piece)
+    return out
 
 
 # --- reading ---------------------------------------------------------------------------------
