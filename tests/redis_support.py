@@ -60,8 +60,11 @@ class RedisCluster:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.ports = [_cluster_port() for _ in range(2 * self.MASTERS)]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.ports = [_cluster_port() for _ in range(2 * self.MASTERS)]
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
 
     def start_node(self, port: int) -> None:
@@ -74,13 +77,27 @@ class RedisCluster:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(port)
 
-    def start(self) -> None:
-        for port in self.ports:
-            self.start_node(port)
-        subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
-                        *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "1",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
-        self.wait_ok()
+    def start(self, attempts: int = 3) -> None:
+        """Start the nodes and join them. A port found free may be taken by another process
+        (the tests start many servers at once) before its node binds it, and the join then
+        fails: the cluster is made again on other ports."""
+        for _ in range(attempts):
+            for port in self.ports:
+                self.start_node(port)
+            made = subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster",
+                                   "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                                   "--cluster-replicas", "1", "--cluster-yes"],
+                                  check=False, capture_output=True, timeout=60)
+            if made.returncode == 0:
+                self.wait_ok()
+                return
+            self.stop()
+            for conf in self.folder.glob("nodes-*.conf"):
+                conf.unlink()
+            self._choose_ports()
+        raise RuntimeError("redis-cli --cluster create failed on three sets of ports; the "
+                           f"last said: {made.stdout.decode(errors='replace')[-2000:]}"
+                           f"{made.stderr.decode(errors='replace')[-1000:]}")
 
     def wait_ok(self, timeout: float = 30, replicas: int = 1) -> None:
         """Until every live node says the cluster is ok, and each master (a node serving
