@@ -226,6 +226,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _group_running(group: int) -> bool:
+    """Whether a process of the process group runs still (zombies, which do nothing, aside)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(pgrp) == group and state != "Z":
+            return True
+    return False
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen
@@ -244,9 +256,14 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=15)
-        # workers of a multi-process server are in the same group; make sure none outlives it
+        # workers of a multi-process server are in the same group; make sure none outlives it,
+        # and wait until none runs: a worker killed inside a system call (a commit's write)
+        # finishes it first, and what it writes must not land after the caller looked
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while _group_running(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def log_tail(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
