@@ -154,8 +154,6 @@ def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None
     assert key_filter.might_hold(absent).mean() < 0.04
 
 
-
-
 def test_a_run_writer_lets_go_of_the_table_it_was_given(tmp_path: Path) -> None:
     """What waits for the next page is copied: a view of it would keep a build's whole table
     (hundreds of MB) alive until the run is closed."""
@@ -172,6 +170,7 @@ def test_a_run_writer_lets_go_of_the_table_it_was_given(tmp_path: Path) -> None:
     writer.close()
     words, cols = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1)).scan(0, 1 << 64)
     assert (words.tolist(), cols[0].tolist()) == expected
+
 
 def test_a_filter_written_as_keys_come_is_the_filter_built_in_memory(tmp_path: Path) -> None:
     """The filter a run writer streams to its file, in pieces of any size (empty ones, pieces
@@ -198,6 +197,7 @@ def test_a_filter_written_as_keys_come_is_the_filter_built_in_memory(tmp_path: P
     with pytest.raises(ValueError, match="ascending"):
         backwards.add_sorted(stored[:10])
     backwards.abort()
+
 
 # --- segments, tail, flush and merge answer as one index ------------------------------------------
 

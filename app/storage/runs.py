@@ -75,12 +75,18 @@ class KeyFilter:
                 | (one << ((low >> np.uint64(12)) & six)) | (one << ((low >> np.uint64(18)) & six)))
         return word.astype(np.int64), mask
 
-    def add_sorted(self, keys: np.ndarray) -> None:
-        word, mask = self.place(keys, len(self.words))
+    @classmethod
+    def sorted_bits(cls, keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The words sorted ``keys`` set (ascending, each once) and the bits each gets."""
+        word, mask = cls.place(keys, size)
         if not len(word):
-            return
+            return word, mask
         first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])  # sorted: runs of a word
-        self.words[word[first]] |= np.bitwise_or.reduceat(mask, first)
+        return word[first], np.bitwise_or.reduceat(mask, first)
+
+    def add_sorted(self, keys: np.ndarray) -> None:
+        words, bits = self.sorted_bits(keys, len(self.words))
+        self.words[words] |= bits
 
     def might_hold(self, keys: np.ndarray) -> np.ndarray:
         word, mask = self.place(keys, len(self.words))
@@ -96,15 +102,14 @@ class FilterWriter:
         self.size = size
         self._out: BinaryIO = path.open("wb")
         write_header(self._out, np.dtype(np.uint64), (size,))
+        self._end = self._out.tell() + 8 * size
         self._next = 0  # the first word not yet written, whose bits so far are _open
         self._open = np.zeros(1, np.uint64)
 
     def add_sorted(self, keys: np.ndarray) -> None:
-        word, mask = KeyFilter.place(keys, self.size)
-        if not len(word):
+        words, masks = KeyFilter.sorted_bits(keys, self.size)
+        if not len(words):
             return
-        first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
-        words, masks = word[first], np.bitwise_or.reduceat(mask, first)
         if int(words[0]) < self._next:
             raise ValueError("filter keys must come in ascending order")
         span = np.zeros(int(words[-1]) - self._next + 1, np.uint64)
@@ -115,12 +120,7 @@ class FilterWriter:
 
     def close(self) -> None:
         self._out.write(self._open.tobytes())
-        left = self.size - self._next - 1
-        zeros = np.zeros(min(left, CHECK_WORDS), np.uint64).tobytes()
-        while left > 0:
-            n = min(left, CHECK_WORDS)
-            self._out.write(zeros[: 8 * n])
-            left -= n
+        self._out.truncate(self._end)  # the words no key set: zeros
         self._out.close()
 
     def abort(self) -> None:
