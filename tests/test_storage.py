@@ -35,6 +35,7 @@ from app.core.document import analyse
 from app.core.fingerprint import signatures
 from app.core.index import MultiIndex
 from app.storage import FlushPolicy, LiveIndex, Maintainer, MergePolicy, verify_folder
+from app.storage import segment as segment_module
 from app.storage.folder import IndexFolder
 from app.storage.manifest import SegmentEntry
 from app.storage.records import decode_text
@@ -46,6 +47,7 @@ from app.storage.runs import (
     Run,
     RunInfo,
     RunWriter,
+    _unpack,
 )
 from app.storage.segment import SegmentPart, UnitOwners
 
@@ -139,6 +141,24 @@ def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: P
     keys = stored[:: PAGE_WORDS // 7] & ~POSTING_MASK
     _, got, _, counts = run.lookup(keys, None)
     assert counts.min() >= 1 and set(stored[:: PAGE_WORDS // 7].tolist()) <= set(got.tolist())
+
+
+def test_bit_unpacking_reads_rows_of_any_width_and_first_bit_in_one_call() -> None:
+    """A read's rows come from pages of different widths, and a column's rows start anywhere in
+    a byte: each row reads as the bits a plain bit-by-bit reader finds there."""
+    rng = np.random.default_rng(11)
+    buffer = rng.integers(0, 256, 4096, dtype=np.uint8)
+    bits_of = np.unpackbits(buffer, bitorder="little")
+    for widths in ([5], [1, 7, 20], [0, 33, 56]):
+        rows = 40
+        bits = rng.choice(widths, rows).astype(np.int64)
+        offset = rng.integers(0, 8 * 3000, rows).astype(np.int64)
+        got = _unpack(buffer, offset, bits, 9)
+        for r in range(rows):
+            for i in range(9):
+                start = int(offset[r] + i * bits[r])
+                chunk = bits_of[start : start + int(bits[r])]
+                assert int(got[r, i]) == sum(int(b) << j for j, b in enumerate(chunk))
 
 
 def test_key_filter_never_hides_a_stored_key_and_rules_out_most_others() -> None:
@@ -343,6 +363,27 @@ def test_a_removal_read_while_another_process_publishes_and_cleans_up(tmp_path: 
     assert all(ref_id not in live for ref_id in gone)
     kept = [r for r in refs if r.id not in gone]
     assert answers(MultiIndex(live.parts())) == answers(build_index(kept))
+
+
+def test_texts_asked_together_read_as_one_at_a_time(tmp_path: Path) -> None:
+    """``prefetch`` (a check's hundreds of sources at once) gives the texts ``chars`` gives,
+    whether the process holds some of them already or none, leaves out removed references and
+    slots of none, and keeps what it read for the next check."""
+    live = grown(tmp_path / "idx", corpus(10), ("report-012", "report-013"))
+    index = MultiIndex(live.parts())
+    slots = list(range(index.parts[0].first_slot - 2, index.parts[-1].end_slot + 2))
+    segment_module._CHARS.items.clear()
+    expected = {s: index.chars(s) for s in slots if index.alive(s)}
+    assert 0 < len(expected) < len(slots)
+    for warm in (slots[::3], []):
+        segment_module._CHARS.items.clear()
+        for s in warm:
+            if index.alive(s):
+                index.chars(s)
+        got = index.prefetch(set(slots))
+        assert got == expected
+        again = index.prefetch(set(slots))
+        assert all(again[s] is got[s] for s in expected)
 
 
 def test_liveness_of_many_slots_answers_like_asking_one_at_a_time(tmp_path: Path) -> None:

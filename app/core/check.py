@@ -93,9 +93,10 @@ def check_text(text: str, index: Index, options: CheckOptions | None = None,
     grown = grow_runs(query.norm.chars, groups, evidence, chars_of)
     # the common-phrase count needs every document; those not read count with their kept windows
     shared = grown + grow_runs(query.norm.chars, groups, read & ~evidence, chars_of)
-    spans = (np.array([r.doc for r in shared] + groups.docs[unread].tolist(), dtype=np.int64),
-             np.array([r.q_start for r in shared] + groups.q0[unread].tolist(), dtype=np.int64),
-             np.array([r.q_end for r in shared] + groups.q1[unread].tolist(), dtype=np.int64))
+    runs_read = np.array([(r.doc, r.q_start, r.q_end) for r in shared], np.int64).reshape(-1, 3)
+    spans = (np.concatenate([runs_read[:, 0], groups.docs[unread]]),
+             np.concatenate([runs_read[:, 1], groups.q0[unread]]),
+             np.concatenate([runs_read[:, 2], groups.q1[unread]]))
     runs = [Segment(r.doc, r.q_start, r.q_end, r.s_start, r.s_end, r.q_end - r.q_start)
             for r in grown if r.q_end - r.q_start >= options.min_match_chars]
     candidates = lsh_candidates(query, places, texts) + run_candidates(query, runs, texts)

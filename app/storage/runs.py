@@ -476,10 +476,27 @@ def _unpack(buffer: np.ndarray, bit_offset: np.ndarray, bits: np.ndarray,
             per_row: int) -> np.ndarray:
     """``per_row`` values of ``bits[i]`` bits each, packed little-endian from ``bit_offset[i]``
     of ``buffer``, per row i; (rows, per_row) uint64."""
-    pos = bit_offset[:, None] + np.arange(per_row) * bits[:, None]
     # every 8-byte window of the buffer as one unaligned uint64 (a view: one gather reads each)
     windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
-    values = windows[pos >> 3]
-    values >>= (pos & 7).view(np.uint64)  # positions are never negative
-    values &= ((np.uint64(1) << bits.astype(np.uint64)) - np.uint64(1))[:, None]
+    # rows of one width that start at one bit of a byte share their steps (bytes and shifts);
+    # widths are a page's, so the rows of a read come in one or two such kinds
+    kind = bits * 8 + (bit_offset & 7)
+    kinds = np.unique(kind).tolist()
+    if len(kinds) == 1:
+        return _unpack_alike(windows, bit_offset >> 3, kinds[0], per_row)
+    out = np.empty((len(bits), per_row), np.uint64)
+    for k in kinds:
+        rows = np.flatnonzero(kind == k)
+        out[rows] = _unpack_alike(windows, bit_offset[rows] >> 3, k, per_row)
+    return out
+
+
+def _unpack_alike(windows: np.ndarray, first_byte: np.ndarray, kind: int,
+                  per_row: int) -> np.ndarray:
+    """``_unpack`` of rows that share width and first bit (``kind``: width * 8 + bit)."""
+    width, first_bit = divmod(kind, 8)
+    steps = first_bit + np.arange(per_row) * width
+    values = windows[first_byte[:, None] + (steps >> 3)]
+    values >>= (steps & 7).astype(np.uint64)
+    values &= np.uint64((1 << width) - 1)
     return values

@@ -273,6 +273,14 @@ class _Cache:
                 self.items.move_to_end(key)
             return value
 
+    def get_many(self, keys: list[tuple[int, int]]) -> list[object | None]:
+        with self.lock:
+            found = [self.items.get(key) for key in keys]
+            for key, value in zip(keys, found, strict=True):
+                if value is not None:
+                    self.items.move_to_end(key)
+            return found
+
     def drop(self, key: tuple[int, int]) -> None:
         with self.lock:
             self.items.pop(key, None)
@@ -281,8 +289,18 @@ class _Cache:
         with self.lock:
             self.items[key] = value
             self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            self._trim()
+
+    def put_many(self, items: dict[tuple[int, int], object]) -> None:
+        with self.lock:
+            for key, value in items.items():
+                self.items[key] = value
+                self.items.move_to_end(key)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
 
 
 # Normalised texts for the hundreds of references a check aligns with (~6 KB each), references
@@ -397,6 +415,17 @@ class Segment:
             found = chars_from_bytes(self.chars_bytes(number))
             _CHARS.put(key, found)
         return found  # type: ignore[return-value]
+
+    def chars_many(self, numbers: list[int]) -> list[str]:
+        """``chars`` of many documents, with one pass over the cache each way (a check asks for
+        hundreds at once)."""
+        keys = [(self._key, n) for n in numbers]
+        found = _CHARS.get_many(keys)
+        read = {key: chars_from_bytes(self.chars_bytes(key[1]))
+                for key, value in zip(keys, found, strict=True) if value is None}
+        _CHARS.put_many(read)  # type: ignore[arg-type]
+        return [read[key] if value is None else value  # type: ignore[misc]
+                for key, value in zip(keys, found, strict=True)]
 
     def ref(self, number: int) -> Reference:
         key = (self._key, number)
@@ -531,6 +560,11 @@ class SegmentPart:
 
     def _live_numbers(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each slot's document number here, and whether it is a live document of this part."""
+        if self._dense:
+            number = np.asarray(slots, np.int64) - self.first_slot
+            found = (number >= 0) & (number < self.segment.docs)
+            found[found] = self.alive_mask[number[found]]
+            return number, found
         seq = np.asarray(slots, np.int64) - self.slot_base
         number = np.searchsorted(self.segment.seq, seq)
         found = number < self.segment.docs
@@ -551,8 +585,8 @@ class SegmentPart:
         wanted = np.array(sorted(slots), np.int64)
         numbers, held = self._live_numbers(wanted)
         # in file order
-        return {slot: self.segment.chars(number) for slot, number
-                in zip(wanted[held].tolist(), numbers[held].tolist(), strict=True)}
+        return dict(zip(wanted[held].tolist(), self.segment.chars_many(numbers[held].tolist()),
+                        strict=True))
 
     def slot_of(self, doc_id: str) -> int | None:
         number = self.segment.number_of(doc_id)
