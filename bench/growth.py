@@ -255,6 +255,7 @@ def main() -> int:
                  "batch": args.batch, "load_at_start": os.getloadavg()[0]}
     # absolute: the servers run in it, and their --data must name the same folder
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     index = data / "index"
     with serving(workdir, data, args.workers, policy) as server:
