@@ -2,7 +2,7 @@
 """Scale benchmark: build, load and serve a disk index of a large generated corpus.
 
     python bench/scale.py --corpus bench/data/gen100k --index bench/data/idx100k \\
-        --queries bench/data/genq [--skip-build]
+        --queries bench/data/genq [--skip-build] [--trace FILE]
 
 The query reports are a generated set with another seed than the corpus (made here when the
 folder does not exist: ``generate_corpus.py --n 300 --seed 7 --out bench/data/genq``). Half of them,
@@ -151,19 +151,29 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def build(corpus: Path, index: Path, workers: int) -> dict:
+def build(corpus: Path, index: Path, workers: int, trace: Path | None = None) -> dict:
     """Build with the CLI, as a user would (its progress bar goes to our stderr), sampling the
-    memory of its whole process tree (the command and its worker processes) twice a second."""
+    memory of its whole process tree (the command and its worker processes) twice a second;
+    with ``trace``, each sample as a JSON line: seconds, the segments written so far, and per
+    process its RSS and anonymous MB (the command first)."""
     cmd = [*chachong_command(), "index", "build", str(corpus), "--out", str(index),
            "--workers", str(workers)]
     log("building: " + " ".join(cmd))
     cpu0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=sys.stderr, env=clean_env())
     peak = {"rss_mb": 0, "pss_mb": 0}
+    samples = trace.open("w", encoding="utf-8") if trace else None
     while proc.poll() is None:
-        now = memory_of(process_tree(proc.pid))
+        pids = process_tree(proc.pid)
+        now = memory_of(pids)
         peak = {k: max(peak[k], now[k]) for k in peak}
+        if samples:
+            samples.write(json.dumps({"s": round(time.perf_counter() - t0, 1),
+                                      "segments": _segments_written(index),
+                                      "processes": [memory_of([pid]) for pid in pids]}) + "\n")
         time.sleep(0.5)
+    if samples:
+        samples.close()
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
     wall = time.perf_counter() - t0
@@ -193,6 +203,13 @@ def index_figures(index: Path) -> dict:
             "segments": len(manifest["segments"]), "index_bytes": disk,
             "bytes_per_reference": round(disk / max(refs, 1)),
             "index_file_mb": {k: round(v / MB, 1) for k, v in sorted(files.items())}}
+
+
+def _segments_written(index: Path) -> int:
+    """Segments in the build's staging folder (beside ``index``) so far."""
+    return sum(len(list((staging / "segments").glob("s-*")))
+               for staging in index.parent.glob(f".{index.name}.building-*")
+               if (staging / "segments").is_dir())
 
 
 # -- in-process --------------------------------------------------------------------------------
@@ -531,6 +548,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--index", type=Path, required=True, help="index folder to build and use")
     ap.add_argument("--queries", type=Path, required=True, help="folder of query reports")
     ap.add_argument("--skip-build", action="store_true", help="use the index as it is")
+    ap.add_argument("--trace", type=Path, help="write the build's memory samples here (JSON "
+                    "lines)")
     ap.add_argument("--n-queries", type=int, default=300, help="reports to generate when "
                     "--queries does not exist yet")
     ap.add_argument("--splice-seed", type=int, default=11, help="RNG seed of the splicing")
@@ -552,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     figures: dict[str, object] = {"load_avg_start": [round(x, 2) for x in os.getloadavg()]}
     if not args.skip_build:
-        figures.update(build(args.corpus, args.index, args.build_workers))
+        figures.update(build(args.corpus, args.index, args.build_workers, args.trace))
     figures.update(index_figures(args.index))
     ensure_queries(args.queries, args.n_queries)
     queries = load_queries(args.queries, args.corpus, args.splice_seed)
