@@ -154,8 +154,8 @@ def children_cpu() -> float:
 def build(corpus: Path, index: Path, workers: int, trace: Path | None = None) -> dict:
     """Build with the CLI, as a user would (its progress bar goes to our stderr), sampling the
     memory of its whole process tree (the command and its worker processes) twice a second;
-    with ``trace``, each sample as a JSON line: seconds, the segments written so far, and per
-    process its RSS and anonymous MB (the command first)."""
+    with ``trace``, each sample as a JSON line: seconds, the segments written so far, and each
+    process's memory as ``memory_of`` gives it (the command first)."""
     cmd = [*chachong_command(), "index", "build", str(corpus), "--out", str(index),
            "--workers", str(workers)]
     log("building: " + " ".join(cmd))
