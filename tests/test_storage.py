@@ -40,6 +40,9 @@ from app.storage.folder import IndexFolder
 from app.storage.manifest import SegmentEntry
 from app.storage.records import decode_text
 from app.storage.runs import (
+    DELTA,
+    ENCODINGS,
+    OFFSET,
     PAGE_WORDS,
     POSTING_MASK,
     FilterWriter,
@@ -75,28 +78,37 @@ def answers(index: object) -> list[dict]:
 @settings(max_examples=60, deadline=None)
 @given(repeats=st.lists(st.tuples(st.integers(0, 12), st.integers(1, 300)), max_size=8),
        others=st.integers(0, 3000), keys=st.lists(st.integers(0, 14), max_size=20),
-       cap=st.sampled_from([None, 0, 3, 63, 64, 65, 200]), columns=st.integers(0, 2))
-@example(repeats=[(1, 64), (5, 300)], others=0, keys=[5], cap=63, columns=1)
+       cap=st.sampled_from([None, 0, 3, 63, 64, 65, 200]), columns=st.integers(0, 2),
+       encoding=st.sampled_from(ENCODINGS), dense=st.booleans())
+@example(repeats=[(1, 64), (5, 300)], others=0, keys=[5], cap=63, columns=1, encoding=OFFSET,
+         dense=False)
+@example(repeats=[(1, 64), (5, 300)], others=0, keys=[5], cap=63, columns=1, encoding=DELTA,
+         dense=False)
 def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPathFactory,
                                                repeats: list[tuple[int, int]], others: int,
                                                keys: list[int], cap: int | None,
-                                               columns: int) -> None:
+                                               columns: int, encoding: str,
+                                               dense: bool) -> None:
     """Keys repeated across many blocks and pages, absent, below and above every stored key,
-    with random keys between them: a run returns every word of a key with its columns, or none
-    and the key's exact count when it has more than the cap."""
+    with random keys between them (spread over all 64 bits, so blocks store whole words, or
+    close together, so they pack): a run of either encoding returns every word of a key with
+    its columns, or none and the key's exact count when it has more than the cap."""
     rng = np.random.default_rng(len(repeats) * 7919 + others)
     base = {k: np.uint64((k + 1) << 58) for k in range(15)}
     words = [base[k] | np.uint64(i) for k, n in repeats for i in range(n)]
     noise = rng.integers(0, 2**64, others, dtype=np.uint64)
+    if dense:  # about a key a block apart, in the key range of the repeated keys
+        noise = (np.uint64(6 << 58) | ((noise >> np.uint64(44)) << np.uint64(24))
+                 | (noise & POSTING_MASK))
     stored = np.unique(np.concatenate([np.array(words, np.uint64), noise]))
     cols = [rng.integers(0, 2 ** (7 + 13 * c), len(stored), dtype=np.uint64)
             for c in range(columns)]
     path = tmp_path_factory.mktemp("run") / "t.run"
-    writer = RunWriter(path, columns, len(stored))
+    writer = RunWriter(path, columns, len(stored), encoding=encoding)
     for a in range(0, len(stored), 777):  # in pieces, as merges write
         writer.add(stored[a : a + 777], [c[a : a + 777] for c in cols])
     writer.close()
-    run = Run.load(path, RunInfo(len(stored), columns))
+    run = Run.load(path, RunInfo(len(stored), columns, encoding))
     query = np.array([base[k] for k in keys] + list(noise[:5] & ~POSTING_MASK), np.uint64)
     at, got, got_cols, counts = run.lookup(query, cap)
     for i, key in enumerate(query):
@@ -122,7 +134,9 @@ def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPath
         assert got_c.tolist() == c[inside].tolist()
 
 
-def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: Path,
+                                                                     encoding: str) -> None:
     """Pieces smaller than a page, several pages at once and ones ending mid-page (a build adds a
     segment's whole sorted table in one piece) give the same run, page after page."""
     rng = np.random.default_rng(3)
@@ -130,11 +144,11 @@ def test_a_run_written_in_pieces_of_any_size_reads_back_across_pages(tmp_path: P
     column = rng.integers(0, 2**20, len(stored), dtype=np.uint64)
     cuts = [0, 5, PAGE_WORDS - 3, PAGE_WORDS + 10, 2 * PAGE_WORDS + 7, len(stored)]
     path = tmp_path / "t.run"
-    writer = RunWriter(path, 1, len(stored))
+    writer = RunWriter(path, 1, len(stored), encoding=encoding)
     for a, b in itertools.pairwise(cuts):
         writer.add(stored[a:b], [column[a:b]])
     writer.close()
-    run = Run.load(path, RunInfo(len(stored), 1))
+    run = Run.load(path, RunInfo(len(stored), 1, encoding))
     words, cols = run.scan(0, 1 << 64)
     assert words.tolist() == stored.tolist()
     assert cols[0].tolist() == column.tolist()
@@ -188,7 +202,7 @@ def test_a_run_writer_lets_go_of_the_table_it_was_given(tmp_path: Path) -> None:
     gc.collect()
     assert given[0]() is None and given[1]() is None
     writer.close()
-    words, cols = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1)).scan(0, 1 << 64)
+    words, cols = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1, OFFSET)).scan(0, 1 << 64)
     assert (words.tolist(), cols[0].tolist()) == expected
 
 
@@ -594,6 +608,73 @@ def test_a_quiet_index_is_merged_down_by_its_maintainer(tmp_path: Path) -> None:
         assert answers(MultiIndex(live.parts())) == expected
     finally:
         writer.folder.maintainer_lock.release()
+
+
+def as_version_8(index: Path) -> None:
+    """Rewrite an index as the previous version wrote it: tables of differences, headers and
+    manifest of version 8, which name no encoding."""
+    for folder in sorted((index / "segments").iterdir()):
+        header = json.loads((folder / "header.json").read_text(encoding="utf-8"))
+        for name, info in header["tables"].items():
+            old = Run.load(folder / f"{name}.run", RunInfo(**info))
+            words, cols = old.scan(0, 1 << 64)
+            del old
+            writer = RunWriter(folder / f"{name}.run", info["columns"], max(len(words), 1),
+                               segment_module.FILTER_BITS[name], encoding=DELTA)
+            writer.add(words, [c.astype(np.uint64) for c in cols])
+            writer.close()
+            del info["encoding"]
+        for file in header["files"]:
+            header["files"][file] = {"bytes": (folder / file).stat().st_size,
+                                     "sha256": segment_module.sha256(folder / file)}
+        header["version"] = 8
+        (folder / "header.json").write_text(json.dumps(header), encoding="utf-8")
+    current = (index / "CURRENT").read_text(encoding="ascii").strip()
+    manifest = json.loads((index / current).read_text(encoding="utf-8"))
+    manifest["version"] = 8
+    (index / current).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_of_the_previous_version_answers_and_merges_into_this_one(
+        tmp_path: Path) -> None:
+    """Segments whose tables hold differences (version 8) open, verify and answer as they did,
+    and a merge rewrites them as offsets (version 9) with the same answers."""
+    refs = corpus()[:9]
+    path = tmp_path / "idx"
+    live = LiveIndex(path)
+    policies = (FlushPolicy(docs=1, seconds=3600, batch=100),
+                MergePolicy(floor_docs=1000, factor=50, quiet_seconds=1))
+    writer = Maintainer(IndexFolder(path), *policies)
+    assert writer.folder.maintainer_lock.acquire()
+    for a, b in ((0, 5), (5, 7), (7, 9)):
+        live.add(refs[a:b])
+        writer.flush()
+    expected = answers(MultiIndex(live.parts()))
+    assert expected[0]["copied_chars"] > 0
+    writer.folder.maintainer_lock.release()
+    del live, writer  # nothing maps the files rewritten below
+    gc.collect()
+
+    as_version_8(path)
+    old = LiveIndex(path)
+    assert {s.runs[t].encoding for s in segments_of(old) for t in ("band", "seed")} == {DELTA}
+    assert verify_folder(path)["documents"] == 9
+    assert answers(MultiIndex(old.parts())) == expected
+    writer = Maintainer(IndexFolder(path), *policies)
+    assert writer.folder.maintainer_lock.acquire()
+    try:
+        assert writer.merge(quiet=True)
+    finally:
+        writer.folder.maintainer_lock.release()
+    old.sync()
+    merged = [s for s in segments_of(old) if s.header["version"] == 9]
+    assert merged and {s.runs[t].encoding for s in merged for t in ("band", "seed")} == {OFFSET}
+    assert answers(MultiIndex(old.parts())) == expected
+    assert verify_folder(path)["documents"] == 9
+
+
+def segments_of(live: LiveIndex) -> list[segment_module.Segment]:
+    return [part.segment for part in live.parts() if isinstance(part, SegmentPart)]
 
 
 # --- crashes at every step of a flush and a merge -------------------------------------------------

@@ -22,7 +22,7 @@ from app.core.errors import IndexFormatError
 from app.core.index import FINGERPRINT, LSH_THRESHOLD
 from app.core.lsh import lsh_params
 
-from .segment import VERSION, fsync_folder, rebuild_hint
+from .segment import READ_LIST, READABLE, VERSION, fsync_folder, rebuild_hint
 
 FORMAT = "chachong-index"
 CURRENT = "CURRENT"
@@ -89,10 +89,10 @@ def read_manifest(folder: Path, name: str) -> Manifest:
         raise IndexFormatError(f"{folder}: the manifest {name} cannot be read ({exc}); "
                                f"{rebuild_hint(folder)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT \
-            or data.get("version") != VERSION:
+            or data.get("version") not in READABLE:
         got = data.get("version") if isinstance(data, dict) else None
         raise IndexFormatError(f"{folder}: index format version {got} is not supported "
-                               f"(expected version {VERSION}); {rebuild_hint(folder)}")
+                               f"(this version reads versions {READ_LIST}); {rebuild_hint(folder)}")
     if any(data.get(k) != v for k, v in FINGERPRINT.items()):
         raise IndexFormatError(f"{folder}: built with other fingerprint parameters; "
                                f"{rebuild_hint(folder)}")

@@ -27,6 +27,7 @@ _LEVEL = 9  # decompression costs the same at any level; 9 packs a report 3 % be
 _NORM_ENCODING = "utf-16-le"  # what a str of Chinese text holds already: the fastest decode
 _HEADER = struct.Struct("<I")
 KEY_BYTES = (64 - POSTING_BITS) // 8  # a key's significant bytes
+LAYOUT_VERSION = 8  # a record's bytes: the same since index version 8
 _SHIFT = np.uint64(POSTING_BITS)
 
 

@@ -2,18 +2,25 @@
 
 A run is a sorted array of words, optionally with columns of small integers beside them (a seed
 window's position). It is cut into blocks of BLOCK words. The first word of every block is kept
-in memory (the fence); the file holds, per block, the other words as differences from the one
-before, bit-packed at a fixed width, then each column's values bit-packed. Blocks are grouped in
-pages of PAGE_BLOCKS; a page's bit widths are the fewest that hold its values, so a page costs
-what its values need (a table of 10**8 words takes about 41 bits a word instead of 64, plus the
-posting's 24 bits it no longer stores apart) and is written in one pass.
+in memory (the fence); the file holds, per block, the other words bit-packed at a fixed width,
+then each column's values bit-packed. Blocks are grouped in pages of PAGE_BLOCKS; a page's bit
+widths are the fewest that hold its values, so a page costs what its values need and is written
+in one pass.
+
+A block stores its words one of two ways (the run's ``encoding``): ``offset``, each word as its
+distance from the block's first word, or ``delta`` (runs written before), each as its
+difference from the word before. Offsets take about three bits a word more (a table of 10**8
+words: about 44 bits a word instead of 41, where a plain word takes 64), but any one of them
+reads alone: a lookup binary-searches the blocks where a key can be for where its words begin
+and end, seven reads of one value each, and reads only the key's own words, where differences
+have to be decoded and summed the whole block.
 
 A lookup asks a blocked Bloom filter first (most keys of a fresh report are in no reference and
-cost no read), then finds in the fence the blocks that can hold a key and decodes them all at
-once, with a few vectorised gathers, straight from a read-only memory map of the file (a check
-touches thousands of scattered blocks over a grown index's segments: one system call each cost
-more than the rest of the lookup). A merge, which reads a run whole a key range at a time, reads
-it with ``pread`` instead. So the process keeps only the fence and the page table in its own
+cost no read), then finds in the fence the blocks that can hold a key and reads them, with a
+few vectorised gathers, straight from a read-only memory map of the file (a check touches
+thousands of scattered blocks over a grown index's segments: one system call each cost more
+than the rest of the lookup). A merge, which reads a run whole a key range at a time, reads it
+with ``pread`` instead. So the process keeps only the fence and the page table in its own
 memory however large the run; the mapped pages (and the mapped filter) are the kernel's page
 cache, shared by every process that reads the file and given back under memory pressure.
 """
@@ -40,8 +47,12 @@ PAGE_WORDS = BLOCK * PAGE_BLOCKS
 FILTER_BITS_PER_KEY = 8  # about 4 % of absent keys still read a block (0.9 % at 16)
 POSTING_MASK = np.uint64((1 << POSTING_BITS) - 1)
 _MAX_PACKED = 56  # a value is read as 8 bytes shifted by up to 7 bits
+# a page's place in the file and its widths: "delta_bits" is the stored words' (offsets or
+# differences: the field keeps the name it had when differences were the only encoding)
 PAGE_DTYPE = np.dtype([("offset", "<u8"), ("delta_bits", "u1"), ("column_bits", "u1", (2,))])
 MAX_COLUMNS = 2
+OFFSET, DELTA = "offset", "delta"  # how a block stores its words (see above)
+ENCODINGS = (OFFSET, DELTA)
 CHECK_WORDS = 1 << 20  # words a writer checks and adds to its filter at once
 
 
@@ -146,17 +157,23 @@ def _pack(positions: np.ndarray, values: np.ndarray, total_bits: int) -> np.ndar
     return words.view(np.uint8)[: -(-total_bits // 8)]
 
 
-def _block_bytes(delta_bits: int, column_bits: list[int]) -> int:
-    bits = (BLOCK - 1) * delta_bits + BLOCK * sum(column_bits)
+def _block_bytes(word_bits: int, column_bits: list[int]) -> int:
+    bits = (BLOCK - 1) * word_bits + BLOCK * sum(column_bits)
     return -(-bits // 8) if bits else 1
 
 
 @dataclass
 class RunInfo:
-    """What a run's header records: its size and the columns beside its words."""
+    """What a run's header records: its size, the columns beside its words and how its blocks
+    store the words."""
 
     words: int
     columns: int
+    encoding: str
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"unknown run encoding {self.encoding!r}")
 
 
 def side_files(path: Path) -> dict[str, Path]:
@@ -171,11 +188,14 @@ class RunWriter:
     grow with the run."""
 
     def __init__(self, path: Path, columns: int, capacity: int,
-                 filter_bits: int = FILTER_BITS_PER_KEY) -> None:
+                 filter_bits: int = FILTER_BITS_PER_KEY, encoding: str = OFFSET) -> None:
         if columns > MAX_COLUMNS:
             raise ValueError(f"a run has at most {MAX_COLUMNS} columns")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown run encoding {encoding!r}")
         self.path = path
         self.columns = columns
+        self.encoding = encoding
         self._files = side_files(path)
         self._out: BinaryIO = path.open("wb")
         self._buffer: deque[tuple[np.ndarray, list[np.ndarray]]] = deque()
@@ -241,27 +261,27 @@ class RunWriter:
         ends = np.minimum(BLOCK - 1, n - 1 - np.arange(n_blocks) * BLOCK)
         lasts = grid[np.arange(n_blocks), ends]
         self._fence.append(np.stack([grid[:, 0], lasts], axis=1))
-        deltas = grid[:, 1:] - grid[:, :-1]
-        delta_bits = _bits(deltas.ravel())
-        if delta_bits > _MAX_PACKED:
-            delta_bits = 64  # a sparse run's words are stored whole
+        stored = grid[:, 1:] - (grid[:, :1] if self.encoding == OFFSET else grid[:, :-1])
+        word_bits = _bits(stored.ravel())
+        if word_bits > _MAX_PACKED:
+            word_bits = 64  # a sparse run's words are stored whole
         col_grids = [np.concatenate([c, np.zeros(pad, np.uint64)]).reshape(n_blocks, BLOCK)
                      for c in cols]
         col_bits = [_bits(c.ravel()) for c in cols]
         if any(b > _MAX_PACKED for b in col_bits):
             raise ValueError("run columns hold values of at most 56 bits")
-        size = _block_bytes(delta_bits, col_bits)
-        # each block's bit positions: its deltas, then each column's values, block after block
-        offsets, at = [np.arange(BLOCK - 1) * delta_bits], (BLOCK - 1) * delta_bits
+        size = _block_bytes(word_bits, col_bits)
+        # each block's bit positions: its words, then each column's values, block after block
+        offsets, at = [np.arange(BLOCK - 1) * word_bits], (BLOCK - 1) * word_bits
         for bits in col_bits:
             offsets.append(at + np.arange(BLOCK) * bits)
             at += BLOCK * bits
         positions = (np.arange(n_blocks, dtype=np.int64)[:, None] * (size * 8)
                      + np.concatenate(offsets)).ravel()
-        values = np.concatenate([deltas, *col_grids], axis=1).ravel()
+        values = np.concatenate([stored, *col_grids], axis=1).ravel()
         packed = _pack(positions, values, n_blocks * size * 8)
         self._out.write(packed.tobytes())
-        self._pages.append((self._offset, delta_bits, col_bits))
+        self._pages.append((self._offset, word_bits, col_bits))
         self._offset += len(packed)
         self.words += n
 
@@ -306,14 +326,17 @@ class Run:
         if pages.dtype != PAGE_DTYPE or len(self.fence) != -(-self.size // BLOCK) \
                 or len(pages) != -(-len(self.fence) // PAGE_BLOCKS):
             raise ValueError(f"the fence or page table of {self.path.name} does not match it")
+        self.encoding = info.encoding
         self.blocks = KeyDirectory(self.fence)
         self.filter = KeyFilter(key_filter)
         self.page_offset = pages["offset"].astype(np.int64)
-        self.delta_bits = pages["delta_bits"].astype(np.int64)
+        self.word_bits = pages["delta_bits"].astype(np.int64)
+        self.word_mask = _masks(self.word_bits)
         self.column_bits = pages["column_bits"][:, : self.columns].astype(np.int64)
+        self.column_mask = _masks(self.column_bits)
         self.block_bytes = np.array(
             [_block_bytes(int(d), [int(b) for b in c])
-             for d, c in zip(self.delta_bits, self.column_bits, strict=True)], np.int64)
+             for d, c in zip(self.word_bits, self.column_bits, strict=True)], np.int64)
         expected = (int(self.page_offset[-1]) + self.block_bytes[-1]
                     * (len(self.fence) - (len(pages) - 1) * PAGE_BLOCKS) + 8) if len(pages) else 8
         if self.path.stat().st_size != expected:
@@ -324,6 +347,7 @@ class Run:
         mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         mapped.madvise(mmap.MADV_RANDOM)  # lookups touch scattered blocks: no read-ahead
         self._bytes = np.frombuffer(mapped, np.uint8)
+        self._windows = _windows(self._bytes)
 
     @classmethod
     def load(cls, path: Path, info: RunInfo) -> Run:
@@ -383,6 +407,9 @@ class Run:
         # blocks strictly between first and last hold nothing but the key: a key spanning more
         # of them than max_per_key allows is crowded, and only its first and last blocks are
         # read, to count it exactly
+        if self.encoding == OFFSET:
+            return self._lookup_offsets(passed, wanted, last_word, first, last, present,
+                                        max_per_key, counts)
         whole = present if max_per_key is None else \
             present & ((last - first - 1) * BLOCK <= max_per_key)
         ends = present & ~whole
@@ -400,6 +427,76 @@ class Run:
             lo, len(got_pos) - 1)] + 1, 0)
         at, where, _ = _kept(lo, hi, counts[passed], max_per_key)
         return passed[at], got_words[where], [c[where] for c in got_cols], counts
+
+    def _lookup_offsets(self, passed: np.ndarray, wanted: np.ndarray, last_word: np.ndarray,
+                        first: np.ndarray, last: np.ndarray, present: np.ndarray,
+                        max_per_key: int | np.ndarray | None, counts: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+        """``_lookup_sorted`` of a run of offsets: where each key's words begin (in its first
+        block) and end (in its last) by binary search, then only those words."""
+        keys = np.flatnonzero(present)
+        first, last = first[keys], last[keys]
+        # one search for both ends: below the key's first word, at most its last
+        rank = self._rank(np.concatenate([first, last]),
+                          np.concatenate([wanted[keys], last_word[keys]]),
+                          np.repeat([False, True], len(keys)))
+        begin = first * BLOCK + rank[: len(keys)]
+        end = np.minimum(last * BLOCK + rank[len(keys) :],
+                         self.size)  # a partial last block repeats its last word
+        n = np.maximum(end - begin, 0)
+        counts[passed[keys]] = n
+        if isinstance(max_per_key, np.ndarray):
+            max_per_key = max_per_key[keys]
+        if max_per_key is not None:
+            n = np.where(n > max_per_key, 0, n)
+        owner, place = ranges(begin, n)
+        blocks, slot = place // BLOCK, place % BLOCK
+        page, bit = self._block_bits(blocks)
+        words = self._word(blocks, page, bit, slot)
+        cols = [self._column(page, bit, slot, k) for k in range(self.columns)]
+        return passed[keys[owner]], words, cols, counts
+
+    def _block_bits(self, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each block's page and the bit of the file where its stored words begin."""
+        page = blocks // PAGE_BLOCKS
+        return page, (self.page_offset[page]
+                      + (blocks - page * PAGE_BLOCKS) * self.block_bytes[page]) * 8
+
+    def _word(self, blocks: np.ndarray, page: np.ndarray, bit: np.ndarray,
+              slot: np.ndarray) -> np.ndarray:
+        """The word at ``slot`` of each block of offsets (slot 0 is the fence's)."""
+        at = bit + np.maximum(slot - 1, 0) * self.word_bits[page]
+        offset = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & self.word_mask[page]
+        offset[slot == 0] = 0
+        return self.fence[blocks] + offset
+
+    def _column(self, page: np.ndarray, bit: np.ndarray, slot: np.ndarray, k: int
+                ) -> np.ndarray:
+        bits = self.column_bits[page]
+        at = (bit + (BLOCK - 1) * self.word_bits[page] + BLOCK * bits[:, :k].sum(axis=1)
+              + slot * bits[:, k])
+        value = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & self.column_mask[page, k]
+        return value.view(np.int64)  # below 2**56
+
+    def _rank(self, blocks: np.ndarray, targets: np.ndarray, inclusive: np.ndarray
+              ) -> np.ndarray:
+        """How many words of each block of offsets are below its target (where ``inclusive``,
+        at most it): the fence word, then a branch-free binary search of the other BLOCK - 1,
+        one read of one offset a step."""
+        page, bit = self._block_bits(blocks)
+        width, mask, base = self.word_bits[page], self.word_mask[page], self.fence[blocks]
+        above_base = np.where(inclusive, base <= targets, base < targets)
+        limit = np.where(above_base, targets - base, np.uint64(0))
+        everything = inclusive & (limit == np.uint64(2**64 - 1))
+        limit += inclusive  # at most the limit: below one more
+        rank = np.zeros(len(blocks), np.int64)
+        step = BLOCK // 2
+        while step:  # BLOCK - 1 = 2**k - 1 offsets: k steps end anywhere from 0 to all of them
+            at = bit + (rank + step - 1) * width
+            offset = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & mask
+            rank += step * (offset < limit)
+            step //= 2
+        return np.where(above_base, 1 + np.where(everything, BLOCK - 1, rank), 0)
 
     def scan(self, lo: int, hi: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every word in [lo, hi) with its columns, in order (a merge reads a run this way, a
@@ -442,25 +539,27 @@ class Run:
 
     def _decode_words(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
                       blocks: np.ndarray) -> np.ndarray:
-        bits = self.delta_bits[page]
-        deltas = np.empty((len(blocks), BLOCK), np.uint64)
-        deltas[:, 0] = self.fence[blocks]
+        bits = self.word_bits[page]
+        stored = np.empty((len(blocks), BLOCK), np.uint64)
+        stored[:, 0] = 0 if self.encoding == OFFSET else self.fence[blocks]
         whole = bits == 64
         if not whole.any():
-            deltas[:, 1:] = _unpack(buffer, at * 8, bits, BLOCK - 1)
+            stored[:, 1:] = _unpack(buffer, at * 8, bits, BLOCK - 1)
         else:
             rows = np.flatnonzero(whole)
-            windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
-            deltas[rows, 1:] = windows[at[rows][:, None] + np.arange(BLOCK - 1) * 8]
+            stored[rows, 1:] = _windows(buffer)[at[rows][:, None] + np.arange(BLOCK - 1) * 8]
             rows = np.flatnonzero(~whole)
-            deltas[rows, 1:] = _unpack(buffer, at[rows] * 8, bits[rows], BLOCK - 1)
-        return np.cumsum(deltas, axis=1, dtype=np.uint64, out=deltas)  # the fence, then deltas
+            stored[rows, 1:] = _unpack(buffer, at[rows] * 8, bits[rows], BLOCK - 1)
+        if self.encoding == OFFSET:
+            stored += self.fence[blocks][:, None]
+            return stored
+        return np.cumsum(stored, axis=1, dtype=np.uint64, out=stored)  # the fence, then deltas
 
     def _decode_column(self, buffer: np.ndarray, at: np.ndarray, page: np.ndarray,
                        k: int) -> np.ndarray:
-        delta_bits = self.delta_bits[page]
+        word_bits = self.word_bits[page]
         col_bits = self.column_bits[page]
-        offset = at * 8 + (BLOCK - 1) * delta_bits + BLOCK * col_bits[:, :k].sum(axis=1)
+        offset = at * 8 + (BLOCK - 1) * word_bits + BLOCK * col_bits[:, :k].sum(axis=1)
         return _unpack(buffer, offset, col_bits[:, k], BLOCK).view(np.int64)  # below 2**56
 
 
@@ -472,12 +571,23 @@ def _kept(lo: np.ndarray, hi: np.ndarray, counts: np.ndarray,
     return at, where, counts
 
 
+def _masks(bits: np.ndarray) -> np.ndarray:
+    """The mask of each width (64: every bit)."""
+    low = (np.uint64(1) << np.minimum(bits, 63).astype(np.uint64)) - np.uint64(1)
+    return np.where(bits >= 64, np.uint64(2**64 - 1), low).astype(np.uint64)
+
+
+def _windows(buffer: np.ndarray) -> np.ndarray:
+    """Every 8-byte window of ``buffer`` as one unaligned uint64 (a view: one gather reads a
+    value wherever its bits lie; a run's file ends with 8 zero bytes for its last value)."""
+    return np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
+
+
 def _unpack(buffer: np.ndarray, bit_offset: np.ndarray, bits: np.ndarray,
             per_row: int) -> np.ndarray:
     """``per_row`` values of ``bits[i]`` bits each, packed little-endian from ``bit_offset[i]``
     of ``buffer``, per row i; (rows, per_row) uint64."""
-    # every 8-byte window of the buffer as one unaligned uint64 (a view: one gather reads each)
-    windows = np.ndarray((len(buffer) - 7,), "<u8", buffer, 0, (1,))
+    windows = _windows(buffer)
     # rows of one width that start at one bit of a byte share their steps (bytes and shifts);
     # widths are a page's, so the rows of a read come in one or two such kinds
     kind = bits * 8 + (bit_offset & 7)

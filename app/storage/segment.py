@@ -46,10 +46,12 @@ from app.core.table import POSTING_BITS
 
 from .npyfile import NpyWriter
 from .records import Record, chars_from_bytes, decode_text
-from .runs import FILTER_BITS_PER_KEY, POSTING_MASK, Run, RunInfo, RunWriter
+from .runs import DELTA, FILTER_BITS_PER_KEY, POSTING_MASK, Run, RunInfo, RunWriter
 
 FORMAT = "chachong-segment"
-VERSION = 8
+VERSION = 9  # what this version writes: tables of offsets (``runs``)
+READABLE = (8, VERSION)  # 8: tables of differences, read as they are until a merge rewrites them
+READ_LIST = " and ".join(map(str, READABLE))
 HEADER = "header.json"
 MAX_DOCS = MAX_UNITS = (1 << POSTING_BITS) - 1  # a posting holds a unit or document number
 # a filter's bits a key: the seed table is a seventh of the band table's size, and a report's
@@ -189,7 +191,8 @@ class SegmentWriter:
         tables = {}
         for name, writer in self._runs.items():
             writer.close()
-            tables[name] = {"words": writer.words, "columns": writer.columns}
+            tables[name] = {"words": writer.words, "columns": writer.columns,
+                            "encoding": writer.encoding}
         arrays = {"seq": self._seq, "first_unit": self._first_unit,
                   "texts": self._text_offsets, "chars": self._chars_offsets}
         for name, values in arrays.items():
@@ -322,10 +325,11 @@ class Segment:
         self._key = next(_OPENED)
         try:
             header = json.loads((folder / HEADER).read_text(encoding="utf-8"))
-            if header.get("format") != FORMAT or header.get("version") != VERSION:
+            if header.get("format") != FORMAT or header.get("version") not in READABLE:
                 raise IndexFormatError(f"{folder}: segment format {header.get('format')} "
                                        f"version {header.get('version')} is not supported "
-                                       f"(expected version {VERSION}); {rebuild_hint(folder)}")
+                                       f"(this version reads versions {READ_LIST}); "
+                                       f"{rebuild_hint(folder)}")
             if any(header.get(k) != v for k, v in FINGERPRINT.items()):
                 raise IndexFormatError(f"{folder}: built with other fingerprint parameters; "
                                        f"{rebuild_hint(folder)}")
@@ -350,7 +354,9 @@ class Segment:
             if len(self.unit_start) != self.units or len(self.unit_end) != self.units:
                 raise ValueError("the unit columns disagree in length")
             self.runs = {
-                name: Run.load(folder / f"{name}.run", RunInfo(**header["tables"][name]))
+                # a version 8 header names no encoding: its tables hold differences
+                name: Run.load(folder / f"{name}.run",
+                               RunInfo(**{"encoding": DELTA, **header["tables"][name]}))
                 for name in _TABLES}
             self._fds = {name: os.open(folder / f"{name}.bin", os.O_RDONLY)
                          for name in ("texts", "chars")}

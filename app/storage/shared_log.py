@@ -41,11 +41,10 @@ from app.core.errors import (
 )
 from app.core.index import FINGERPRINT
 
-from .records import Record
-from .segment import VERSION
+from .records import LAYOUT_VERSION, Record
 
 PARTITIONS = 16
-LAYOUT = ("chachong-shared-log 2; index " + str(VERSION) + "; "
+LAYOUT = ("chachong-shared-log 2; index " + str(LAYOUT_VERSION) + "; "
           + " ".join(f"{k}={v}" for k, v in FINGERPRINT.items()))
 
 # An addition: refuse a taken id, else log it, keep its record and map the id to it.
