@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.corpus import corpus_files, iter_corpus, load_corpus
+from app.core.corpus import PackedStrings, corpus_files, iter_corpus, load_corpus
 from app.core.errors import CorpusError
 
 ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
@@ -94,3 +94,34 @@ def test_the_files_of_a_folder_are_its_references_in_name_order(tmp_path: Path) 
     assert [p.name for p in files] == ["a.md", "b.txt", "c.TXT", "z.txt"]
     assert len(files) == 4 and files[1] == tmp_path / "b.txt"
     assert files[1:3] == [tmp_path / "b.txt", tmp_path / "c.TXT"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=6), max_size=12),
+       at=st.integers(-15, 15), cut=st.slices(15))
+def test_packed_strings_read_like_the_list_they_pack(items: list[str], at: int,
+                                                     cut: slice) -> None:
+    packed = PackedStrings(items)
+    assert len(packed) == len(items) and list(packed) == items
+    assert packed[cut] == items[cut]
+    if -len(items) <= at < len(items):
+        assert packed[at] == items[at]
+    else:
+        with pytest.raises(IndexError):
+            packed[at]
+
+
+def test_a_metadata_file_cut_short_while_the_corpus_is_read_is_refused(tmp_path: Path) -> None:
+    """Entries are read from the file as their references come: a file rewritten in place
+    meanwhile is refused, not mixed into the index."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.txt").write_text("甲", encoding="utf-8")
+    meta = tmp_path / "corpus.json"
+    meta.write_text(json.dumps({"a": {"title": "甲篇"}, "b": {"title": "乙篇"}},
+                               ensure_ascii=False), encoding="utf-8")
+    refs = iter_corpus(tmp_path, corpus_files(tmp_path))
+    assert next(refs).title == "甲篇"
+    with meta.open("r+b") as out:
+        out.truncate(20)
+    with pytest.raises(CorpusError, match="changed while the corpus was read"):
+        next(refs)

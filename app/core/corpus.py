@@ -8,6 +8,8 @@ gives titles, sources and tags: ``{"id": {"title": ..., "source": ..., "tags": {
 
 from __future__ import annotations
 
+import bisect
+import codecs
 import itertools
 import json
 import os
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, overload
+
+import numpy as np
 
 from .errors import ChachongError, CorpusError
 from .readers import REFERENCE_SUFFIXES, read_document
@@ -58,13 +62,39 @@ def load_corpus(folder: Path) -> list[Reference]:
     return refs
 
 
-class CorpusFiles(Sequence[Path]):
-    """The reference files of a corpus folder, sorted, kept as their names: a Path object a file
-    held 77 MB through the build of 300,000 references, the names 25 (bench/corpus_memory.py)."""
+class PackedStrings(Sequence[str]):
+    """Many short strings kept as one string and where each begins: as a list, the 300,000
+    file names of a corpus held 21 MB through a build (in each of its worker processes too,
+    which are forked with it), packed 9 (bench/corpus_memory.py)."""
 
-    def __init__(self, folder: Path, names: list[str]) -> None:
+    def __init__(self, items: Sequence[str]) -> None:
+        self._text = "".join(items)
+        self._starts = np.zeros(len(items) + 1, np.int64)
+        np.cumsum([len(item) for item in items], out=self._starts[1:])
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError("index out of range")
+        i %= len(self)
+        return self._text[self._starts[i] : self._starts[i + 1]]
+
+
+class CorpusFiles(Sequence[Path]):
+    """The reference files of a corpus folder, sorted, kept as their names (packed)."""
+
+    def __init__(self, folder: Path, names: Sequence[str]) -> None:
         self.folder = folder
-        self.names = names
+        self.names = PackedStrings(names)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -80,7 +110,7 @@ class CorpusFiles(Sequence[Path]):
         return self.folder / self.names[i]
 
     def __iter__(self) -> Iterator[Path]:
-        return (self.folder / name for name in self.names)
+        return (self.folder / self.names[i] for i in range(len(self.names)))
 
 
 def corpus_files(folder: Path) -> CorpusFiles:
@@ -102,54 +132,104 @@ def corpus_files(folder: Path) -> CorpusFiles:
 
 def iter_corpus(folder: Path, files: Iterable[Path]) -> Iterator[Reference]:
     """The references of ``files`` (from ``corpus_files``), read one at a time."""
-    meta = _read_metadata(folder)
-    for path in files:
-        doc_id = path.stem
-        try:
-            text = read_document(path.read_bytes(), str(path))
-        except ChachongError as exc:
-            raise CorpusError(f"reference {exc}") from exc
-        info = meta.get(doc_id)
-        yield Reference(
-            id=doc_id,
-            text=text,
-            title=str(info.get("title") or default_title(text, doc_id)),
-            source=info.get("source"),
-            tags={str(k): str(v) for k, v in (info.get("tags") or {}).items()},
-        )
+    with _read_metadata(folder) as meta:
+        for path in files:
+            doc_id = path.stem
+            try:
+                text = read_document(path.read_bytes(), str(path))
+            except ChachongError as exc:
+                raise CorpusError(f"reference {exc}") from exc
+            info = meta.get(doc_id)
+            yield Reference(
+                id=doc_id,
+                text=text,
+                title=str(info.get("title") or default_title(text, doc_id)),
+                source=info.get("source"),
+                tags={str(k): str(v) for k, v in (info.get("tags") or {}).items()},
+            )
 
 
 class Metadata:
-    """``corpus.json``'s entries, each kept as compact UTF-8 JSON until its reference is read:
-    parsed into dicts, the entries of 300,000 references held 209 MB through a whole build, kept
-    like this 69 (bench/corpus_memory.py)."""
+    """``corpus.json``'s entries, each read again from the file when its reference is read:
+    only the ids (sorted, packed) and where each entry lies in the file are held. Parsed into
+    dicts, the entries of 300,000 references held 209 MB through a whole build, kept as compact
+    JSON 69, like this 17 (bench/corpus_memory.py). The file stays open until the last
+    reference is read, so a file replaced meanwhile is not mixed with the one indexed."""
 
-    def __init__(self, entries: dict[str, bytes]) -> None:
-        self._entries = entries
+    def __init__(self, path: Path | None = None, ids: Sequence[str] = (),
+                 spans: np.ndarray | None = None) -> None:
+        self.path = path
+        self._ids = PackedStrings(ids)
+        self._spans = np.zeros((0, 2), np.int64) if spans is None else spans
+        self._fd = os.open(path, os.O_RDONLY) if path is not None else None
+
+    def __enter__(self) -> Metadata:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def get(self, doc_id: str) -> dict[str, Any]:
-        raw = self._entries.get(doc_id)
-        return {} if raw is None else json.loads(raw)
+        i = bisect.bisect_left(self._ids, doc_id)
+        if i == len(self._ids) or self._ids[i] != doc_id or self._fd is None:
+            return {}
+        start, end = (int(v) for v in self._spans[i])
+        raw = os.pread(self._fd, end - start, start)
+        try:
+            entry = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            entry = None
+        if len(raw) != end - start or not isinstance(entry, dict):
+            raise CorpusError(f"{self.path}: changed while the corpus was read")
+        return entry
 
 
 def _read_metadata(folder: Path) -> Metadata:
     path = folder / METADATA_FILE
     if not path.is_file():
-        return Metadata({})
+        return Metadata()
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Notepad writes a BOM
+        data = path.read_bytes()
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # Notepad's
+        text = data[bom:].decode("utf-8")
+        del data
         if not text.startswith("{", _skip(text, 0)):
             raise CorpusError(f"{path}: must map document ids to {{title, source, tags}}")
-        entries: dict[str, bytes] = {}
-        for doc_id, entry in _object_items(text):
+        ids: list[str] = []
+        spans: list[int] = []
+        to_bytes = _ByteOffsets(text, bom)
+        for doc_id, entry, start, end in _object_items(text):
             if not isinstance(entry, dict):
                 raise CorpusError(f"{path}: the entry of '{doc_id}' must be an object "
                                   "{title, source, tags}")
-            entries[doc_id] = json.dumps(entry, ensure_ascii=False,
-                                         separators=(",", ":")).encode("utf-8")
+            ids.append(doc_id)
+            spans += (to_bytes(start), to_bytes(end))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
-    return Metadata(entries)
+    del text
+    # sorted by id; of an id given twice the last one counts, as for ``json.loads``
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    last = [i for k, i in enumerate(order) if k + 1 == len(order) or ids[order[k + 1]] != ids[i]]
+    table = np.array(spans, np.int64).reshape(-1, 2)
+    return Metadata(path, [ids[i] for i in last], table[last])
+
+
+class _ByteOffsets:
+    """A string's character offsets as byte offsets of its UTF-8 file (after ``base`` bytes),
+    asked in ascending order: each piece of the text is encoded once."""
+
+    def __init__(self, text: str, base: int) -> None:
+        self._text, self._char, self._byte = text, 0, base
+
+    def __call__(self, char: int) -> int:
+        self._byte += len(self._text[self._char : char].encode("utf-8"))
+        self._char = char
+        return self._byte
 
 
 _DECODER = json.JSONDecoder()
@@ -161,10 +241,10 @@ def _skip(text: str, at: int) -> int:
     return _SPACE.match(text, at).end()  # type: ignore[union-attr]  # it matches anywhere
 
 
-def _object_items(text: str) -> Iterator[tuple[str, Any]]:
-    """The members of the JSON object ``text``, one at a time: each value is parsed alone by
-    the standard decoder, so the whole object is never held as Python objects (a key given
-    twice: the last one counts, as for ``json.loads``). ``text`` starts with "{" after space."""
+def _object_items(text: str) -> Iterator[tuple[str, Any, int, int]]:
+    """The members of the JSON object ``text``, one at a time, each with where its value begins
+    and ends: each value is parsed alone by the standard decoder, so the whole object is never
+    held as Python objects. ``text`` starts with "{" after space."""
     at = _skip(text, _skip(text, 0) + 1)
     if text.startswith("}", at):
         at += 1
@@ -176,9 +256,9 @@ def _object_items(text: str) -> Iterator[tuple[str, Any]]:
             at = _skip(text, at)
             if not text.startswith(":", at):
                 raise ValueError(f"':' expected at character {at}")
-            at = _skip(text, at + 1)
-            value, at = _DECODER.raw_decode(text, at)
-            yield key, value
+            start = _skip(text, at + 1)
+            value, at = _DECODER.raw_decode(text, start)
+            yield key, value, start, at
             at = _skip(text, at)
             if text.startswith(",", at):
                 at = _skip(text, at + 1)
