@@ -125,3 +125,20 @@ def test_a_metadata_file_cut_short_while_the_corpus_is_read_is_refused(tmp_path:
         out.truncate(20)
     with pytest.raises(CorpusError, match="changed while the corpus was read"):
         next(refs)
+
+
+def test_a_metadata_file_replaced_while_the_corpus_is_read_is_read_as_it_was(
+        tmp_path: Path) -> None:
+    """An editor saving ``corpus.json`` anew mid-build writes another file: the references still
+    get the entries of the file the build started with."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.txt").write_text("甲", encoding="utf-8")
+    meta = tmp_path / "corpus.json"
+    meta.write_text(json.dumps({"a": {"title": "甲篇"}, "b": {"title": "乙篇"}},
+                               ensure_ascii=False), encoding="utf-8")
+    refs = iter_corpus(tmp_path, corpus_files(tmp_path))
+    assert next(refs).title == "甲篇"
+    (tmp_path / "new.json").write_text(json.dumps({"b": {"title": "改过的标题，长得多"}},
+                                                  ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "new.json").replace(meta)
+    assert next(refs).title == "乙篇"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, BinaryIO, overload
 
 import numpy as np
 
@@ -157,11 +157,11 @@ class Metadata:
     reference is read, so a file replaced meanwhile is not mixed with the one indexed."""
 
     def __init__(self, path: Path | None = None, ids: Sequence[str] = (),
-                 spans: np.ndarray | None = None) -> None:
+                 spans: np.ndarray | None = None, fd: int | None = None) -> None:
         self.path = path
         self._ids = PackedStrings(ids)
         self._spans = np.zeros((0, 2), np.int64) if spans is None else spans
-        self._fd = os.open(path, os.O_RDONLY) if path is not None else None
+        self._fd = fd  # the file the places were read from, which this closes
 
     def __enter__(self) -> Metadata:
         return self
@@ -193,8 +193,18 @@ def _read_metadata(folder: Path) -> Metadata:
     path = folder / METADATA_FILE
     if not path.is_file():
         return Metadata()
+    with path.open("rb") as file:
+        fd = os.dup(file.fileno())  # entries are read again from this very file
+        try:
+            return _index_metadata(path, file, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _index_metadata(path: Path, file: BinaryIO, fd: int) -> Metadata:
     try:
-        data = path.read_bytes()
+        data = file.read()
         bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # Notepad's
         text = data[bom:].decode("utf-8")
         del data
@@ -216,7 +226,7 @@ def _read_metadata(folder: Path) -> Metadata:
     order = sorted(range(len(ids)), key=ids.__getitem__)
     last = [i for k, i in enumerate(order) if k + 1 == len(order) or ids[order[k + 1]] != ids[i]]
     table = np.array(spans, np.int64).reshape(-1, 2)
-    return Metadata(path, [ids[i] for i in last], table[last])
+    return Metadata(path, [ids[i] for i in last], table[last], fd)
 
 
 class _ByteOffsets:
