@@ -97,7 +97,7 @@ def test_block_encoded_runs_answer_like_a_list(tmp_path_factory: pytest.TempPath
     base = {k: np.uint64((k + 1) << 58) for k in range(15)}
     words = [base[k] | np.uint64(i) for k, n in repeats for i in range(n)]
     noise = rng.integers(0, 2**64, others, dtype=np.uint64)
-    if dense:  # about a key a block apart, in the key range of the repeated keys
+    if dense:  # within 2**44 of each other, among the repeated keys: packed below 56 bits
         noise = (np.uint64(6 << 58) | ((noise >> np.uint64(44)) << np.uint64(24))
                  | (noise & POSTING_MASK))
     stored = np.unique(np.concatenate([np.array(words, np.uint64), noise]))
@@ -202,7 +202,8 @@ def test_a_run_writer_lets_go_of_the_table_it_was_given(tmp_path: Path) -> None:
     gc.collect()
     assert given[0]() is None and given[1]() is None
     writer.close()
-    words, cols = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1, OFFSET)).scan(0, 1 << 64)
+    run = Run.load(tmp_path / "t.run", RunInfo(len(expected[0]), 1, OFFSET))
+    words, cols = run.scan(0, 1 << 64)
     assert (words.tolist(), cols[0].tolist()) == expected
 
 

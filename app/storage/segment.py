@@ -355,8 +355,9 @@ class Segment:
                 raise ValueError("the unit columns disagree in length")
             self.runs = {
                 # a version 8 header names no encoding: its tables hold differences
-                name: Run.load(folder / f"{name}.run",
-                               RunInfo(**{"encoding": DELTA, **header["tables"][name]}))
+                name: Run.load(folder / f"{name}.run", RunInfo(**{
+                    "encoding": DELTA if header["version"] == 8 else None,
+                    **header["tables"][name]}))
                 for name in _TABLES}
             self._fds = {name: os.open(folder / f"{name}.bin", os.O_RDONLY)
                          for name in ("texts", "chars")}
