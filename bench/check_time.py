@@ -12,8 +12,9 @@ folder. Each report is checked after WARMUP checks, once; CPU time is this proce
 on a shared machine lengthen the wall time, not it). Prints one JSON line per set, with the
 load average. Given several indexes (the same references laid out otherwise: merged into fewer
 segments, say), each report is checked against each in turn, so that the machine's noise falls
-on all alike; each line also gives the time spent looking keys up, and the median over reports
-of the time against this index divided by the time against the first.
+on all alike; each line also gives the time spent looking keys up, the median over reports
+of the time against this index divided by the time against the first, and how many reports'
+results differ from those against the first.
 """
 
 from __future__ import annotations
@@ -93,19 +94,25 @@ def side_by_side(paths: list[Path], texts: list[str]) -> list[dict]:
     for index in indexes:
         index.looking = 0.0
     wall: list[list[float]] = [[] for _ in paths]
+    differ = [0] * len(paths)  # reports whose result is not the first index's
     for text in texts:
+        results = []
         for index, times in zip(indexes, wall, strict=True):
             started = time.perf_counter()
-            check_text(text, index)
+            results.append(check_text(text, index))
             times.append(time.perf_counter() - started)
+        for k, result in enumerate(results):
+            differ[k] += result != results[0]
     return [{"index": str(path), "segments": len(live.manifest.segments), "reports": len(texts),
              "wall_ms_p50": round(1000 * _percentile(times, 0.5), 1),
              "wall_ms_p90": round(1000 * _percentile(times, 0.9), 1),
              "lookup_ms_mean": round(1000 * index.looking / len(texts), 1),
              "time_over_first_median": round(statistics.median(
                  a / b for a, b in zip(times, wall[0], strict=True)), 3),
+             "results_differing_from_first": changed,
              "load_average": round(os.getloadavg()[0], 2)}
-            for path, live, index, times in zip(paths, lives, indexes, wall, strict=True)]
+            for path, live, index, times, changed
+            in zip(paths, lives, indexes, wall, differ, strict=True)]
 
 
 def main() -> int:
