@@ -9,10 +9,10 @@ in one pass.
 
 A block stores its words one of two ways (the run's ``encoding``): ``offset``, each word as its
 distance from the block's first word, or ``delta`` (runs written before), each as its
-difference from the word before. Offsets take about three bits a word more (a table of 10**8
-words: about 44 bits a word instead of 41, where a plain word takes 64), but any one of them
+difference from the word before. Offsets take about three bits a word more (the band table of
+50,000 reports: 45 bits a word instead of 42, where a plain word takes 64), but any one of them
 reads alone: a lookup binary-searches the blocks where a key can be for where its words begin
-and end, seven reads of one value each, and reads only the key's own words, where differences
+and end, six reads of one value each, and reads only the key's own words, where differences
 have to be decoded and summed the whole block.
 
 A lookup asks a blocked Bloom filter first (most keys of a fresh report are in no reference and
@@ -404,12 +404,12 @@ class Run:
         last = self.blocks.right(last_word) - 1
         first += (self.last[first] < wanted) & (first < last)  # the block before ends below it
         present = (last >= 0) & (self.last[np.maximum(last, 0)] >= wanted)
-        # blocks strictly between first and last hold nothing but the key: a key spanning more
-        # of them than max_per_key allows is crowded, and only its first and last blocks are
-        # read, to count it exactly
         if self.encoding == OFFSET:
             return self._lookup_offsets(passed, wanted, last_word, first, last, present,
                                         max_per_key, counts)
+        # blocks strictly between first and last hold nothing but the key: a key spanning more
+        # of them than max_per_key allows is crowded, and only its first and last blocks are
+        # read, to count it exactly
         whole = present if max_per_key is None else \
             present & ((last - first - 1) * BLOCK <= max_per_key)
         ends = present & ~whole
