@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.corpus import PackedStrings, corpus_files, iter_corpus, load_corpus
+from app.core.corpus import (
+    PackedStrings,
+    Reference,
+    corpus_files,
+    iter_corpus,
+    load_corpus,
+)
 from app.core.errors import CorpusError
 
 ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
@@ -111,16 +118,22 @@ def test_packed_strings_read_like_the_list_they_pack(items: list[str], at: int,
             packed[at]
 
 
+def reading_the_first_of_two(folder: Path) -> tuple[Path, Iterator[Reference]]:
+    """A folder of references a and b with their titles in ``corpus.json``, read up to a."""
+    for name in ("a", "b"):
+        (folder / f"{name}.txt").write_text("甲", encoding="utf-8")
+    meta = folder / "corpus.json"
+    meta.write_text(json.dumps({"a": {"title": "甲篇"}, "b": {"title": "乙篇"}},
+                               ensure_ascii=False), encoding="utf-8")
+    refs = iter_corpus(folder, corpus_files(folder))
+    assert next(refs).title == "甲篇"
+    return meta, refs
+
+
 def test_a_metadata_file_cut_short_while_the_corpus_is_read_is_refused(tmp_path: Path) -> None:
     """Entries are read from the file as their references come: a file rewritten in place
     meanwhile is refused, not mixed into the index."""
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.txt").write_text("甲", encoding="utf-8")
-    meta = tmp_path / "corpus.json"
-    meta.write_text(json.dumps({"a": {"title": "甲篇"}, "b": {"title": "乙篇"}},
-                               ensure_ascii=False), encoding="utf-8")
-    refs = iter_corpus(tmp_path, corpus_files(tmp_path))
-    assert next(refs).title == "甲篇"
+    meta, refs = reading_the_first_of_two(tmp_path)
     with meta.open("r+b") as out:
         out.truncate(20)
     with pytest.raises(CorpusError, match="changed while the corpus was read"):
@@ -131,13 +144,7 @@ def test_a_metadata_file_replaced_while_the_corpus_is_read_is_read_as_it_was(
         tmp_path: Path) -> None:
     """An editor saving ``corpus.json`` anew mid-build writes another file: the references still
     get the entries of the file the build started with."""
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.txt").write_text("甲", encoding="utf-8")
-    meta = tmp_path / "corpus.json"
-    meta.write_text(json.dumps({"a": {"title": "甲篇"}, "b": {"title": "乙篇"}},
-                               ensure_ascii=False), encoding="utf-8")
-    refs = iter_corpus(tmp_path, corpus_files(tmp_path))
-    assert next(refs).title == "甲篇"
+    meta, refs = reading_the_first_of_two(tmp_path)
     (tmp_path / "new.json").write_text(json.dumps({"b": {"title": "改过的标题，长得多"}},
                                                   ensure_ascii=False), encoding="utf-8")
     (tmp_path / "new.json").replace(meta)

@@ -110,7 +110,7 @@ class CorpusFiles(Sequence[Path]):
         return self.folder / self.names[i]
 
     def __iter__(self) -> Iterator[Path]:
-        return (self.folder / self.names[i] for i in range(len(self.names)))
+        return (self.folder / name for name in self.names)
 
 
 def corpus_files(folder: Path) -> CorpusFiles:

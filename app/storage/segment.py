@@ -289,10 +289,7 @@ class _Cache:
             self.items.pop(key, None)
 
     def put(self, key: tuple[int, int], value: object) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            self._trim()
+        self.put_many({key: value})
 
     def put_many(self, items: dict[tuple[int, int], object]) -> None:
         with self.lock:
@@ -416,12 +413,7 @@ class Segment:
         return self._blob("chars", number)
 
     def chars(self, number: int) -> str:
-        key = (self._key, number)
-        found = _CHARS.get(key)
-        if found is None:
-            found = chars_from_bytes(self.chars_bytes(number))
-            _CHARS.put(key, found)
-        return found  # type: ignore[return-value]
+        return self.chars_many([number])[0]
 
     def chars_many(self, numbers: list[int]) -> list[str]:
         """``chars`` of many documents, with one pass over the cache each way (a check asks for
