@@ -25,6 +25,7 @@ from app.core.fingerprint import (
 )
 from app.core.index import LSH_THRESHOLD
 from app.core.lsh import BandTable, band_keys, lsh_params
+from app.core.memo import Memo
 from app.core.seeds import (
     STRIDE,
     K,
@@ -299,3 +300,22 @@ def test_what_the_cache_folder_keeps_is_datasketchs_and_jiebas(
     text = template("jianshe-ju")
     assert words.cut(text, made_words) == words.cut(text, read_words) == \
         jieba.lcut(text, HMM=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.lists(st.integers(0, 60), max_size=300), limit=st.integers(1, 8))
+def test_a_memo_answers_its_function_and_holds_at_most_two_generations(keys: list[int],
+                                                                      limit: int) -> None:
+    """The memo the word hashes go through: every lookup is the function's value, the function
+    runs once a key while the key stays in use (looked up at least once a generation), and
+    never more than twice ``limit`` keys are held, however many distinct keys come."""
+    calls: list[int] = []
+    memo: Memo[int, int] = Memo(lambda k: calls.append(k) or k * k, limit)
+    steady = 61  # looked up first and between any two others: it never leaves
+    assert memo[steady] == steady * steady
+    for key in keys:
+        assert memo[key] == key * key and memo[steady] == steady * steady
+        assert len(memo) + len(memo._previous) <= 2 * limit
+    assert calls.count(steady) == 1
+    if len({*keys, steady}) <= limit:  # never past one generation: each computed once
+        assert sorted(calls) == sorted({*keys, steady})

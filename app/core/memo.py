@@ -11,16 +11,24 @@ V = TypeVar("V")
 
 class Memo(dict[K, V], Generic[K, V]):
     """``memo[key]`` is ``fn(key)``, computed once: lookups of keys seen before run at dict speed
-    (also from C, as a ``str.translate`` table). Past ``limit`` entries it starts over, so text
-    of random keys cannot grow it without end."""
+    (also from C, as a ``str.translate`` table).
+
+    At ``limit`` entries it starts a new generation: the last one is kept aside, and its keys
+    move back when they are looked up again. Keys in steady use stay, keys seen once (a rare
+    word, random text) go, and it never holds more than twice ``limit``. (Filled until a limit and
+    then emptied, it held more the longer a process ran: a build's workers grew with the
+    corpus.)"""
 
     def __init__(self, fn: Callable[[K], V], limit: int) -> None:
         super().__init__()
         self.fn = fn
         self.limit = limit
+        self._previous: dict[K, V] = {}
 
     def __missing__(self, key: K) -> V:
+        value = self._previous[key] if key in self._previous else self.fn(key)
         if len(self) >= self.limit:
+            self._previous = dict(self)
             self.clear()
-        self[key] = value = self.fn(key)
+        self[key] = value
         return value
