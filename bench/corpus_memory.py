@@ -6,9 +6,9 @@
 A build keeps the folder's file list and its ``corpus.json`` until the last reference is read.
 Each way is measured in a fresh process (the resident memory it adds, in MB): the files as
 ``Path`` objects (sorted ``iterdir``) and as a list of names against ``corpus_files`` (names
-packed into one string), and ``corpus.json`` parsed whole by ``json.loads`` and kept as one
-compact JSON entry an id against ``_read_metadata`` (sorted ids packed and where each entry
-lies in the file, read again when its reference is).
+in a scratch SQLite database on disk), and ``corpus.json`` parsed whole by ``json.loads`` and
+kept as one compact JSON entry an id against ``_read_metadata`` (where each entry lies in the
+file, by id, in a scratch database; entries are read again when their references are).
 Prints one JSON line.
 """
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WAYS = {
     "files_as_paths": "held = sorted(folder.iterdir())",
     "files_as_names": "import os; held = sorted(os.listdir(folder))",
-    "files_packed": "from app.core.corpus import corpus_files; held = corpus_files(folder)",
+    "files_listed": "from app.core.corpus import corpus_files; held = corpus_files(folder)",
     "metadata_parsed_whole": "import json; held = json.loads((folder / 'corpus.json')"
                              ".read_text(encoding='utf-8'))",
     "metadata_compact_entries": "import json; from app.core.corpus import _object_items; "

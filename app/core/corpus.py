@@ -8,19 +8,16 @@ gives titles, sources and tags: ``{"id": {"title": ..., "source": ..., "tags": {
 
 from __future__ import annotations
 
-import bisect
 import codecs
-import itertools
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, overload
-
-import numpy as np
 
 from .errors import ChachongError, CorpusError
 from .readers import REFERENCE_SUFFIXES, read_document
@@ -62,42 +59,45 @@ def load_corpus(folder: Path) -> list[Reference]:
     return refs
 
 
-class PackedStrings(Sequence[str]):
-    """Many short strings kept as one string and where each begins: as a list, the 300,000
-    file names of a corpus held 21 MB through a build (in each of its worker processes too,
-    which are forked with it), packed 9 (bench/corpus_memory.py)."""
-
-    def __init__(self, items: Sequence[str]) -> None:
-        self._text = "".join(items)
-        self._starts = np.zeros(len(items) + 1, np.int64)
-        np.cumsum([len(item) for item in items], out=self._starts[1:])
-
-    def __len__(self) -> int:
-        return len(self._starts) - 1
-
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError("index out of range")
-        i %= len(self)
-        return self._text[self._starts[i] : self._starts[i + 1]]
+def _scratch() -> sqlite3.Connection:
+    """A private SQLite database in a temporary file, gone when it is closed: what reading a
+    corpus of any size must keep until its last reference is read, held on disk (SQLite caches
+    2 MB of it) so that a build's memory does not grow with the corpus."""
+    return sqlite3.connect("", check_same_thread=False)  # a build reads on its feeding thread
 
 
 class CorpusFiles(Sequence[Path]):
-    """The reference files of a corpus folder, sorted, kept as their names (packed)."""
+    """The reference files of a corpus folder, sorted by name. The names wait in a scratch
+    database: held as a list, the 300,000 names of a corpus took 21 MB through a whole build
+    (bench/corpus_memory.py)."""
 
-    def __init__(self, folder: Path, names: Sequence[str]) -> None:
+    def __init__(self, folder: Path, names: Iterable[str]) -> None:
         self.folder = folder
-        self.names = PackedStrings(names)
+        self._db = _scratch()
+        with self._db:
+            self._db.execute("CREATE TABLE listed (name BLOB NOT NULL, id BLOB NOT NULL)")
+            self._db.executemany("INSERT INTO listed VALUES (?, ?)",
+                                 ((os.fsencode(n), os.fsencode(os.path.splitext(n)[0]))
+                                  for n in names))
+            self._refuse_shared_ids()
+            # a file's rowid is one more than its place in name order
+            self._db.execute("CREATE TABLE files (name BLOB NOT NULL)")
+            self._db.execute("INSERT INTO files SELECT name FROM listed ORDER BY name")
+            self._db.execute("DROP TABLE listed")
+        self._count: int = self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+
+    def _refuse_shared_ids(self) -> None:
+        """Two files of one id (``a.txt`` and ``a.docx``) are refused, naming both."""
+        shared = self._db.execute("SELECT id FROM listed GROUP BY id HAVING COUNT(*) > 1 "
+                                  "ORDER BY id LIMIT 1").fetchone()
+        if shared is not None:
+            first, second = (os.fsdecode(row[0]) for row in self._db.execute(
+                "SELECT name FROM listed WHERE id = ? ORDER BY name LIMIT 2", shared))
+            raise CorpusError(f"{self.folder / second}: the id '{os.fsdecode(shared[0])}' is "
+                              f"also used by {first}; rename one of them")
 
     def __len__(self) -> int:
-        return len(self.names)
+        return self._count
 
     @overload
     def __getitem__(self, i: int) -> Path: ...
@@ -106,11 +106,16 @@ class CorpusFiles(Sequence[Path]):
 
     def __getitem__(self, i: int | slice) -> Path | list[Path]:
         if isinstance(i, slice):
-            return [self.folder / name for name in self.names[i]]
-        return self.folder / self.names[i]
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError("index out of range")
+        row = self._db.execute("SELECT name FROM files WHERE rowid = ?",
+                               (i % len(self) + 1,)).fetchone()
+        return self.folder / os.fsdecode(row[0])
 
     def __iter__(self) -> Iterator[Path]:
-        return (self.folder / name for name in self.names)
+        for (name,) in self._db.execute("SELECT name FROM files ORDER BY rowid"):
+            yield self.folder / os.fsdecode(name)
 
 
 def corpus_files(folder: Path) -> CorpusFiles:
@@ -120,14 +125,8 @@ def corpus_files(folder: Path) -> CorpusFiles:
         raise CorpusError(f"{folder}: the corpus must be a folder of reference files "
                           f"({', '.join(REFERENCE_SUFFIXES)})")
     with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries if e.is_file()
-                       and os.path.splitext(e.name)[1].lower() in REFERENCE_SUFFIXES)
-    ids = [os.path.splitext(name)[0] for name in names]
-    for a, b in itertools.pairwise(sorted(range(len(names)), key=ids.__getitem__)):
-        if ids[a] == ids[b]:
-            raise CorpusError(f"{folder / names[b]}: the id '{ids[b]}' is also used by "
-                              f"{names[a]}; rename one of them")
-    return CorpusFiles(folder, names)
+        return CorpusFiles(folder, (e.name for e in entries if e.is_file() and
+                                    os.path.splitext(e.name)[1].lower() in REFERENCE_SUFFIXES))
 
 
 def iter_corpus(folder: Path, files: Iterable[Path]) -> Iterator[Reference]:
@@ -151,17 +150,24 @@ def iter_corpus(folder: Path, files: Iterable[Path]) -> Iterator[Reference]:
 
 class Metadata:
     """``corpus.json``'s entries, each read again from the file when its reference is read:
-    only the ids (sorted, packed) and where each entry lies in the file are held. Parsed into
+    only where each entry lies in the file is kept, by id, in a scratch database. Parsed into
     dicts, the entries of 300,000 references held 209 MB through a whole build, kept as compact
-    JSON 69, like this 17 (bench/corpus_memory.py). The file stays open until the last
-    reference is read, so a file replaced meanwhile is not mixed with the one indexed."""
+    JSON 69 (bench/corpus_memory.py). The file stays open until the last reference is read, so
+    a file replaced meanwhile is not mixed with the one indexed."""
 
-    def __init__(self, path: Path | None = None, ids: Sequence[str] = (),
-                 spans: np.ndarray | None = None, fd: int | None = None) -> None:
+    def __init__(self, path: Path | None = None, fd: int | None = None) -> None:
         self.path = path
-        self._ids = PackedStrings(ids)
-        self._spans = np.zeros((0, 2), np.int64) if spans is None else spans
         self._fd = fd  # the file the places were read from, which this closes
+        self._db = _scratch()
+        self._db.execute("CREATE TABLE entries (id BLOB PRIMARY KEY, start INTEGER NOT NULL, "
+                         "end INTEGER NOT NULL) WITHOUT ROWID")
+
+    def place(self, places: Iterable[tuple[str, int, int]]) -> None:
+        """Where entries lie (id, first byte, end byte); of an id given twice the last one
+        counts, as for ``json.loads``."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                                 ((_key(doc_id), start, end) for doc_id, start, end in places))
 
     def __enter__(self) -> Metadata:
         return self
@@ -173,12 +179,14 @@ class Metadata:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._db.close()
 
     def get(self, doc_id: str) -> dict[str, Any]:
-        i = bisect.bisect_left(self._ids, doc_id)
-        if i == len(self._ids) or self._ids[i] != doc_id or self._fd is None:
+        found = self._db.execute("SELECT start, end FROM entries WHERE id = ?",
+                                 (_key(doc_id),)).fetchone()
+        if found is None or self._fd is None:
             return {}
-        start, end = (int(v) for v in self._spans[i])
+        start, end = found
         raw = os.pread(self._fd, end - start, start)
         try:
             entry = json.loads(raw.decode("utf-8"))
@@ -189,20 +197,27 @@ class Metadata:
         return entry
 
 
+def _key(doc_id: str) -> bytes:
+    """An id as the scratch database keeps it (JSON may spell lone surrogates)."""
+    return doc_id.encode("utf-8", "surrogatepass")
+
+
 def _read_metadata(folder: Path) -> Metadata:
     path = folder / METADATA_FILE
     if not path.is_file():
         return Metadata()
     with path.open("rb") as file:
-        fd = os.dup(file.fileno())  # entries are read again from this very file
+        meta = Metadata(path, os.dup(file.fileno()))  # entries are read again from this file
         try:
-            return _index_metadata(path, file, fd)
+            meta.place(_entry_places(path, file))
         except BaseException:
-            os.close(fd)
+            meta.close()
             raise
+        return meta
 
 
-def _index_metadata(path: Path, file: BinaryIO, fd: int) -> Metadata:
+def _entry_places(path: Path, file: BinaryIO) -> Iterator[tuple[str, int, int]]:
+    """Each entry's id and where its value lies in the file, in bytes."""
     try:
         data = file.read()
         bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # Notepad's
@@ -210,23 +225,14 @@ def _index_metadata(path: Path, file: BinaryIO, fd: int) -> Metadata:
         del data
         if not text.startswith("{", _skip(text, 0)):
             raise CorpusError(f"{path}: must map document ids to {{title, source, tags}}")
-        ids: list[str] = []
-        spans: list[int] = []
         to_bytes = _ByteOffsets(text, bom)
         for doc_id, entry, start, end in _object_items(text):
             if not isinstance(entry, dict):
                 raise CorpusError(f"{path}: the entry of '{doc_id}' must be an object "
                                   "{title, source, tags}")
-            ids.append(doc_id)
-            spans += (to_bytes(start), to_bytes(end))
+            yield doc_id, to_bytes(start), to_bytes(end)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
-    del text
-    # sorted by id; of an id given twice the last one counts, as for ``json.loads``
-    order = sorted(range(len(ids)), key=ids.__getitem__)
-    last = [i for k, i in enumerate(order) if k + 1 == len(order) or ids[order[k + 1]] != ids[i]]
-    table = np.array(spans, np.int64).reshape(-1, 2)
-    return Metadata(path, [ids[i] for i in last], table[last], fd)
 
 
 class _ByteOffsets:
