@@ -38,7 +38,7 @@ def sha1_hash32(data: bytes) -> int:
 
 # datasketch's SHA-1 hash of each word's UTF-8, remembered: the same words recur in every report.
 # 8,192 a generation: of generated reports' words, 1.3 % are then hashed again, and it holds
-# at most 16,384 words (about 2 MB) however many reports a process reads
+# at most 16,384 words however many reports a process reads (bench/word_memo.py)
 _WORD_HASHES: Memo[str, int] = Memo(lambda word: sha1_hash32(word.encode("utf-8")), 1 << 13)
 
 

@@ -15,9 +15,9 @@ class Memo(dict[K, V], Generic[K, V]):
 
     At ``limit`` entries it starts a new generation: the last one is kept aside, and its keys
     move back when they are looked up again. Keys in steady use stay, keys seen once (a rare
-    word, random text) go, and it never holds more than twice ``limit``. (Filled until a limit and
-    then emptied, it held more the longer a process ran: a build's workers grew with the
-    corpus.)"""
+    word, random text) go, and it never holds more than twice ``limit``. (A memo of words
+    filled until a large limit grew with everything a process read: a build's workers held
+    more the larger the corpus.)"""
 
     def __init__(self, fn: Callable[[K], V], limit: int) -> None:
         super().__init__()
