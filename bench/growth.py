@@ -257,6 +257,9 @@ def main() -> int:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="chachong-growth-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
+    if data.exists():  # a run's references would all be refused as duplicates
+        raise SystemExit(f"{data} holds an earlier run's index; remove it or choose another "
+                         "--workdir")
     index = data / "index"
     with serving(workdir, data, args.workers, policy) as server:
         out["ready_empty_s"] = round(server.ready_s, 1)
