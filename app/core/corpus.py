@@ -106,7 +106,12 @@ class CorpusFiles(Sequence[Path]):
 
     def __getitem__(self, i: int | slice) -> Path | list[Path]:
         if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
+            places = range(*i.indices(len(self)))
+            if places.step != 1:
+                return [self[k] for k in places]
+            return [self.folder / os.fsdecode(name) for (name,) in self._db.execute(
+                "SELECT name FROM files WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                (places.start, places.stop))]  # rowid = place + 1
         if not -len(self) <= i < len(self):
             raise IndexError("index out of range")
         row = self._db.execute("SELECT name FROM files WHERE rowid = ?",

@@ -172,8 +172,12 @@ class RunInfo:
     encoding: str
 
     def __post_init__(self) -> None:
-        if self.encoding not in ENCODINGS:
-            raise ValueError(f"unknown run encoding {self.encoding!r}")
+        _check_encoding(self.encoding)
+
+
+def _check_encoding(encoding: str) -> None:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown run encoding {encoding!r}")
 
 
 def side_files(path: Path) -> dict[str, Path]:
@@ -191,8 +195,7 @@ class RunWriter:
                  filter_bits: int = FILTER_BITS_PER_KEY, encoding: str = OFFSET) -> None:
         if columns > MAX_COLUMNS:
             raise ValueError(f"a run has at most {MAX_COLUMNS} columns")
-        if encoding not in ENCODINGS:
-            raise ValueError(f"unknown run encoding {encoding!r}")
+        _check_encoding(encoding)
         self.path = path
         self.columns = columns
         self.encoding = encoding
@@ -466,7 +469,7 @@ class Run:
               slot: np.ndarray) -> np.ndarray:
         """The word at ``slot`` of each block of offsets (slot 0 is the fence's)."""
         at = bit + np.maximum(slot - 1, 0) * self.word_bits[page]
-        offset = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & self.word_mask[page]
+        offset = self._value_at(at, self.word_mask[page])
         offset[slot == 0] = 0
         return self.fence[blocks] + offset
 
@@ -475,8 +478,11 @@ class Run:
         bits = self.column_bits[page]
         at = (bit + (BLOCK - 1) * self.word_bits[page] + BLOCK * bits[:, :k].sum(axis=1)
               + slot * bits[:, k])
-        value = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & self.column_mask[page, k]
-        return value.view(np.int64)  # below 2**56
+        return self._value_at(at, self.column_mask[page, k]).view(np.int64)  # below 2**56
+
+    def _value_at(self, at: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The packed value that begins at each bit ``at`` of the file, ``mask`` wide."""
+        return (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & mask
 
     def _rank(self, blocks: np.ndarray, targets: np.ndarray, inclusive: np.ndarray
               ) -> np.ndarray:
@@ -493,7 +499,7 @@ class Run:
         step = BLOCK // 2
         while step:  # BLOCK - 1 = 2**k - 1 offsets: k steps end anywhere from 0 to all of them
             at = bit + (rank + step - 1) * width
-            offset = (self._windows[at >> 3] >> (at & 7).astype(np.uint64)) & mask
+            offset = self._value_at(at, mask)
             rank += step * (offset < limit)
             step //= 2
         return np.where(above_base, 1 + np.where(everything, BLOCK - 1, rank), 0)
